@@ -1,0 +1,9 @@
+from django.db import models
+
+
+class Scope(models.TextChoices):
+    """What a caller may do. Users get scopes from Django permissions; API keys carry them."""
+
+    AI_EXECUTE = "ai:execute", "Call the gateway"
+    ROUTING_VIEW = "routing:view", "Read policies, providers and analytics"
+    ROUTING_MANAGE = "routing:manage", "Manage policies, providers and flags"

@@ -1,0 +1,9 @@
+"""ASGI entry point, for servers that prefer it; production serving uses WSGI (gunicorn)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
+
+application = get_asgi_application()

@@ -1,0 +1,32 @@
+import django_filters
+from rest_framework import viewsets
+
+from providers.models import Provider, ProviderModel
+
+from .serializers import ProviderModelSerializer, ProviderSerializer
+
+
+class ProviderViewSet(viewsets.ModelViewSet):
+    """AI providers. `api_key` is write-only and never returned."""
+
+    queryset = Provider.objects.prefetch_related("models")
+    serializer_class = ProviderSerializer
+    filterset_fields = ["type", "status"]
+    search_fields = ["id", "name"]
+    ordering_fields = ["id", "name", "type", "status", "avg_response_time", "capacity"]
+
+
+class ProviderModelFilter(django_filters.FilterSet):
+    class Meta:
+        model = ProviderModel
+        fields = ["provider", "model", "is_default", "enabled", "supports_tools", "supports_vision"]
+
+
+class ProviderModelViewSet(viewsets.ModelViewSet):
+    """Models offered by providers, with list prices (USD per token) and capabilities."""
+
+    queryset = ProviderModel.objects.select_related("provider")
+    serializer_class = ProviderModelSerializer
+    filterset_class = ProviderModelFilter
+    search_fields = ["model", "upstream_model", "provider__id"]
+    ordering_fields = ["model", "provider", "input_price", "output_price", "context_window"]

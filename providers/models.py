@@ -1,0 +1,218 @@
+"""Upstream AI providers and the models they serve, with prices."""
+
+from decimal import Decimal
+from urllib.parse import urlparse
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from auterity.encryption import EncryptedTextField
+
+from .choices import Capability, ProviderStatus, ProviderType
+
+PROVIDER_ID_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,99}$",
+    "Use 1-100 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+# Keys an operator may set in Provider.config, with the check each value must pass.
+CONFIG_KEYS = {
+    "base_url": "an http(s) URL",
+    "timeout": "a number of seconds > 0",
+    "connect_timeout": "a number of seconds > 0",
+    "max_connections": "an integer >= 1",
+    "api_version": "a string",
+    "anthropic_version": "a string",
+    "default_max_tokens": "an integer >= 1",
+    "deployments": "an object mapping model name to deployment name",
+    "headers": "an object mapping header name to string value",
+    "organization": "a string",
+    "project": "a string",
+}
+
+
+def _config_value_ok(key, value) -> bool:
+    if key == "base_url":
+        parsed = urlparse(value) if isinstance(value, str) else None
+        return bool(parsed and parsed.scheme in ("http", "https") and parsed.netloc)
+    if key in ("timeout", "connect_timeout"):
+        return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if key in ("max_connections", "default_max_tokens"):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if key in ("deployments", "headers"):
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    return isinstance(value, str)
+
+
+class Provider(models.Model):
+    """An upstream AI service Auterity can send requests to (one account/endpoint).
+
+    `config` holds connection settings (base_url, timeouts, Azure api_version/deployments...);
+    the API key is kept apart, encrypted, and never returned by the API or the admin.
+    `cost_per_token` is the seed's blended list price, used only for models without own prices.
+    """
+
+    id = models.CharField(primary_key=True, max_length=100, validators=[PROVIDER_ID_VALIDATOR])
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=50, choices=ProviderType.choices)
+    cost_per_token = models.DecimalField(
+        max_digits=16,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per token; fallback for models without their own prices.",
+    )
+    avg_response_time = models.DecimalField(
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Seconds, measured by the health probes.",
+    )
+    capacity = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Maximum concurrent requests Auterity sends here."
+    )
+    status = models.CharField(
+        max_length=50, choices=ProviderStatus.choices, default=ProviderStatus.HEALTHY
+    )
+    config = models.JSONField(default=dict, blank=True)
+    api_key = EncryptedTextField(blank=True, default="", help_text="Write-only; stored encrypted.")
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
+    updated_at = models.DateTimeField(auto_now=True, null=True)
+
+    class Meta:
+        db_table = "ai_providers"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(cost_per_token__gte=0) | models.Q(cost_per_token__isnull=True),
+                name="%(app_label)s_%(class)s_cost_per_token_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=ProviderStatus.values),
+                name="%(app_label)s_%(class)s_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(type__in=ProviderType.values),
+                name="%(app_label)s_%(class)s_type_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.id})"
+
+    @property
+    def base_url(self) -> str:
+        return (self.config or {}).get("base_url", "")
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key)
+
+    def clean(self):
+        super().clean()
+        config = self.config
+        if not isinstance(config, dict):
+            raise ValidationError({"config": "Must be a JSON object."})
+        errors = []
+        for key, value in config.items():
+            if key not in CONFIG_KEYS:
+                errors.append(f"config.{key}: unknown key (allowed: {', '.join(CONFIG_KEYS)})")
+            elif not _config_value_ok(key, value):
+                errors.append(f"config.{key}: must be {CONFIG_KEYS[key]}")
+        if "base_url" not in config:
+            errors.append("config.base_url: required")
+        if self.type == ProviderType.AZURE_OPENAI and "api_version" not in config:
+            errors.append("config.api_version: required for Azure OpenAI")
+        if errors:
+            raise ValidationError({"config": errors})
+
+
+class ProviderModel(models.Model):
+    """A model as offered by one provider, with its list prices and capabilities.
+
+    `model` is the public name clients ask for (e.g. "gpt-4o"); `upstream_model` the name the
+    provider expects (an Azure deployment, a vendor-prefixed id). One provider per model is its
+    default: the route used without policies, and the baseline that savings are measured against.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    model = models.CharField(max_length=200)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    input_price = models.DecimalField(
+        max_digits=16,
+        decimal_places=12,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per input token.",
+    )
+    output_price = models.DecimalField(
+        max_digits=16,
+        decimal_places=12,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per output token.",
+    )
+    context_window = models.PositiveIntegerField(help_text="Maximum input tokens.")
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    supports_streaming = models.BooleanField(default=True)
+    supports_tools = models.BooleanField(default=False)
+    supports_vision = models.BooleanField(default=False)
+    supports_json_mode = models.BooleanField(default=False)
+    is_default = models.BooleanField(
+        default=False, help_text="This provider is the model's default route and cost baseline."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ai_provider_models"
+        ordering = ["model", "provider_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model"], name="%(app_label)s_%(class)s_unique_per_provider"
+            ),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(is_default=True),
+                name="%(app_label)s_%(class)s_one_default_per_model",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(input_price__gte=0) & models.Q(output_price__gte=0),
+                name="%(app_label)s_%(class)s_prices_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model} @ {self.provider_id}"
+
+    def save(self, *args, **kwargs):
+        if not self.upstream_model:
+            self.upstream_model = self.model
+        super().save(*args, **kwargs)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        flags = {
+            Capability.STREAMING: self.supports_streaming,
+            Capability.TOOLS: self.supports_tools,
+            Capability.VISION: self.supports_vision,
+            Capability.JSON_MODE: self.supports_json_mode,
+        }
+        return frozenset(str(c) for c, on in flags.items() if on)
+
+    def clean(self):
+        super().clean()
+        if self.is_default and self.model:
+            others = ProviderModel.objects.filter(model=self.model, is_default=True)
+            if self.pk:
+                others = others.exclude(pk=self.pk)
+            holder = others.values_list("provider_id", flat=True).first()
+            if holder:
+                raise ValidationError(
+                    {"is_default": f"'{holder}' is already the default provider of {self.model}."}
+                )
