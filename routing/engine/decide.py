@@ -1,0 +1,485 @@
+"""One routing decision: which provider+model targets to try, in which order, and why.
+
+The steps, in the order docs/policies.md explains them to operators:
+
+1. baseline: the requested model on its default provider (the no-router route, cost baseline);
+2. the first active policy whose conditions match, or the default route;
+3. eligibility: drop targets that cannot serve the request or break the policy's constraints
+   ("static" reasons), or whose provider is down / whose breaker refuses ("health" reasons);
+4. order by the strategy (after the feature flags have had their say), then, with intelligent
+   routing, degraded or saturated providers behind the others;
+5. the cost guard: the primary may cost at most baseline * (1 + max_cost_increase);
+6. last resort: if health drops left nothing, try the health-dropped targets anyway;
+7. without fallback only the primary is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+
+from .actions import ActionSpec, Constraints
+from .conditions import Facts, zone
+from .snapshot import Candidate, CompiledPolicy, Snapshot
+from .types import (
+    DEFAULT_EXPECTED_OUTPUT_TOKENS,
+    Decision,
+    DecisionOptions,
+    FallbackSpec,
+    ModelOffer,
+    ProviderInfo,
+    RequestContext,
+    StatsView,
+    Target,
+    UnknownModel,
+)
+
+OVER_COST_GUARD = "over cost guard, fallback only"
+DEFAULT_STRATEGY = "default"  # the strategy name reported for the default route
+_COST_STRATEGIES = frozenset({"cheapest", "balanced"})
+_LIVE_STRATEGIES = frozenset({"fastest", "least_loaded", "balanced"})
+# Providers without a declared capacity are loaded against this nominal figure.
+NOMINAL_CAPACITY = 100
+_FRESH = StatsView()
+_NO_CONSTRAINTS = Constraints()
+_DEFAULT_SPEC = ActionSpec()
+# Costs are sums of products of small floats; compare with a relative tolerance so a target
+# priced exactly at the limit is not rejected by rounding.
+_COST_EPSILON = 1e-9
+
+
+class _Option:
+    """A target that passed the eligibility checks, with what ordering needs to know."""
+
+    __slots__ = ("cand", "cost", "demoted", "info", "latency", "note", "offer", "stats")
+
+    def __init__(
+        self,
+        cand: Candidate,
+        offer: ModelOffer,
+        info: ProviderInfo,
+        stats: StatsView,
+        cost: float,
+        latency: float | None,
+    ):
+        self.cand = cand
+        self.offer = offer
+        self.info = info
+        self.stats = stats
+        self.cost = cost
+        self.latency = latency
+        self.demoted = ""
+        self.note = ""
+
+    def target(self, reason: str) -> Target:
+        return Target(
+            self.cand.provider_id, self.offer.model, self.offer.upstream_model, self.cost, reason
+        )
+
+
+class _Checker:
+    """The eligibility rules for one request under one policy's constraints."""
+
+    __slots__ = (
+        "constraints",
+        "input_tokens",
+        "intelligent",
+        "needed_window",
+        "output_tokens",
+        "providers",
+        "required",
+        "snapshot",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        ctx: RequestContext,
+        snapshot: Snapshot,
+        stats: Mapping[str, StatsView],
+        options: DecisionOptions,
+        constraints: Constraints,
+    ):
+        required = ctx.capabilities | constraints.capabilities
+        if ctx.stream:
+            required = required | {"streaming"}
+        self.required = required
+        self.constraints = constraints
+        self.input_tokens = ctx.input_tokens
+        self.output_tokens = (
+            ctx.max_tokens if ctx.max_tokens is not None else DEFAULT_EXPECTED_OUTPUT_TOKENS
+        )
+        self.needed_window = ctx.input_tokens + (ctx.max_tokens or 0)
+        self.snapshot = snapshot
+        self.providers = snapshot.providers
+        self.stats = stats
+        self.intelligent = options.intelligent
+
+    def cost(self, offer: ModelOffer) -> float:
+        out = self.output_tokens
+        if 0 < offer.max_output_tokens < out:
+            out = offer.max_output_tokens
+        return self.input_tokens * offer.input_price + out * offer.output_price
+
+    def latency(self, info: ProviderInfo, stats: StatsView) -> float | None:
+        # With intelligent routing off only the catalogue's figure is used: a static router.
+        if self.intelligent and stats.latency_s is not None:
+            return stats.latency_s
+        return info.avg_response_time
+
+    def check(self, cand: Candidate) -> tuple[_Option | None, str, bool]:
+        """(option, "", False) if eligible, else (None, why, is_health_reason)."""
+        offer = cand.offer
+        if offer is None:
+            if cand.provider_id == "*":
+                return None, f"no provider offers model '{cand.model}'", False
+            if cand.provider_id not in self.providers:
+                return None, f"unknown provider '{cand.provider_id}'", False
+            return None, f"provider does not offer model '{cand.model}'", False
+        info = self.providers.get(offer.provider_id)
+        if info is None:
+            return None, f"unknown provider '{offer.provider_id}'", False
+        missing = self.required - offer.capabilities
+        if missing:
+            return None, f"lacks capability {', '.join(sorted(missing))}", False
+        if offer.context_window < self.needed_window:
+            return (
+                None,
+                f"context window {offer.context_window} < {self.needed_window} tokens needed",
+                False,
+            )
+        c = self.constraints
+        if c.min_context_window is not None and offer.context_window < c.min_context_window:
+            return (
+                None,
+                f"context window {offer.context_window} < min_context_window "
+                f"{c.min_context_window}",
+                False,
+            )
+        cost = self.cost(offer)
+        if c.max_cost_usd is not None and cost > c.max_cost_usd * (1 + _COST_EPSILON):
+            return None, f"expected cost ${cost:.6f} > max_cost_usd ${c.max_cost_usd:.6f}", False
+        stats = self.stats.get(offer.provider_id, _FRESH)
+        latency = self.latency(info, stats)
+        if c.max_latency_s is not None and latency is not None and latency > c.max_latency_s:
+            return (
+                None,
+                f"expected latency {latency:.2f}s > max_latency_s {c.max_latency_s:g}s",
+                False,
+            )
+        if info.status == "down":
+            return None, "provider down", True
+        if self.intelligent and not stats.allows_request:
+            return None, f"circuit breaker {stats.breaker_state.replace('_', '-')}", True
+        return _Option(cand, offer, info, stats, cost, latency), "", False
+
+
+def decide(
+    ctx: RequestContext,
+    snapshot: Snapshot,
+    stats: Mapping[str, StatsView],
+    options: DecisionOptions | None = None,
+) -> Decision:
+    """Route one request. Pure: same arguments, same decision.
+
+    Raises `UnknownModel` if no provider in the snapshot offers `ctx.model`.
+    """
+    options = options or DecisionOptions()
+    model = ctx.model
+    base_offer = snapshot.default_offers.get(model)
+    if base_offer is None:
+        raise UnknownModel(model)
+
+    reasons: list[str] = []
+    policy: CompiledPolicy | None = None
+    if options.use_policies:
+        facts = Facts(ctx, zone(options.time_zone))
+        for candidate_policy in snapshot.policies_by_model.get(model, ()):
+            if candidate_policy.predicate(facts):
+                policy = candidate_policy
+                break
+        if policy is None:
+            reasons.append("no policy matched")
+        else:
+            reasons.append(f"policy '{policy.name}' ({policy.id}) matched")
+    else:
+        reasons.append("policies disabled")
+
+    spec = policy.spec if policy is not None else _DEFAULT_SPEC
+    checker = _Checker(ctx, snapshot, stats, options, spec.constraints)
+    base_cost = checker.cost(base_offer)
+    baseline = Target(
+        base_offer.provider_id, model, base_offer.upstream_model, base_cost, "default provider"
+    )
+
+    if policy is None:
+        strategy = DEFAULT_STRATEGY
+        candidates = _default_route(snapshot, model, base_offer, checker)
+        reasons.append(
+            "default route: the model's default provider, then other providers of the same "
+            "model by expected cost"
+        )
+    else:
+        strategy = spec.strategy
+        if spec.targets is None:
+            candidates = snapshot.model_candidates.get(model, ())
+        else:
+            candidates = snapshot.candidates.get(policy.id, ())
+
+    # Eligibility.
+    eligible: list[_Option] = []
+    rejected: list[tuple[Candidate, str, bool]] = []
+    for cand in candidates:
+        option, why, is_health = checker.check(cand)
+        if option is not None:
+            eligible.append(option)
+        else:
+            rejected.append((cand, why, is_health))
+
+    # The flags decide which strategy actually runs.
+    if strategy in _COST_STRATEGIES and not options.cost_optimization:
+        reasons.append(f"strategy {strategy} -> priority: cost optimization off for this request")
+        strategy = "priority"
+    if strategy in _LIVE_STRATEGIES and not options.intelligent:
+        reasons.append(f"strategy {strategy} -> priority: intelligent routing off")
+        strategy = "priority"
+    if strategy != DEFAULT_STRATEGY:
+        reasons.append(f"strategy: {strategy}")
+
+    ordered = _order(strategy, eligible, ctx.request_id, spec.weights)
+    if options.intelligent:
+        ordered = _demote_unhealthy(ordered)
+
+    targets: list[Target] = []
+    if ordered:
+        targets = _apply_cost_guard(ordered, options, base_cost, baseline, checker, reasons)
+    last_resort: set[int] = set()
+    if not targets:
+        if any(is_health for _, _, is_health in rejected):
+            reasons.append("no healthy target left: trying unhealthy ones as a last resort")
+            for i, (cand, why, is_health) in enumerate(rejected):
+                if is_health and cand.offer is not None:
+                    last_resort.add(i)
+                    targets.append(
+                        _target(cand.offer, checker.cost(cand.offer), f"last resort: {why}")
+                    )
+        elif policy is None:
+            # Without a policy the router must never do worse than no router at all: the
+            # default provider is tried even when the checks say it will probably fail.
+            reasons.append("nothing eligible: using the default provider as a last resort")
+            for i, (cand, why, _) in enumerate(rejected):
+                if cand.offer is base_offer:
+                    last_resort.add(i)
+                    targets.append(_target(base_offer, base_cost, f"last resort: {why}"))
+    dropped = [
+        (cand.provider_id, cand.model, why)
+        for i, (cand, why, _) in enumerate(rejected)
+        if i not in last_resort
+    ]
+    for provider_id, target_model, why in dropped:
+        reasons.append(f"dropped {provider_id}/{target_model}: {why}")
+
+    fallback = spec.fallback
+    if not options.fallback and fallback.enabled:
+        fallback = FallbackSpec(enabled=False, on=fallback.on)
+        reasons.append("fallback off for this request: only the primary is kept")
+    elif not fallback.enabled:
+        reasons.append("policy disables fallback: only the primary is kept")
+    if not fallback.enabled and len(targets) > 1:
+        targets = targets[:1]
+
+    if not targets:
+        reasons.append("no eligible target")
+
+    return Decision(
+        policy_id=policy.id if policy is not None else None,
+        policy_name=policy.name if policy is not None else None,
+        strategy=strategy,
+        targets=tuple(targets),
+        baseline=baseline,
+        dropped=tuple(dropped),
+        reasons=tuple(reasons),
+        retry=spec.retry,
+        fallback=fallback,
+        timeout_s=spec.timeout_s,
+        snapshot_version=snapshot.version,
+    )
+
+
+def _default_route(
+    snapshot: Snapshot, model: str, base_offer: ModelOffer, checker: _Checker
+) -> tuple[Candidate, ...]:
+    others = [o for o in snapshot.offers_by_model.get(model, ()) if o is not base_offer]
+    others.sort(key=lambda o: (checker.cost(o), o.provider_id))
+    route = [Candidate(base_offer.provider_id, model, base_offer, 1.0, 0)]
+    route.extend(Candidate(o.provider_id, model, o, 1.0, i) for i, o in enumerate(others, 1))
+    return tuple(route)
+
+
+# --- ordering --------------------------------------------------------------------------------
+
+
+def _order(
+    strategy: str,
+    options: list[_Option],
+    request_id: str,
+    weights: tuple[float, float, float],
+) -> list[_Option]:
+    if strategy == "cheapest":
+        result = sorted(options, key=lambda o: (o.cost, o.cand.index))
+        for o in result:
+            o.note = f"cheapest: expected ${o.cost:.6f}"
+        return result
+    if strategy == "fastest":
+        result = sorted(
+            options,
+            key=lambda o: (o.latency is None, o.latency or 0.0, o.cand.index),
+        )
+        for o in result:
+            o.note = (
+                f"fastest: expected latency {o.latency:.2f}s"
+                if o.latency is not None
+                else "fastest: latency unknown"
+            )
+        return result
+    if strategy == "least_loaded":
+        result = sorted(options, key=lambda o: (_utilisation(o), o.cand.index))
+        for o in result:
+            capacity = o.info.capacity or NOMINAL_CAPACITY
+            o.note = f"least loaded: {o.stats.inflight}/{capacity} in flight"
+        return result
+    if strategy == "weighted":
+        result = sorted(options, key=lambda o: (_weighted_key(request_id, o), o.cand.index))
+        total = sum(o.cand.weight for o in options)
+        for o in result:
+            o.note = f"weighted: weight {o.cand.weight:g} of {total:g}"
+        return result
+    if strategy == "balanced":
+        scores = _balanced_scores(options, weights)
+        result = sorted(options, key=lambda o: (scores[id(o)], o.cand.index))
+        for o in result:
+            o.note = f"balanced: score {scores[id(o)]:.3f} (lower is better)"
+        return result
+    if strategy == DEFAULT_STRATEGY:
+        for o in options:
+            o.note = "default provider" if o.cand.index == 0 else "same model on another provider"
+        return list(options)
+    for o in options:
+        o.note = f"target #{o.cand.index + 1}" + (" (provider '*')" if o.cand.wildcard else "")
+    return list(options)
+
+
+def _utilisation(o: _Option) -> float:
+    return o.stats.inflight / (o.info.capacity or NOMINAL_CAPACITY)
+
+
+def _weighted_key(request_id: str, o: _Option) -> float:
+    # Efraimidis-Spirakis: sorting by E/w with E ~ Exp(1) gives a weighted random permutation
+    # (the first pick has probability w / sum(w)). E comes from a hash of the request id and the
+    # target, so one request always gets the same order and dropping one target does not
+    # reshuffle the others.
+    digest = hashlib.blake2b(
+        f"{request_id}\x1f{o.cand.provider_id}\x1f{o.offer.model}".encode(), digest_size=8
+    ).digest()
+    u = (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+    return -math.log(u) / o.cand.weight
+
+
+def _balanced_scores(
+    options: list[_Option], weights: tuple[float, float, float]
+) -> dict[int, float]:
+    w_cost, w_latency, w_errors = weights
+    total = w_cost + w_latency + w_errors or 1.0
+    costs = [o.cost for o in options]
+    known = [o.latency for o in options if o.latency is not None]
+    lo_cost, hi_cost = (min(costs), max(costs)) if costs else (0.0, 0.0)
+    lo_lat, hi_lat = (min(known), max(known)) if known else (0.0, 0.0)
+
+    def norm(x: float, lo: float, hi: float) -> float:
+        return (x - lo) / (hi - lo) if hi > lo else 0.0
+
+    scores = {}
+    for o in options:
+        # An unknown latency counts as the slowest known one: no bonus for being unmeasured.
+        latency = o.latency if o.latency is not None else hi_lat
+        score = (
+            w_cost * norm(o.cost, lo_cost, hi_cost)
+            + w_latency * norm(latency, lo_lat, hi_lat)
+            + w_errors * min(max(o.stats.error_rate, 0.0), 1.0)
+        ) / total
+        scores[id(o)] = score
+    return scores
+
+
+def _demote_unhealthy(ordered: list[_Option]) -> list[_Option]:
+    healthy: list[_Option] = []
+    demoted: list[_Option] = []
+    for o in ordered:
+        if o.info.status == "degraded":
+            o.demoted = "degraded provider, after healthy ones"
+        elif o.info.capacity and o.stats.inflight >= o.info.capacity:
+            o.demoted = "provider at capacity, after others"
+        if o.demoted:
+            demoted.append(o)
+        else:
+            healthy.append(o)
+    return healthy + demoted if demoted else ordered
+
+
+def _target(offer: ModelOffer, cost: float, reason: str) -> Target:
+    return Target(offer.provider_id, offer.model, offer.upstream_model, cost, reason)
+
+
+def _describe(o: _Option) -> str:
+    return f"{o.note}; {o.demoted}" if o.demoted else o.note
+
+
+def _apply_cost_guard(
+    ordered: list[_Option],
+    options: DecisionOptions,
+    base_cost: float,
+    baseline: Target,
+    checker: _Checker,
+    reasons: list[str],
+) -> list[Target]:
+    if options.max_cost_increase is None:
+        return [o.target(_describe(o)) for o in ordered]
+    increase = max(options.max_cost_increase, 0.0)
+    limit = base_cost * (1 + increase)
+    tolerance = limit * _COST_EPSILON
+    within = [o for o in ordered if o.cost <= limit + tolerance]
+    over = [o for o in ordered if o.cost > limit + tolerance]
+    if not over:
+        return [o.target(_describe(o)) for o in ordered]
+
+    guard = (
+        f"cost guard: the primary may cost at most ${limit:.6f} "
+        f"(baseline ${base_cost:.6f} + {increase:.0%})"
+    )
+    over_targets = [o.target(OVER_COST_GUARD) for o in over]
+    if within:
+        reasons.append(f"{guard}; {len(over)} target(s) kept as fallback only")
+        return [o.target(_describe(o)) for o in within] + over_targets
+
+    base_offer = checker.snapshot.default_offers[baseline.model]
+    base_option, why, _ = checker.check(
+        Candidate(base_offer.provider_id, base_offer.model, base_offer, 1.0, -1)
+    )
+    if base_option is not None:
+        reasons.append(f"{guard}; no target within it, so the default provider goes first")
+        return [
+            Target(
+                baseline.provider_id,
+                baseline.model,
+                baseline.upstream_model,
+                baseline.expected_cost,
+                "default provider: no policy target within the cost guard",
+            ),
+            *over_targets,
+        ]
+    reasons.append(
+        f"{guard}; no target within it and the default provider is not eligible ({why}), "
+        "so the guard cannot apply"
+    )
+    return [o.target(_describe(o)) for o in ordered]
