@@ -1,0 +1,606 @@
+"""What every provider adapter shares: pooled HTTP sessions, error mapping, the non-stream
+call and the streaming machinery (StreamResult + a per-provider StreamTranslator).
+
+An adapter subclass supplies only its wire format: URLs, auth headers, request body,
+response parsing, a stream translator and its error body parsing.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    InvalidRequest,
+    MalformedResponse,
+    ProviderError,
+    StreamInterrupted,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+    error_for_status,
+    parse_retry_after,
+)
+from .sse import SSEEvent, iter_sse
+from .types import ChatRequest, ProviderEndpoint, Usage, estimate_input_tokens, text_tokens
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "auterity-router/0.1"
+DEFAULT_MAX_CONNECTIONS = 64
+_READ_SIZE = 64 * 1024
+_ERROR_BODY_PREVIEW = 300
+
+# --- pooled sessions -------------------------------------------------------------------------
+
+_sessions: dict[tuple[str, str], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _new_session(max_connections: int) -> requests.Session:
+    session = requests.Session()
+    # Retries are the router's job: it knows about fallbacks and budgets, urllib3 does not.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max_connections, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    # One session serves every tenant's requests to this endpoint: no cookie may leak
+    # from one call into the next.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def session_for(endpoint: ProviderEndpoint) -> requests.Session:
+    """The process-wide pooled session for `endpoint` (keyed by provider id and base URL)."""
+    key = (endpoint.provider_id, endpoint.base_url)
+    session = _sessions.get(key)
+    if session is None:
+        with _sessions_lock:
+            session = _sessions.get(key)
+            if session is None:
+                max_connections = int(
+                    endpoint.options.get("max_connections") or DEFAULT_MAX_CONNECTIONS
+                )
+                session = _new_session(max_connections)
+                _sessions[key] = session
+    return session
+
+
+def close_sessions() -> None:
+    """Close every pooled session (tests, shutdown). New calls open fresh ones."""
+    with _sessions_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+    for session in sessions:
+        session.close()
+
+
+def _forget_sessions_after_fork() -> None:
+    # A forked worker (gunicorn, Celery prefork) must not share its parent's sockets.
+    # Dropping the references is enough; the parent still owns and closes them.
+    global _sessions_lock
+    _sessions.clear()
+    _sessions_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_sessions_after_fork)
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatResult:
+    """A finished non-streaming call: an OpenAI `chat.completion` dict and its usage."""
+
+    response: dict
+    usage: Usage
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def usage_from_openai(usage: Any) -> Usage | None:
+    """Usage from an OpenAI-shaped `usage` object, or None when it is absent or not numbers."""
+    if not isinstance(usage, Mapping):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt, completion)
+
+
+def completion_chars(message: Mapping) -> int:
+    """Characters of generated output in an OpenAI message or delta (text and tool calls)."""
+    chars = 0
+    content = message.get("content")
+    if isinstance(content, str):
+        chars += len(content)
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        chars += len(function.get("name") or "") + len(function.get("arguments") or "")
+    return chars
+
+
+class StreamTranslator:
+    """Turns one provider's SSE events into OpenAI `chat.completion.chunk` dicts.
+
+    Subclasses implement `feed`; they record what the provider says about usage in
+    `prompt_tokens`/`completion_tokens` (`usage_final` once the numbers are the final ones),
+    set `finish_seen` when a finish reason arrives and `done` on the provider's explicit end
+    marker. A stream that ends without `done` counts as complete only if a finish reason was
+    seen; otherwise it was cut.
+    """
+
+    def __init__(self, request: ChatRequest):
+        self.request = request
+        self.id = new_completion_id()
+        self.created = int(time.time())
+        self.done = False
+        self.finish_seen = False
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.usage_final = False
+        self.output_chars = 0
+        self._prompt_estimate: int | None = None
+
+    def feed(self, event: SSEEvent) -> list[dict]:
+        raise NotImplementedError
+
+    @property
+    def complete(self) -> bool:
+        return self.done or self.finish_seen
+
+    def chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
+        self.output_chars += completion_chars(delta)
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.request.model,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+
+    def usage(self) -> Usage:
+        """Tokens so far: the provider's numbers where it gave them, else estimates."""
+        estimated = False
+        prompt = self.prompt_tokens
+        if prompt is None:
+            if self._prompt_estimate is None:
+                self._prompt_estimate = estimate_input_tokens(self.request)
+            prompt = self._prompt_estimate
+            estimated = True
+        from_text = text_tokens(self.output_chars)
+        if self.completion_tokens is not None and (
+            self.usage_final or self.complete or self.completion_tokens >= from_text
+        ):
+            completion = self.completion_tokens
+        else:
+            completion = from_text
+            estimated = True
+        return Usage(prompt, completion, estimated)
+
+    def usage_chunk(self) -> dict:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.request.model,
+            "choices": [],
+            "usage": self.usage().to_dict(),
+        }
+
+
+def _has_content(chunk: dict) -> bool:
+    """Whether a chunk carries something the client must see (not just the role)."""
+    for choice in chunk.get("choices") or ():
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+            return True
+    return not chunk.get("choices")
+
+
+class StreamResult:
+    """An upstream stream translated to OpenAI chunks.
+
+    Iterate it for `chat.completion.chunk` dicts; the last one is a usage chunk
+    (`choices: []`, `usage`). `usage` can be read at any time (tokens seen so far).
+    `close()` drops the upstream connection; use it, or the context manager, when the
+    client goes away. `adapter.stream()` has already read up to the first chunk with
+    content, so failures before the answer started (including error events sent before any
+    text, and a stall until the read timeout) raise the ordinary errors from `stream()`
+    and the caller may fall back; failures after that raise StreamInterrupted from
+    iteration.
+    """
+
+    def __init__(self, adapter: ProviderAdapter, response: requests.Response, translator):
+        self._adapter = adapter
+        self._response = response
+        self._translator: StreamTranslator = translator
+        self._events = iter_sse(_iter_body(response))
+        self._pending: deque[dict] = deque()
+        self._started = False
+        self._ended = False
+        self._closed = False
+
+    @property
+    def usage(self) -> Usage:
+        return self._translator.usage()
+
+    @property
+    def id(self) -> str:
+        return self._translator.id
+
+    def __iter__(self) -> Iterator[dict]:
+        return self
+
+    def __next__(self) -> dict:
+        while not self._pending:
+            if self._ended or self._closed:
+                raise StopIteration
+            self._pull()
+        return self._pending.popleft()
+
+    def __enter__(self) -> StreamResult:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._response.close()
+
+    def _prime(self) -> None:
+        """Read until the first chunk with content (or the end), mapping failures to the
+        pre-stream error classes."""
+        try:
+            while not self._ended and not any(_has_content(c) for c in self._pending):
+                self._pull()
+        except BaseException:
+            self.close()
+            raise
+        self._started = True
+
+    def _pull(self) -> None:
+        translator = self._translator
+        try:
+            event = next(self._events, None)
+            if event is None:
+                if not translator.complete:
+                    raise _StreamCut("the upstream stream ended before the response was complete")
+                self._finish()
+                return
+            if translator.done:
+                return  # trailing events after the end marker: drain, ignore
+            self._pending.extend(translator.feed(event))
+        except ProviderError as exc:
+            raise self._after_start(exc) from None
+        except _StreamCut as exc:
+            if self._started:
+                raise self._interrupted(str(exc)) from None
+            raise MalformedResponse(str(exc), provider_id=self._adapter.provider_id) from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise self._after_start(
+                MalformedResponse(
+                    f"unreadable stream event: {type(exc).__name__}: {exc}",
+                    provider_id=self._adapter.provider_id,
+                )
+            ) from None
+        except Exception as exc:
+            if self._closed:
+                self._ended = True
+                return
+            if translator.complete:
+                # The answer was complete (a finish reason arrived); only the tail after it
+                # failed: the usage chunk or end marker, or the drain of the connection.
+                self._finish()
+                return
+            raise self._after_start(self._adapter.transport_error(exc)) from None
+
+    def _finish(self) -> None:
+        self._pending.append(self._translator.usage_chunk())
+        self._ended = True
+        self._response.close()
+
+    def _after_start(self, error: ProviderError) -> ProviderError:
+        if not self._started:
+            return error
+        return self._interrupted(error.message, error)
+
+    def _interrupted(self, message: str, cause: ProviderError | None = None) -> StreamInterrupted:
+        self.close()
+        return StreamInterrupted(
+            message,
+            usage=self._translator.usage(),
+            provider_id=self._adapter.provider_id,
+            status_code=cause.status_code if cause else None,
+            upstream_code=cause.upstream_code if cause else None,
+        )
+
+
+class _StreamCut(Exception):
+    pass
+
+
+def _iter_body(response: requests.Response) -> Iterator[bytes]:
+    """Raw body bytes as they arrive. `read1` returns whatever one socket read produced;
+    requests' `iter_content` would wait to fill its chunk size (urllib3 2 semantics), holding
+    back small SSE events on non-chunked responses."""
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:
+        yield from response.iter_content(chunk_size=None)
+        return
+    while True:
+        data = read1(_READ_SIZE, decode_content=True)
+        if not data:
+            return
+        yield data
+
+
+# --- the adapter base ----------------------------------------------------------------------
+
+
+class ProviderAdapter:
+    """Base class of the provider adapters. One instance per endpoint, reused across calls
+    and threads (it holds only immutable per-endpoint data)."""
+
+    provider_type: ClassVar[str] = ""
+    supports_n: ClassVar[bool] = False
+
+    def __init__(self, endpoint: ProviderEndpoint):
+        self.endpoint = endpoint
+        self.provider_id = endpoint.provider_id
+        self.base_url = endpoint.base_url
+        self._timeout = (endpoint.connect_timeout, endpoint.timeout)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self.auth_headers())
+        headers.update(endpoint.options.get("headers") or {})
+        self._headers = headers
+        self._stream_headers = {**headers, "Accept": "text/event-stream"}
+        self._get_headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.provider_id!r}, {self.base_url!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        return session_for(self.endpoint)
+
+    # -- wire-format hooks (subclasses) ---------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def chat_url(self, model: str, *, stream: bool) -> str:
+        raise NotImplementedError
+
+    def build_body(self, request: ChatRequest, model: str, *, stream: bool) -> dict:
+        raise NotImplementedError
+
+    def parse_response(self, data: dict, request: ChatRequest) -> dict:
+        """The OpenAI `chat.completion` dict for a provider response. Its `usage` may be
+        missing; chat() then estimates it."""
+        raise NotImplementedError
+
+    def stream_translator(self, request: ChatRequest) -> StreamTranslator:
+        raise NotImplementedError
+
+    def error_details(self, status: int, body: Any) -> dict:
+        """Read the provider's error body: a dict of `message`, and optionally `code`,
+        `context_exceeded`, `auth_failed`, `retry_after`, `retryable` for error_for_status."""
+        raise NotImplementedError
+
+    def models_url(self) -> str:
+        raise NotImplementedError
+
+    def parse_models(self, data: dict) -> list[str]:
+        raise NotImplementedError
+
+    # -- public calls ---------------------------------------------------------------------
+
+    def chat(self, request: ChatRequest, model: str = "") -> ChatResult:
+        """One non-streaming completion. `model` is the upstream model name."""
+        model = model or request.model
+        self.check_request(request, model)
+        body = self.build_body(request, model, stream=False)
+        response = self._send("POST", self.chat_url(model, stream=False), body, self._headers)
+        data = self._read_json(response)
+        try:
+            result = self.parse_response(data, request)
+        except ProviderError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise MalformedResponse(
+                f"unexpected response shape: {type(exc).__name__}: {exc}",
+                provider_id=self.provider_id,
+            ) from None
+        usage = usage_from_openai(result.get("usage"))
+        if usage is None:
+            chars = sum(completion_chars(c.get("message") or {}) for c in result["choices"])
+            usage = Usage(estimate_input_tokens(request), text_tokens(chars), estimated=True)
+            result["usage"] = usage.to_dict()
+        return ChatResult(result, usage)
+
+    def stream(self, request: ChatRequest, model: str = "") -> StreamResult:
+        """Start a streaming completion; see StreamResult for the error contract."""
+        model = model or request.model
+        self.check_request(request, model)
+        body = self.build_body(request, model, stream=True)
+        response = self._send(
+            "POST", self.chat_url(model, stream=True), body, self._stream_headers, stream=True
+        )
+        result = StreamResult(self, response, self.stream_translator(request))
+        result._prime()
+        return result
+
+    def list_models(self) -> list[str]:
+        """Model ids from the provider's cheap model-list endpoint (health probes)."""
+        response = self._send("GET", self.models_url(), None, self._get_headers)
+        data = self._read_json(response)
+        try:
+            return self.parse_models(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedResponse(
+                f"unexpected model list: {type(exc).__name__}: {exc}", provider_id=self.provider_id
+            ) from None
+
+    # -- shared machinery -----------------------------------------------------------------
+
+    def check_request(self, request: ChatRequest, model: str) -> None:
+        if not model:
+            raise InvalidRequest("no model given", provider_id=self.provider_id)
+        if request.n not in (None, 1) and not self.supports_n:
+            raise InvalidRequest(
+                f"n={request.n}: this provider returns one choice per request",
+                provider_id=self.provider_id,
+                upstream_code="n",
+            )
+
+    def invalid(self, message: str, code: str | None = None) -> InvalidRequest:
+        """An InvalidRequest raised while translating, before anything was sent."""
+        return InvalidRequest(message, provider_id=self.provider_id, upstream_code=code)
+
+    def redact(self, text: str) -> str:
+        key = self.endpoint.api_key
+        if key and key in text:
+            text = text.replace(key, "[redacted]")
+        return text
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: dict | None,
+        headers: dict[str, str],
+        *,
+        stream: bool = False,
+    ) -> requests.Response:
+        data = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                stream=stream,
+                # Never follow redirects: x-api-key style headers would go to the new host.
+                allow_redirects=False,
+            )
+        except Exception as exc:
+            raise self.transport_error(exc) from None
+        if response.status_code >= 300:
+            try:
+                raw = response.content
+            except Exception:
+                raw = b""
+            finally:
+                response.close()
+            raise self.error_from_response(response.status_code, response.headers, raw)
+        return response
+
+    def _read_json(self, response: requests.Response) -> dict:
+        try:
+            raw = response.content
+        except Exception as exc:
+            raise self.transport_error(exc) from None
+        finally:
+            response.close()
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise MalformedResponse(
+                f"response is not JSON: {self._preview(raw)!r}", provider_id=self.provider_id
+            ) from None
+        if not isinstance(data, dict):
+            raise MalformedResponse("response is not a JSON object", provider_id=self.provider_id)
+        return data
+
+    def _preview(self, raw: bytes) -> str:
+        return self.redact(raw[:_ERROR_BODY_PREVIEW].decode("utf-8", errors="replace"))
+
+    def transport_error(self, exc: BaseException) -> ProviderError:
+        """Map a requests/urllib3/socket exception to the taxonomy (pre-stream classes)."""
+        description = self.redact(f"{type(exc).__name__}: {exc}")
+        if isinstance(
+            exc,
+            requests.exceptions.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
+        ):
+            return UpstreamTimeout(description, provider_id=self.provider_id)
+        if isinstance(
+            exc, urllib3.exceptions.DecodeError | requests.exceptions.ContentDecodingError
+        ):
+            return MalformedResponse(description, provider_id=self.provider_id)
+        if isinstance(
+            exc,
+            requests.exceptions.RequestException | urllib3.exceptions.HTTPError | OSError,
+        ):
+            return UpstreamConnectionError(description, provider_id=self.provider_id)
+        raise exc
+
+    def error_from_response(
+        self, status: int, headers: Mapping[str, str], raw: bytes
+    ) -> ProviderError:
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        details: dict = {}
+        if body is not None:
+            try:
+                details = self.error_details(status, body) or {}
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                details = {}
+        message = details.get("message") or self._preview(raw) or f"HTTP {status}"
+        retry_after = parse_retry_after(headers)
+        if retry_after is None:
+            retry_after = details.get("retry_after")
+        error = error_for_status(
+            status,
+            self.redact(str(message)),
+            provider_id=self.provider_id,
+            retry_after=retry_after,
+            upstream_code=details.get("code"),
+            context_exceeded=bool(details.get("context_exceeded")),
+            auth_failed=bool(details.get("auth_failed")),
+        )
+        if details.get("retryable") is not None:
+            error.retryable = details["retryable"]
+        logger.info("provider %s answered HTTP %s: %s", self.provider_id, status, error.error_type)
+        return error
+
+    def stream_error(self, status: int, body: Any) -> ProviderError:
+        """An error event inside a stream, mapped like an HTTP error with `status`."""
+        details = self.error_details(status, body) or {}
+        return error_for_status(
+            status,
+            self.redact(str(details.get("message") or "error event in stream")),
+            provider_id=self.provider_id,
+            retry_after=details.get("retry_after"),
+            upstream_code=details.get("code"),
+            context_exceeded=bool(details.get("context_exceeded")),
+            auth_failed=bool(details.get("auth_failed")),
+        )

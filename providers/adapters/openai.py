@@ -1,0 +1,194 @@
+"""OpenAI chat completions (`POST /v1/chat/completions`), the format Auterity speaks itself.
+
+Requests pass through almost untouched; responses are checked for shape and get the
+client's model name. Streams always ask for `stream_options.include_usage` so the final
+usage chunk arrives and costs are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from .base import (
+    ProviderAdapter,
+    StreamTranslator,
+    completion_chars,
+    new_completion_id,
+    usage_from_openai,
+)
+from .errors import MalformedResponse, mentions_context_overflow
+from .sse import SSEEvent
+from .types import ChatRequest
+
+# Status to assume for an error object that arrives inside a 200 stream, by OpenAI `type`.
+_STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "api_error": 500,
+    "overloaded_error": 503,
+}
+
+
+def openai_error_details(status: int, body: Any) -> dict:
+    """Read an OpenAI-style error body: `{"error": {"message", "type", "param", "code"}}`,
+    plus the shapes OpenAI-compatible servers use (`{"error": "text"}`, vLLM's
+    `{"object": "error", "message", "type", "code"}`, FastAPI's `{"detail": ...}`)."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict):
+        return {}
+    error = body.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        code = error.get("code") or error.get("type")
+    elif isinstance(error, str):
+        message, code = error, None
+    elif body.get("object") == "error":
+        message, code = body.get("message"), body.get("type")
+    elif "detail" in body:
+        message, code = body["detail"], None
+    else:
+        return {}
+    message = message if isinstance(message, str) else json.dumps(message)
+    code = str(code) if code is not None else None
+    details: dict = {"message": message, "code": code}
+    if code == "context_length_exceeded" or (
+        status in (400, 413, 422) and mentions_context_overflow(message)
+    ):
+        details["context_exceeded"] = True
+    if code == "insufficient_quota":
+        # A 429 that means "out of credit": waiting will not help, another provider might.
+        details["retryable"] = False
+    return details
+
+
+def _stream_error_status(body: dict) -> int:
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code < 600:
+        return code
+    for key in ("type", "code"):
+        status = _STREAM_ERROR_STATUS.get(str(error.get(key)))
+        if status:
+            return status
+    return 500
+
+
+class OpenAIStreamTranslator(StreamTranslator):
+    """OpenAI chunks are already the target format: record usage and finish, relabel the
+    model, hold usage back for the single final usage chunk, drop empty-choice chunks that
+    carry no usage (Azure's prompt-filter announcements)."""
+
+    def __init__(self, request: ChatRequest, adapter: OpenAIAdapter):
+        super().__init__(request)
+        self.adapter = adapter
+
+    def feed(self, event: SSEEvent) -> list[dict]:
+        data = event.data.strip()
+        if data == "[DONE]":
+            self.done = True
+            return []
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError("stream event is not a JSON object")
+        if "error" in chunk or chunk.get("object") == "error":
+            raise self.adapter.stream_error(_stream_error_status(chunk), chunk)
+        choices = chunk.get("choices") or []
+        usage = usage_from_openai(chunk.pop("usage", None))
+        if usage is not None:
+            self.prompt_tokens = usage.prompt_tokens
+            self.completion_tokens = usage.completion_tokens
+            if not choices:
+                self.usage_final = True
+        if not choices:
+            return []
+        if isinstance(chunk.get("id"), str) and chunk["id"]:
+            self.id = chunk["id"]
+        if isinstance(chunk.get("created"), int):
+            self.created = chunk["created"]
+        for choice in choices:
+            self.output_chars += completion_chars(choice.get("delta") or {})
+            if choice.get("finish_reason"):
+                self.finish_seen = True
+        chunk["model"] = self.request.model
+        chunk["object"] = "chat.completion.chunk"
+        return [chunk]
+
+
+class OpenAIAdapter(ProviderAdapter):
+    """OpenAI itself: Bearer auth, optional `OpenAI-Organization`/`OpenAI-Project` headers
+    from the `organization`/`project` options; sends `max_completion_tokens` (OpenAI has
+    deprecated `max_tokens`, and o-series models reject it)."""
+
+    provider_type = "openai"
+    supports_n = True
+    max_tokens_field = "max_completion_tokens"
+    developer_role = True
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.endpoint.api_key}"}
+        options = self.endpoint.options
+        if options.get("organization"):
+            headers["OpenAI-Organization"] = options["organization"]
+        if options.get("project"):
+            headers["OpenAI-Project"] = options["project"]
+        return headers
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def chat_url(self, model: str, *, stream: bool) -> str:
+        return f"{self.api_root}/chat/completions"
+
+    def models_url(self) -> str:
+        return f"{self.api_root}/models"
+
+    def build_body(self, request: ChatRequest, model: str, *, stream: bool) -> dict:
+        body = request.to_openai_body(
+            model, max_tokens_field=self.max_tokens_field, developer_role=self.developer_role
+        )
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream", None)
+        return body
+
+    def parse_response(self, data: dict, request: ChatRequest) -> dict:
+        if "error" in data and "choices" not in data:
+            # Some OpenAI-compatible servers answer errors with HTTP 200.
+            raise self.stream_error(_stream_error_status(data), data)
+        choices = data.get("choices")
+        if (
+            not isinstance(choices, list)
+            or not choices
+            or not all(isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices)
+        ):
+            raise MalformedResponse(
+                "response has no choices with a message", provider_id=self.provider_id
+            )
+        data["model"] = request.model
+        data["object"] = "chat.completion"
+        if not data.get("id"):
+            data["id"] = new_completion_id()
+        if not isinstance(data.get("created"), int):
+            data["created"] = int(time.time())
+        return data
+
+    def stream_translator(self, request: ChatRequest) -> StreamTranslator:
+        return OpenAIStreamTranslator(request, self)
+
+    def error_details(self, status: int, body: Any) -> dict:
+        return openai_error_details(status, body)
+
+    def parse_models(self, data: dict) -> list[str]:
+        return [item["id"] for item in data["data"]]
