@@ -144,12 +144,11 @@ class _Compiler:
 
     def targets(self, value: Any) -> tuple[TargetSpec, ...] | None:
         path = "actions.targets"
-        if not isinstance(value, list | tuple) or not value:
-            self.error(
-                path,
-                "must be a non-empty list of {provider, model} objects "
-                "(omit it to use the requested model on every provider)",
-            )
+        if not isinstance(value, list | tuple):
+            self.error(path, "must be a list of {provider, model} objects")
+            return None
+        if not value:
+            # Same as omitting the key: the requested model on every provider offering it.
             return None
         specs: list[TargetSpec] = []
         seen: set[tuple[str, str]] = set()

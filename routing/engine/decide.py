@@ -389,23 +389,21 @@ def _weighted_key(request_id: str, o: _Option) -> float:
 def _balanced_scores(
     options: list[_Option], weights: tuple[float, float, float]
 ) -> dict[int, float]:
+    """Weighted sum of cost and latency, each divided by the largest among the candidates, and
+    the error rate as it is (already 0..1). Dividing by the largest keeps proportions: a target
+    4% dearer scores 4% worse on cost, where min-max scaling would make it the worst outright.
+    """
     w_cost, w_latency, w_errors = weights
     total = w_cost + w_latency + w_errors or 1.0
-    costs = [o.cost for o in options]
-    known = [o.latency for o in options if o.latency is not None]
-    lo_cost, hi_cost = (min(costs), max(costs)) if costs else (0.0, 0.0)
-    lo_lat, hi_lat = (min(known), max(known)) if known else (0.0, 0.0)
-
-    def norm(x: float, lo: float, hi: float) -> float:
-        return (x - lo) / (hi - lo) if hi > lo else 0.0
-
+    max_cost = max((o.cost for o in options), default=0.0)
+    max_latency = max((o.latency for o in options if o.latency is not None), default=0.0)
     scores = {}
     for o in options:
         # An unknown latency counts as the slowest known one: no bonus for being unmeasured.
-        latency = o.latency if o.latency is not None else hi_lat
+        latency = o.latency if o.latency is not None else max_latency
         score = (
-            w_cost * norm(o.cost, lo_cost, hi_cost)
-            + w_latency * norm(latency, lo_lat, hi_lat)
+            w_cost * (o.cost / max_cost if max_cost > 0 else 0.0)
+            + w_latency * (latency / max_latency if max_latency > 0 else 0.0)
             + w_errors * min(max(o.stats.error_rate, 0.0), 1.0)
         ) / total
         scores[id(o)] = score
