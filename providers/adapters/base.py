@@ -545,10 +545,12 @@ class ProviderAdapter:
     def transport_error(self, exc: BaseException) -> ProviderError:
         """Map a requests/urllib3/socket exception to the taxonomy (pre-stream classes)."""
         description = self.redact(f"{type(exc).__name__}: {exc}")
-        if isinstance(
-            exc,
-            requests.exceptions.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
-        ):
+        # requests reports a read timeout while downloading the body as a ConnectionError
+        # wrapping urllib3's ReadTimeoutError.
+        timed_out = isinstance(
+            exc, requests.exceptions.Timeout | urllib3.exceptions.TimeoutError | TimeoutError
+        ) or any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args)
+        if timed_out:
             return UpstreamTimeout(description, provider_id=self.provider_id)
         if isinstance(
             exc, urllib3.exceptions.DecodeError | requests.exceptions.ContentDecodingError

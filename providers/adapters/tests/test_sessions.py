@@ -5,6 +5,8 @@ import pytest
 from providers.adapters import (
     AuthenticationFailed,
     ProviderEndpoint,
+    StreamInterrupted,
+    UpstreamTimeout,
     adapter_for,
     close_sessions,
     session_for,
@@ -107,3 +109,38 @@ def test_closing_a_stream_stops_it(stub, stub_adapter):
     assert second["choices"][0]["delta"]["content"] == "w "
     assert list(stream) == []
     assert stream.usage.completion_tokens == 1  # ceil(len("w ") / 4)
+
+
+def test_body_stalling_after_the_headers_is_a_timeout(stub):
+    # Headers and half the JSON arrive, then nothing until the read timeout.
+    stub.reply(Reply(events=[b'{"id": "x", ', b'"choices": []}'], pause=1.0))
+    endpoint = ProviderEndpoint("slow", "openai", stub.base_url, "k", timeout=0.2)
+    with pytest.raises(UpstreamTimeout):
+        adapter_for(endpoint).chat(chat_request(), "gpt-4o")
+
+
+def test_stream_stalling_before_the_first_token_times_out_from_stream(stub):
+    events = sse(chunk({"role": "assistant", "content": ""}), chunk({"content": "Once"}), "[DONE]")
+    stub.reply(Reply(events=events, pause=0.5))
+    endpoint = ProviderEndpoint("slow", "openai", stub.base_url, "k", timeout=0.2)
+    with pytest.raises(UpstreamTimeout):
+        adapter_for(endpoint).stream(chat_request(stream=True), "gpt-4o")
+
+
+def test_stream_stalling_after_it_started_is_interrupted(stub):
+    role, first, *rest = sse(
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Once"}),
+        chunk({"content": " upon"}),
+        chunk({}, "stop"),
+        "[DONE]",
+    )
+    stub.reply(Reply(events=[role + first, *rest], pause=0.5))
+    endpoint = ProviderEndpoint("slow", "openai", stub.base_url, "k", timeout=0.2)
+    stream = adapter_for(endpoint).stream(chat_request(stream=True), "gpt-4o")
+    received = []
+    with pytest.raises(StreamInterrupted) as caught:
+        for item in stream:
+            received.append(item)
+    assert received[-1]["choices"][0]["delta"]["content"] == "Once"
+    assert "ReadTimeout" in caught.value.message
