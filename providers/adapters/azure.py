@@ -34,6 +34,12 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self.endpoint.api_key}
 
+    def sends_stream_usage(self) -> bool:
+        # stream_options arrived with api-version 2024-09-01-preview (GA in 2024-10-21);
+        # older versions answer 400. "v1"/"latest"/"preview" are current by definition.
+        version = self.endpoint.options.get("api_version") or DEFAULT_API_VERSION
+        return not version[:4].isdigit() or version[:10] >= "2024-09-01"
+
     def deployment(self, model: str) -> str:
         return self.deployments.get(model, model)
 

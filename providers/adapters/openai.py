@@ -8,6 +8,7 @@ usage chunk arrives and costs are exact.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -18,9 +19,11 @@ from .base import (
     new_completion_id,
     usage_from_openai,
 )
-from .errors import MalformedResponse, mentions_context_overflow
+from .errors import InvalidRequest, MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
 from .types import ChatRequest
+
+logger = logging.getLogger(__name__)
 
 # Status to assume for an error object that arrives inside a 200 stream, by OpenAI `type`.
 _STREAM_ERROR_STATUS = {
@@ -126,12 +129,29 @@ class OpenAIStreamTranslator(StreamTranslator):
 class OpenAIAdapter(ProviderAdapter):
     """OpenAI itself: Bearer auth, optional `OpenAI-Organization`/`OpenAI-Project` headers
     from the `organization`/`project` options; sends `max_completion_tokens` (OpenAI has
-    deprecated `max_tokens`, and o-series models reject it)."""
+    deprecated `max_tokens`, and o-series models reject it).
+
+    Streams ask for `stream_options.include_usage`. Some servers of this format reject the
+    field (Mistral answers 422, Azure before api-version 2024-09-01 answers 400): when a
+    stream is refused for naming it, the adapter drops it for good and starts the stream
+    again, once; usage is then read from wherever the server puts it, or estimated. The
+    `stream_usage` option (true/false) pins the choice instead.
+    """
 
     provider_type = "openai"
     supports_n = True
     max_tokens_field = "max_completion_tokens"
     developer_role = True
+
+    def __init__(self, endpoint):
+        super().__init__(endpoint)
+        configured = endpoint.options.get("stream_usage")
+        self._negotiate_stream_usage = configured is None
+        self._stream_usage = self.sends_stream_usage() if configured is None else bool(configured)
+
+    def sends_stream_usage(self) -> bool:
+        """Whether to send stream_options before learning otherwise."""
+        return True
 
     def auth_headers(self) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.endpoint.api_key}"}
@@ -158,10 +178,25 @@ class OpenAIAdapter(ProviderAdapter):
         )
         if stream:
             body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
+            if self._stream_usage:
+                body["stream_options"] = {"include_usage": True}
         else:
             body.pop("stream", None)
         return body
+
+    def stream(self, request: ChatRequest, model: str = ""):
+        try:
+            return super().stream(request, model)
+        except InvalidRequest as exc:
+            if not (
+                self._negotiate_stream_usage
+                and self._stream_usage
+                and "stream_options" in exc.message
+            ):
+                raise
+        logger.info("provider %s rejects stream_options; streaming without", self.provider_id)
+        self._stream_usage = False
+        return super().stream(request, model)
 
     def parse_response(self, data: dict, request: ChatRequest) -> dict:
         if "error" in data and "choices" not in data:

@@ -7,6 +7,7 @@ import pytest
 from providers.adapters import (
     AzureOpenAIAdapter,
     ContextTooLong,
+    InvalidRequest,
     OpenAIAdapter,
     OpenAICompatibleAdapter,
     RateLimited,
@@ -377,3 +378,76 @@ def test_adapter_classes():
     assert ADAPTER_CLASSES["openai"] is OpenAIAdapter
     assert ADAPTER_CLASSES["azure_openai"] is AzureOpenAIAdapter
     assert ADAPTER_CLASSES["openai_compatible"] is OpenAICompatibleAdapter
+
+
+def test_server_rejecting_stream_options_is_streamed_without_them(stub, stub_adapter):
+    # Mistral's answer to stream_options, then its default: usage on the last chunk.
+    mistral_422 = {
+        "object": "error",
+        "message": {
+            "detail": [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["body", "stream_options", "include_usage"],
+                    "msg": "Extra inputs are not permitted",
+                    "input": True,
+                }
+            ]
+        },
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    usage = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    answer = sse(
+        chunk({"role": "assistant", "content": "Hi"}), chunk({}, "stop", usage=usage), "[DONE]"
+    )
+    stub.reply(Reply(status=422, body=mistral_422), Reply(events=answer), Reply(events=answer))
+    adapter = stub_adapter("openai_compatible")
+
+    with adapter.stream(chat_request(stream=True), "mistral-large-latest") as stream:
+        chunks = list(stream)
+    with adapter.stream(chat_request(stream=True), "mistral-large-latest") as again:
+        list(again)
+
+    first, retried, later = (r.json for r in stub.requests)
+    assert first["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in retried and "stream_options" not in later
+    assert chunks[-1]["usage"] == usage
+    assert not stream.usage.estimated
+
+
+def test_other_invalid_stream_requests_are_not_retried(stub, stub_adapter):
+    stub.reply(Reply(status=400, body={"error": {"message": "Invalid 'messages'", "type": "x"}}))
+    with pytest.raises(InvalidRequest):
+        stub_adapter("openai_compatible").stream(chat_request(stream=True), "m")
+    assert len(stub.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("api_version", "asks_for_usage"),
+    [
+        ("2024-06-01", False),
+        ("2024-08-01-preview", False),
+        ("2024-10-21", True),
+        ("2025-04-01-preview", True),
+        ("v1", True),
+    ],
+)
+def test_azure_asks_for_stream_usage_only_where_the_api_version_has_it(
+    stub, stub_adapter, api_version, asks_for_usage
+):
+    stub.reply(Reply(events=sse(chunk({"content": "Hi"}), chunk({}, "stop"), "[DONE]")))
+    adapter = stub_adapter("azure_openai", options={"api_version": api_version})
+    with adapter.stream(chat_request(stream=True), "gpt-4o") as stream:
+        list(stream)
+    assert ("stream_options" in stub.last.json) is asks_for_usage
+
+
+def test_stream_usage_option_pins_the_choice(stub, stub_adapter):
+    stub.reply(Reply(events=sse(chunk({"content": "Hi"}), chunk({}, "stop"), "[DONE]")))
+    adapter = stub_adapter("openai_compatible", options={"stream_usage": False})
+    with adapter.stream(chat_request(stream=True), "m") as stream:
+        list(stream)
+    assert "stream_options" not in stub.last.json
+    assert stream.usage.estimated
