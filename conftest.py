@@ -1,5 +1,11 @@
 """Fixtures shared by every app's tests."""
 
+import os
+
+# Tests get a private in-process cache unless a test asks for Redis explicitly; the default
+# file cache would leak catalogue versions and counters between runs.
+os.environ.setdefault("CACHE_URL", "locmemcache://")
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -25,3 +31,55 @@ def admin_client_api(admin_user):
     client = APIClient()
     client.force_authenticate(admin_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Per-process caches (catalogue, flags, principals, live stats) start empty each test."""
+    from django.core.cache import cache
+
+    from accounts.principal import principal_cache
+    from routing import flags, gateway
+    from routing.catalog import _holder
+
+    cache.clear()
+    _holder.invalidate()
+    flags.flags_reset()
+    principal_cache.clear()
+    gateway.provider_stats = type(gateway.provider_stats)()
+    yield
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The provider simulator as a real HTTP server on a free port, for the whole session."""
+    from providers.simulator import SimulatorServer
+
+    server = SimulatorServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(simulator):
+    """The simulator with no faults and fresh counters."""
+    simulator.clear_faults()
+    simulator.reset_stats()
+    yield simulator
+    simulator.clear_faults()
+
+
+@pytest.fixture
+def demo_catalogue(db, sim):
+    """The demo providers, models and policies, pointing at the running simulator."""
+    from django.apps import apps
+
+    from providers.demo import demo_catalogue_install
+    from routing.demo import demo_policies_install
+    from routing.flags import install_seed_flags
+
+    demo_catalogue_install(sim.url)
+    demo_policies_install()
+    install_seed_flags(apps)  # transactional tests flush what the migration created
+    return sim

@@ -40,6 +40,12 @@ class ApiKey(models.Model):
         db_table = "api_keys"
         ordering = ["name", "id"]
         verbose_name = "API key"
+        # Users (sessions, JWT) get gateway scopes through these permissions or their groups.
+        permissions = [
+            ("ai_execute", "Can call the AI gateway (scope ai:execute)"),
+            ("routing_view", "Can read routing, providers and analytics (scope routing:view)"),
+            ("routing_manage", "Can manage routing, providers and flags (scope routing:manage)"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "name"], name="%(app_label)s_%(class)s_unique_name"

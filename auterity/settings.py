@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "rest_framework_simplejwt",
     "waffle",
     "accounts",
     "providers",
@@ -86,6 +87,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not :memory:, so the live-server tests' concurrent writers wait instead of
+    # failing with "table is locked".
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -154,11 +158,21 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Callers --------------------------------------------------------------------------------
+# Seconds a resolved API key is trusted in-process; a revoked key stops working after this.
+PRINCIPAL_CACHE_SECONDS = env.float("PRINCIPAL_CACHE_SECONDS", default=5.0)
+
 # --- Gateway --------------------------------------------------------------------------------
 # Where the demo providers point: the provider simulator (python manage.py run_simulator).
 PROVIDER_SIMULATOR_URL = env.str("PROVIDER_SIMULATOR_URL", default="http://127.0.0.1:9100")
 COST_OPTIMIZATION_MAX_COST_INCREASE = env.float("COST_OPTIMIZATION_MAX_COST_INCREASE", default=0.05)
 ROUTING_TIME_ZONE = env.str("ROUTING_TIME_ZONE", default=TIME_ZONE)
+# Model used by /api/ai/execute when the request names none.
+GATEWAY_DEFAULT_MODEL = env.str("GATEWAY_DEFAULT_MODEL", default="gpt-4o-mini")
+# How often (seconds) a process checks whether policies/providers changed elsewhere.
+ROUTING_SNAPSHOT_CHECK_SECONDS = env.float("ROUTING_SNAPSHOT_CHECK_SECONDS", default=1.0)
+# The longest Retry-After the gateway waits out on one target before falling back instead.
+GATEWAY_MAX_RETRY_WAIT_SECONDS = env.float("GATEWAY_MAX_RETRY_WAIT_SECONDS", default=2.0)
 
 # --- Celery ---------------------------------------------------------------------------------
 # The filesystem transport needs no server, so `make run` works anywhere; Redis in production.

@@ -2,10 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from routing.api.gateway_urls import native_urlpatterns, openai_urlpatterns
+
 from . import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("v1/", include(openai_urlpatterns)),
+    path("api/", include(native_urlpatterns)),
     path("api/", include("providers.api.urls")),
     path("api/routing/", include("routing.api.urls")),
     path("api/routing/", include("analytics.api.urls")),

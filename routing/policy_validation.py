@@ -5,11 +5,22 @@ providers and models that exist now, and shapes the answer as Django field error
 messages name the exact path (`actions.targets[2].provider: unknown provider 'opena1'`).
 """
 
+from routing.engine import validate_actions, validate_conditions
+
 
 def policy_errors(conditions, actions) -> dict[str, list[str]]:
+    from routing.catalog import catalogue_offers
+
+    offers = catalogue_offers()
+    providers = {offer.provider_id for offer in offers}
+    from providers.models import Provider
+
+    providers |= set(Provider.objects.values_list("id", flat=True))
     errors: dict[str, list[str]] = {}
-    if not isinstance(conditions, dict):
-        errors["conditions"] = ["conditions: must be a JSON object"]
-    if not isinstance(actions, dict):
-        errors["actions"] = ["actions: must be a JSON object"]
+    for field, issues in (
+        ("conditions", validate_conditions(conditions)),
+        ("actions", validate_actions(actions, offers=offers, providers=providers)),
+    ):
+        if issues:
+            errors[field] = [f"{issue.path}: {issue.message}" for issue in issues]
     return errors

@@ -1,5 +1,6 @@
 """Idempotent demo data: providers and models at the simulator, policies, groups, users, a key."""
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -11,6 +12,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 from providers.demo import demo_catalogue_install
 from routing.demo import demo_policies_install
+from routing.flags import install_seed_flags
 
 DEMO_GROUPS = ["enterprise", "beta-testers"]
 DEMO_KEY_NAME = "demo"
@@ -34,6 +36,7 @@ class Command(BaseCommand):
         policies = demo_policies_install()
         for name in DEMO_GROUPS:
             Group.objects.get_or_create(name=name)
+        install_seed_flags(apps)
 
         user_model = get_user_model()
         admin, created = user_model.objects.get_or_create(

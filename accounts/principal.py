@@ -1,0 +1,124 @@
+"""Who is calling: the identity the gateway routes, limits and records by.
+
+Resolving a bearer token takes two queries (key + groups); the gateway's hot path resolves the
+same few keys thousands of times a second, so resolved principals are kept in-process for
+`PRINCIPAL_CACHE_SECONDS`. Revoking a key therefore takes effect within that many seconds
+(documented in docs/security.md).
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from .choices import Scope
+from .models import KEY_PREFIX, ApiKey, hash_key
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    groups: frozenset[str]
+    scopes: frozenset[str]
+    group_ids: frozenset[int] = frozenset()
+    is_staff: bool = False
+    is_superuser: bool = False
+    api_key_id: int | None = None
+    api_key_name: str = ""
+    team: str = ""
+    limits: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def caller_key(self) -> str:
+        """Stable identity for bucketing and limits: the API key, else the user."""
+        return f"key:{self.api_key_id}" if self.api_key_id else f"user:{self.user_id}"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def user_scopes(user) -> frozenset[str]:
+    """Scopes of a user session/JWT: superusers have all, others by Django permission."""
+    if user.is_superuser:
+        return frozenset(Scope.values)
+    perms = user.get_all_permissions()
+    scopes = set()
+    if "accounts.ai_execute" in perms:
+        scopes.add(Scope.AI_EXECUTE.value)
+    if "accounts.routing_view" in perms or "accounts.routing_manage" in perms:
+        scopes.add(Scope.ROUTING_VIEW.value)
+    if "accounts.routing_manage" in perms:
+        scopes.add(Scope.ROUTING_MANAGE.value)
+    return frozenset(scopes)
+
+
+def _user_fields(user) -> dict:
+    groups = list(user.groups.values_list("pk", "name"))
+    return {
+        "user_id": user.pk,
+        "username": user.get_username(),
+        "groups": frozenset(name for _, name in groups),
+        "group_ids": frozenset(pk for pk, _ in groups),
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+    }
+
+
+def principal_for_user(user) -> Principal:
+    return Principal(scopes=user_scopes(user), **_user_fields(user))
+
+
+def principal_for_api_key(api_key: ApiKey) -> Principal:
+    return Principal(
+        scopes=frozenset(api_key.scopes),
+        api_key_id=api_key.pk,
+        api_key_name=api_key.name,
+        team=api_key.team,
+        **_user_fields(api_key.user),
+    )
+
+
+class _PrincipalCache:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    def get(self, raw_key: str) -> Principal | None:
+        digest = hash_key(raw_key)
+        now = time.monotonic()
+        entry = self._entries.get(digest)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        principal = self._load(digest)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[digest] = (now + settings.PRINCIPAL_CACHE_SECONDS, principal)
+        return principal
+
+    @staticmethod
+    def _load(digest: str) -> Principal | None:
+        api_key = ApiKey.objects.select_related("user").filter(hashed_key=digest).first()
+        if api_key is None or not api_key.is_active or not api_key.user.is_active:
+            return None
+        now = timezone.now()
+        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+            # At most one write a minute per key and process: "last used" needs no more.
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        return principal_for_api_key(api_key)
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+principal_cache = _PrincipalCache()
+
+
+def principal_from_api_key(raw_key: str) -> Principal | None:
+    if not raw_key.startswith(KEY_PREFIX):
+        return None
+    return principal_cache.get(raw_key)

@@ -1,0 +1,46 @@
+"""Who is calling the gateway: `Authorization: Bearer <API key or JWT>`, or an admin session.
+
+Answers OpenAI-style errors: 401 `invalid_api_key` without valid credentials, 403
+`insufficient_scope` when the caller lacks the endpoint's scope.
+"""
+
+from accounts.principal import Principal, principal_for_user, principal_from_api_key
+from routing.gateway import GatewayError
+
+
+def _unauthenticated(message: str) -> GatewayError:
+    error = GatewayError(401, message, type="invalid_request_error", code="invalid_api_key")
+    error.headers = {"WWW-Authenticate": 'Bearer realm="auterity"'}
+    return error
+
+
+def authenticate_gateway_request(request, scope: str) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    principal = None
+    if header:
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthenticated("Use 'Authorization: Bearer <API key>'.")
+        principal = principal_from_api_key(token)
+        if principal is None:
+            from accounts.jwt_auth import principal_from_jwt
+
+            principal = principal_from_jwt(token)
+        if principal is None:
+            raise _unauthenticated("Invalid, expired or revoked API key or token.")
+    elif request.user.is_authenticated:
+        principal = principal_for_user(request.user)
+    else:
+        raise _unauthenticated(
+            "No credentials: send 'Authorization: Bearer <API key>' (create one in the admin "
+            "or with manage.py create_api_key)."
+        )
+    if not principal.has_scope(scope):
+        raise GatewayError(
+            403,
+            f"This key or user lacks the '{scope}' scope.",
+            type="permission_error",
+            code="insufficient_scope",
+        )
+    return principal

@@ -1,0 +1,214 @@
+"""HTTP face of the gateway: OpenAI-compatible `/v1/...` and the native `/api/ai/...`.
+
+Plain Django views rather than DRF: the hot path needs no content negotiation or browsable
+API, and the error bodies follow OpenAI's shape (`{"error": {...}}`) that SDKs parse.
+Each view parses, authorises and calls one gateway function.
+"""
+
+import json
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.choices import Scope
+from providers.adapters.errors import RequestValidationError
+from providers.adapters.types import ChatRequest
+from routing import gateway
+from routing.api.gateway_auth import authenticate_gateway_request
+from routing.catalog import catalogue_get
+from routing.gateway import GatewayError
+
+
+def _error_response(error: GatewayError, request_id: str | None = None) -> JsonResponse:
+    response = JsonResponse(error.body(), status=error.status)
+    if request_id:
+        response["X-Request-ID"] = request_id
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(max(1, round(retry_after)))
+    for name, value in getattr(error, "headers", {}).items():
+        response[name] = value
+    return response
+
+
+def _json_body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GatewayError(
+            400, f"The request body is not valid JSON: {exc}", type="invalid_request_error"
+        ) from exc
+    if not isinstance(body, dict):
+        raise GatewayError(
+            400, "The request body must be a JSON object.", type="invalid_request_error"
+        )
+    return body
+
+
+def _respond(result: gateway.GatewayResult):
+    if result.stream is not None:
+        response = StreamingHttpResponse(result.stream, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    else:
+        response = HttpResponse(
+            json.dumps(result.body, separators=(",", ":")), content_type="application/json"
+        )
+    for name, value in result.headers().items():
+        response[name] = value
+    return response
+
+
+@csrf_exempt
+@require_POST
+def chat_completions(request):
+    """POST /v1/chat/completions: OpenAI's chat completions API, routed."""
+    request_id = gateway.new_request_id(request.headers.get("X-Request-ID"))
+    try:
+        principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
+        chat_request = gateway.parse_chat_request(_json_body(request))
+        result = gateway.chat_completion(
+            principal=principal,
+            request=chat_request,
+            request_id=request_id,
+            headers=request.headers,
+        )
+    except GatewayError as error:
+        return _error_response(error, request_id)
+    return _respond(result)
+
+
+@require_GET
+def list_models(request):
+    """GET /v1/models: every model some enabled provider offers (OpenAI's list shape)."""
+    try:
+        authenticate_gateway_request(request, Scope.AI_EXECUTE)
+    except GatewayError as error:
+        return _error_response(error)
+    catalogue = catalogue_get()
+    owners = {}
+    for (provider_id, model), offer in sorted(catalogue.offers.items()):
+        if offer.is_default or model not in owners:
+            owners[model] = provider_id
+    data = [
+        {"id": model, "object": "model", "created": 0, "owned_by": provider_id}
+        for model, provider_id in sorted(owners.items())
+    ]
+    return JsonResponse({"object": "list", "data": data})
+
+
+def _native_chat_request(body: dict) -> ChatRequest:
+    """The native shape: `prompt` or `messages`, optional `model`, `system`, `metadata`."""
+    from django.conf import settings
+
+    body = dict(body)
+    prompt = body.pop("prompt", None)
+    system = body.pop("system", None)
+    if prompt is not None:
+        if "messages" in body:
+            raise GatewayError(
+                400,
+                "Give either 'prompt' or 'messages', not both.",
+                type="invalid_request_error",
+                param="prompt",
+            )
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GatewayError(
+                400,
+                "'prompt' must be a non-empty string.",
+                type="invalid_request_error",
+                param="prompt",
+            )
+        body["messages"] = [{"role": "user", "content": prompt}]
+    if system is not None:
+        if not isinstance(system, str):
+            raise GatewayError(
+                400, "'system' must be a string.", type="invalid_request_error", param="system"
+            )
+        body["messages"] = [{"role": "system", "content": system}, *(body.get("messages") or [])]
+    if body.get("stream"):
+        raise GatewayError(
+            400,
+            "Streaming is served by POST /v1/chat/completions.",
+            type="invalid_request_error",
+            param="stream",
+        )
+    body.setdefault("model", settings.GATEWAY_DEFAULT_MODEL)
+    try:
+        return ChatRequest.from_openai(body)
+    except RequestValidationError as exc:
+        raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
+
+
+@csrf_exempt
+@require_POST
+def execute(request):
+    """POST /api/ai/execute: the native API; the output plus the routing decision."""
+    request_id = gateway.new_request_id(request.headers.get("X-Request-ID"))
+    try:
+        principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
+        chat_request = _native_chat_request(_json_body(request))
+        result = gateway.chat_completion(
+            principal=principal,
+            request=chat_request,
+            request_id=request_id,
+            headers=request.headers,
+            endpoint="execute",
+        )
+    except GatewayError as error:
+        return _error_response(error, request_id)
+    choice = (result.body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    decision = result.decision
+    body = {
+        "id": request_id,
+        "output": message.get("content"),
+        "message": message,
+        "finish_reason": choice.get("finish_reason"),
+        "usage": result.body.get("usage"),
+        "routing": {
+            "policy": {"id": decision.policy_id, "name": decision.policy_name},
+            "provider": result.target.provider_id,
+            "model": result.target.model,
+            "requested_model": chat_request.model,
+            "strategy": decision.strategy,
+            "attempts": [a.to_dict() for a in result.attempts],
+            "cost_usd": float(result.cost),
+            "baseline_cost_usd": float(result.baseline_cost),
+            "latency_ms": round(result.latency_s * 1000, 1),
+            "reasons": list(decision.reasons),
+        },
+    }
+    response = JsonResponse(body)
+    for name, value in result.headers().items():
+        response[name] = value
+    return response
+
+
+@csrf_exempt
+@require_POST
+def simulate(request):
+    """POST /api/routing/simulate: the decision and its reasons; no provider is called."""
+    request_id = gateway.new_request_id(request.headers.get("X-Request-ID"))
+    try:
+        principal = authenticate_gateway_request(request, Scope.ROUTING_VIEW)
+        body = _json_body(request)
+        chat_request = (
+            _native_chat_request({**body, "stream": False})
+            if ("prompt" in body or "messages" in body)
+            else gateway.parse_chat_request(body)
+        )
+        if body.get("stream") is True:
+            chat_request.stream = True
+        answer = gateway.simulate(
+            principal=principal,
+            request=chat_request,
+            request_id=request_id,
+            headers=request.headers,
+        )
+    except GatewayError as error:
+        return _error_response(error, request_id)
+    response = JsonResponse(answer)
+    response["X-Request-ID"] = request_id
+    return response

@@ -1,0 +1,158 @@
+"""The gateway's in-process view of policies, providers and prices.
+
+Building it takes a few queries; the hot path never runs them. Every process keeps one
+compiled snapshot and rebuilds it when the catalogue version in the shared cache changes.
+Any save or delete of a provider, model or policy bumps the version (signals, after commit),
+and each process looks at the version at most every `ROUTING_SNAPSHOT_CHECK_SECONDS`, so all
+workers pick up a change within about a second, without a restart.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from providers.adapters.types import ProviderEndpoint
+from routing.engine import (
+    ModelOffer,
+    PolicyError,
+    ProviderInfo,
+    Snapshot,
+    compile_policy,
+    compile_snapshot,
+)
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "auterity:catalogue-version"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything a request needs, read once: the engine snapshot and how to reach providers."""
+
+    version: str
+    snapshot: Snapshot
+    endpoints: dict[str, ProviderEndpoint]
+    offers: dict[tuple[str, str], ModelOffer]
+    broken_policies: tuple[str, ...]
+
+
+def catalogue_offers() -> list[ModelOffer]:
+    """Every enabled model offer, straight from the database."""
+    from providers.models import ProviderModel
+
+    offers = []
+    for row in ProviderModel.objects.filter(enabled=True).select_related("provider"):
+        offers.append(
+            ModelOffer(
+                provider_id=row.provider_id,
+                model=row.model,
+                upstream_model=row.upstream_model or row.model,
+                input_price=float(row.input_price),
+                output_price=float(row.output_price),
+                context_window=row.context_window,
+                max_output_tokens=row.max_output_tokens or 0,
+                capabilities=row.capabilities,
+                is_default=row.is_default,
+            )
+        )
+    return offers
+
+
+def catalogue_build(version: str) -> Catalogue:
+    from providers.models import Provider
+    from routing.choices import PolicyStatus
+    from routing.models import RoutingPolicy
+
+    providers = list(Provider.objects.all())
+    infos = [
+        ProviderInfo(
+            id=p.id,
+            type=p.type,
+            status=p.status,
+            capacity=p.capacity,
+            avg_response_time=float(p.avg_response_time)
+            if p.avg_response_time is not None
+            else None,
+        )
+        for p in providers
+    ]
+    endpoints = {
+        p.id: ProviderEndpoint.from_config(p.id, p.type, p.config or {}, api_key=p.api_key)
+        for p in providers
+        if (p.config or {}).get("base_url")
+    }
+    compiled, broken = [], []
+    for policy in RoutingPolicy.objects.filter(status=PolicyStatus.ACTIVE):
+        try:
+            compiled.append(
+                compile_policy(
+                    policy.id, policy.name, policy.priority, policy.conditions, policy.actions
+                )
+            )
+        except PolicyError as exc:
+            # Saved before a rule tightened, or edited in SQL: skip it loudly, never crash.
+            logger.error("active policy %s (%s) does not compile: %s", policy.name, policy.id, exc)
+            broken.append(policy.name)
+    offers = catalogue_offers()
+    snapshot = compile_snapshot(compiled, infos, offers, version=version)
+    return Catalogue(
+        version=version,
+        snapshot=snapshot,
+        endpoints=endpoints,
+        offers={(o.provider_id, o.model): o for o in offers},
+        broken_policies=tuple(broken),
+    )
+
+
+class _CatalogueHolder:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._catalogue: Catalogue | None = None
+        self._checked_at = 0.0
+
+    def get(self) -> Catalogue:
+        now = time.monotonic()
+        current = self._catalogue
+        if current is not None and now - self._checked_at < settings.ROUTING_SNAPSHOT_CHECK_SECONDS:
+            return current
+        with self._lock:
+            if self._catalogue is not current:  # another thread just refreshed it
+                return self._catalogue
+            version = cache.get(VERSION_KEY)
+            if version is None:
+                version = uuid.uuid4().hex
+                cache.add(VERSION_KEY, version, timeout=None)
+                version = cache.get(VERSION_KEY, version)
+            if current is None or current.version != version:
+                self._catalogue = catalogue_build(version)
+            self._checked_at = now
+            return self._catalogue
+
+    def invalidate(self):
+        with self._lock:
+            self._catalogue = None
+
+
+_holder = _CatalogueHolder()
+
+
+def catalogue_get() -> Catalogue:
+    """The current catalogue of this process (rebuilt if another process changed the data)."""
+    return _holder.get()
+
+
+def catalogue_changed() -> None:
+    """Tell every process the catalogue changed (after the current transaction commits)."""
+
+    def bump():
+        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        _holder.invalidate()
+
+    transaction.on_commit(bump)

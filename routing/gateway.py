@@ -1,0 +1,517 @@
+"""The gateway: one request's path, top to bottom.
+
+    caller (authenticated by the view) -> flags -> catalogue snapshot -> decide
+    -> call targets with retry and fallback -> record exactly one request-log row
+
+Views parse HTTP and call `chat_completion()` or `simulate()`; everything with a rule in it is
+here. Streams follow the same path, except that the row is written when the stream ends,
+breaks, or the client goes away (the generator's `finally`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+
+from accounts.principal import Principal
+from analytics.choices import RequestStatus
+from analytics.services import request_log_record
+from providers.adapters import adapter_for
+from providers.adapters.errors import ProviderError, RequestValidationError
+from providers.adapters.types import ChatRequest, Usage, estimate_input_tokens
+from routing import flags
+from routing.catalog import Catalogue, catalogue_get
+from routing.engine import (
+    OVER_COST_GUARD,
+    Caller,
+    Decision,
+    ModelOffer,
+    ProviderStats,
+    RequestContext,
+    Target,
+    UnknownModel,
+    decide,
+)
+
+logger = logging.getLogger(__name__)
+
+# Live latency, error rate, in-flight counts and circuit breakers of this process.
+provider_stats = ProviderStats()
+
+# Upstream failure -> the status Auterity answers with when no target succeeded.
+_STATUS_FOR_ERROR = {
+    "rate_limited": 429,
+    "timeout": 504,
+    "invalid_request": 400,
+    "context_length_exceeded": 400,
+    "authentication": 502,  # the provider refused *our* key: not the caller's fault
+}
+
+
+class GatewayError(Exception):
+    """A request Auterity answers with an error of its own (OpenAI error shape)."""
+
+    def __init__(self, status: int, message: str, *, type: str, param=None, code=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+@dataclass
+class Attempt:
+    provider_id: str
+    model: str
+    outcome: str  # "ok" or an error type
+    latency_s: float
+    status_code: int | None = None
+    retry_after: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        data = {
+            "provider": self.provider_id,
+            "model": self.model,
+            "outcome": self.outcome,
+            "latency_ms": round(self.latency_s * 1000, 1),
+        }
+        if self.status_code is not None:
+            data["status"] = self.status_code
+        if self.retry_after is not None:
+            data["retry_after"] = self.retry_after
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@dataclass
+class GatewayResult:
+    """What the view turns into an HTTP response."""
+
+    request_id: str
+    status: int
+    body: dict | None = None
+    stream: Iterator[bytes] | None = None
+    decision: Decision | None = None
+    target: Target | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    cost: Decimal | None = None
+    baseline_cost: Decimal | None = None
+    latency_s: float = 0.0
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-Request-ID": self.request_id,
+            "X-Auterity-Policy": (self.decision.policy_name if self.decision else None) or "none",
+            "X-Auterity-Provider": self.target.provider_id if self.target else "none",
+            "X-Auterity-Model": self.target.model if self.target else "none",
+            "X-Auterity-Attempts": str(len(self.attempts)),
+        }
+        if self.stream is None:
+            headers["X-Auterity-Cost-USD"] = f"{self.cost or 0:.8f}"
+        return headers
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def new_request_id(incoming: str | None = None) -> str:
+    """Keep a sane caller-supplied X-Request-ID (for tracing across systems), else mint one."""
+    if incoming and len(incoming) <= 64 and incoming.isprintable() and " " not in incoming:
+        return incoming
+    return uuid.uuid4().hex
+
+
+def parse_chat_request(body) -> ChatRequest:
+    try:
+        return ChatRequest.from_openai(body)
+    except RequestValidationError as exc:
+        raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
+
+
+def chat_completion(
+    *,
+    principal: Principal,
+    request: ChatRequest,
+    request_id: str,
+    headers: Mapping[str, str],
+    endpoint: str = "chat",
+) -> GatewayResult:
+    """Serve one chat request: decide, call with retry/fallback, record. Never raises for
+    upstream failures (they become an error result with its log row)."""
+    started = time.monotonic()
+    catalogue = catalogue_get()
+    options = flags.decision_options(principal, request_id)
+    ctx = _context(principal, request, request_id, headers)
+    try:
+        decision = decide(ctx, catalogue.snapshot, provider_stats.snapshot_view(), options)
+    except UnknownModel as exc:
+        raise GatewayError(
+            404,
+            f"The model '{request.model}' does not exist or is not offered by any provider.",
+            type="invalid_request_error",
+            param="model",
+            code="model_not_found",
+        ) from exc
+    flag_states = flags.as_record(options)
+    result = GatewayResult(request_id=request_id, status=200, decision=decision)
+    log = _LogContext(principal, request, request_id, endpoint, decision, flag_states, started)
+
+    if not decision.targets:
+        error = GatewayError(
+            503,
+            "No provider can serve this request now: "
+            + "; ".join(f"{p}/{m}: {why}" for p, m, why in decision.dropped),
+            type="no_eligible_provider",
+            code="no_eligible_provider",
+        )
+        log.record(
+            catalogue,
+            result,
+            RequestStatus.ERROR,
+            error.status,
+            Usage(0, 0),
+            error_type="no_eligible_provider",
+            error_message=error.message,
+        )
+        raise error
+
+    if request.stream:
+        return _serve_stream(catalogue, request, decision, result, log)
+    return _serve(catalogue, request, decision, result, log)
+
+
+def simulate(
+    *, principal: Principal, request: ChatRequest, request_id: str, headers: Mapping[str, str]
+) -> dict:
+    """The decision for a request, with its reasons, calling no provider and writing nothing."""
+    catalogue = catalogue_get()
+    options = flags.decision_options(principal, request_id)
+    ctx = _context(principal, request, request_id, headers)
+    try:
+        decision = decide(ctx, catalogue.snapshot, provider_stats.snapshot_view(), options)
+    except UnknownModel as exc:
+        raise GatewayError(
+            404,
+            f"The model '{request.model}' does not exist or is not offered by any provider.",
+            type="invalid_request_error",
+            param="model",
+            code="model_not_found",
+        ) from exc
+    return {
+        "request_id": request_id,
+        "input_tokens_estimate": ctx.input_tokens,
+        "required_capabilities": sorted(ctx.capabilities),
+        "flags": flags.as_record(options),
+        "decision": decision.to_dict(),
+    }
+
+
+# --- building blocks -------------------------------------------------------------------------
+
+
+def _context(principal, request: ChatRequest, request_id, headers) -> RequestContext:
+    return RequestContext(
+        request_id=request_id,
+        model=request.model,
+        input_tokens=estimate_input_tokens(request),
+        max_tokens=request.max_tokens,
+        stream=request.stream,
+        capabilities=request.required_capabilities(),
+        metadata=request.metadata or {},
+        headers={k.lower(): v for k, v in headers.items()},
+        caller=Caller(
+            user_id=str(principal.user_id),
+            username=principal.username,
+            groups=principal.groups,
+            api_key=principal.api_key_name or None,
+            team=principal.team or None,
+        ),
+        now=datetime.now(UTC),
+    )
+
+
+def _price(offer: ModelOffer | None, usage: Usage) -> Decimal:
+    if offer is None:
+        return Decimal(0)
+    cost = usage.prompt_tokens * offer.input_price + usage.completion_tokens * offer.output_price
+    return Decimal(repr(cost)).quantize(Decimal("1e-10"))
+
+
+def _wait_before_retry(
+    error: ProviderError, retry, try_index: int, deadline: float
+) -> float | None:
+    """Seconds to wait before trying the same target again, or None to move on."""
+    if not error.retryable or try_index + 1 >= retry.attempts:
+        return None
+    wait = min(retry.backoff_s * (2**try_index), retry.max_backoff_s)
+    if error.retry_after is not None:
+        if not retry.respect_retry_after:
+            pass
+        elif error.retry_after > settings.GATEWAY_MAX_RETRY_WAIT_SECONDS:
+            return None  # the upstream wants a long pause: another target serves sooner
+        else:
+            wait = max(wait, error.retry_after)
+    if time.monotonic() + wait > deadline:
+        return None
+    return wait
+
+
+def _falls_back(decision: Decision, error: ProviderError) -> bool:
+    return decision.fallback.enabled and error.error_type in decision.fallback.on
+
+
+def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=False):
+    """Try targets in order with per-target retries; return the first success.
+
+    `call(adapter, target)` does one upstream call. Returns (target, value, attempts) on success
+    or raises the last ProviderError (with `.attempts` attached) when every try failed. With
+    `hold_open` (streams) a success stays in flight for the caller to end.
+    """
+    attempts: list[Attempt] = []
+    deadline = time.monotonic() + (decision.timeout_s or 3600)
+    last_error: ProviderError | None = None
+    for index, target in enumerate(decision.targets):
+        if index > 0 and last_error is not None and not _falls_back(decision, last_error):
+            break
+        if time.monotonic() >= deadline:
+            break
+        endpoint = catalogue.endpoints.get(target.provider_id)
+        if endpoint is None:
+            continue
+        adapter = adapter_for(endpoint)
+        note = "fallback over cost guard" if target.reason == OVER_COST_GUARD else ""
+        for try_index in range(decision.retry.attempts):
+            admitted = provider_stats.begin(target.provider_id)
+            if not admitted:
+                provider_stats.release(target.provider_id)
+                attempts.append(Attempt(target.provider_id, target.model, "circuit_open", 0.0))
+                break
+            t0 = time.monotonic()
+            try:
+                value = call(adapter, target)
+            except ProviderError as exc:
+                elapsed = time.monotonic() - t0
+                provider_stats.end(target.provider_id, elapsed, ok=False, error_type=exc.error_type)
+                attempts.append(
+                    Attempt(
+                        target.provider_id,
+                        target.model,
+                        exc.error_type,
+                        elapsed,
+                        exc.status_code,
+                        exc.retry_after,
+                        note,
+                    )
+                )
+                last_error = exc
+                wait = _wait_before_retry(exc, decision.retry, try_index, deadline)
+                if wait is None:
+                    break
+                time.sleep(wait)
+                continue
+            elapsed = time.monotonic() - t0
+            if not hold_open:
+                provider_stats.end(target.provider_id, elapsed, ok=True)
+            attempts.append(Attempt(target.provider_id, target.model, "ok", elapsed, note=note))
+            return target, value, attempts
+    error = last_error or ProviderError("every target was skipped (circuit open)")
+    error.attempts = attempts
+    raise error
+
+
+def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log) -> GatewayResult:
+    try:
+        target, chat, attempts = _attempt_loop(
+            catalogue, decision, lambda adapter, t: adapter.chat(request, t.upstream_model)
+        )
+    except ProviderError as exc:
+        result.attempts = exc.attempts
+        error = _upstream_failure(exc)
+        log.record(
+            catalogue,
+            result,
+            RequestStatus.ERROR,
+            error.status,
+            Usage(0, 0),
+            error_type=exc.error_type,
+            error_message=exc.message,
+        )
+        raise error from exc
+
+    result.target, result.attempts = target, attempts
+    body = chat.response
+    log.record(catalogue, result, RequestStatus.SUCCESS, 200, chat.usage)
+    body.setdefault("usage", chat.usage.to_dict())
+    body["usage"]["cost"] = float(result.cost)
+    result.body = body
+    return result
+
+
+def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> GatewayResult:
+    try:
+        target, stream, attempts = _attempt_loop(
+            catalogue,
+            decision,
+            lambda adapter, t: adapter.stream(request, t.upstream_model),
+            hold_open=True,
+        )
+    except ProviderError as exc:
+        result.attempts = exc.attempts
+        error = _upstream_failure(exc)
+        log.record(
+            catalogue,
+            result,
+            RequestStatus.ERROR,
+            error.status,
+            Usage(0, 0),
+            error_type=exc.error_type,
+            error_message=exc.message,
+        )
+        raise error from exc
+    result.target, result.attempts = target, attempts
+    opened = time.monotonic()
+
+    def events() -> Iterator[bytes]:
+        status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
+        try:
+            for chunk in stream:
+                if not chunk.get("choices") and "usage" in chunk:
+                    # The usage chunk is the last: price it now so the client sees the cost.
+                    cost = _price(
+                        catalogue.offers.get((target.provider_id, target.model)), stream.usage
+                    )
+                    chunk["usage"]["cost"] = float(cost)
+                yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+            yield b"data: [DONE]\n\n"
+            status, error_type = RequestStatus.SUCCESS, ""
+        except ProviderError as exc:
+            status, error_type, message = RequestStatus.ERROR, exc.error_type, exc.message
+            error = GatewayError(
+                502,
+                f"The upstream stream broke: {exc.message}",
+                type="upstream_error",
+                code=exc.error_type,
+            )
+            yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+        finally:
+            stream.close()
+            # The stream held its provider slot until now (in-flight counts, breaker).
+            provider_stats.end(
+                target.provider_id,
+                time.monotonic() - opened,
+                ok=status != RequestStatus.ERROR,
+                error_type=error_type or None,
+            )
+            log.record(
+                catalogue,
+                result,
+                status,
+                200,
+                stream.usage,
+                error_type=error_type,
+                error_message=message,
+            )
+
+    result.stream = events()
+    return result
+
+
+def _upstream_failure(exc: ProviderError) -> GatewayError:
+    status = _STATUS_FOR_ERROR.get(exc.error_type, 502)
+    attempts = getattr(exc, "attempts", [])
+    summary = ", ".join(f"{a.provider_id}/{a.model}: {a.outcome}" for a in attempts)
+    error = GatewayError(
+        status,
+        f"All providers failed ({summary}). Last error: {exc.message}" if attempts else exc.message,
+        type="upstream_error" if status >= 500 or status == 429 else "invalid_request_error",
+        code=exc.error_type,
+    )
+    error.retry_after = exc.retry_after if status == 429 else None
+    return error
+
+
+class _LogContext:
+    """What the request-log row needs, gathered once; `record` writes exactly one row."""
+
+    def __init__(self, principal, request, request_id, endpoint, decision, flag_states, started):
+        self.principal = principal
+        self.request = request
+        self.request_id = request_id
+        self.endpoint = endpoint
+        self.decision = decision
+        self.flag_states = flag_states
+        self.started = started
+        self.recorded = False
+
+    def record(
+        self,
+        catalogue,
+        result: GatewayResult,
+        status,
+        http_status,
+        usage: Usage,
+        *,
+        error_type: str = "",
+        error_message: str = "",
+    ):
+        if self.recorded:
+            return
+        self.recorded = True
+        decision, target = self.decision, result.target
+        serving = catalogue.offers.get((target.provider_id, target.model)) if target else None
+        baseline = decision.baseline
+        baseline_offer = (
+            catalogue.offers.get((baseline.provider_id, baseline.model)) if baseline else None
+        )
+        result.cost = _price(serving, usage)
+        result.baseline_cost = _price(baseline_offer, usage)
+        result.latency_s = time.monotonic() - self.started
+        try:
+            request_log_record(
+                request_id=self.request_id,
+                user_id=self.principal.user_id,
+                api_key_name=self.principal.api_key_name,
+                endpoint=self.endpoint,
+                requested_model=self.request.model,
+                policy_id=decision.policy_id,
+                policy_name=decision.policy_name or "",
+                provider_id=target.provider_id if target else "",
+                model=target.model if target else "",
+                status=status,
+                http_status=http_status,
+                error_type=error_type,
+                error_message=error_message[:500],
+                attempts=len(result.attempts),
+                attempts_detail=[a.to_dict() for a in result.attempts],
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost=result.cost,
+                baseline_cost=result.baseline_cost,
+                latency=result.latency_s,
+                stream=self.request.stream,
+                flags=self.flag_states,
+            )
+        except Exception:
+            # The answer already exists; losing it because the log write failed would be worse.
+            logger.exception("could not write the request log row for %s", self.request_id)

@@ -1,0 +1,20 @@
+"""Catalogue changes (providers, models, policies) invalidate every process's snapshot."""
+
+from django.db.models.signals import post_delete, post_save
+
+from .catalog import catalogue_changed
+
+
+def _changed(sender, **kwargs):
+    catalogue_changed()
+
+
+def connect():
+    from providers.models import Provider, ProviderModel
+    from routing.models import RoutingPolicy
+
+    for model in (Provider, ProviderModel, RoutingPolicy):
+        post_save.connect(_changed, sender=model, dispatch_uid=f"catalogue-{model.__name__}-save")
+        post_delete.connect(
+            _changed, sender=model, dispatch_uid=f"catalogue-{model.__name__}-delete"
+        )
