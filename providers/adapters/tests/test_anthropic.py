@@ -499,3 +499,21 @@ def test_other_invalid_requests_are_not_context_errors(stub, stub_adapter):
     with pytest.raises(InvalidRequest) as caught:
         stub_adapter("anthropic").chat(chat_request(), MODEL)
     assert not isinstance(caught.value, ContextTooLong)
+
+
+def test_prompt_caching_marks_are_kept(stub, stub_adapter):
+    stub.reply(Reply(body=MESSAGE))
+    cached = {"type": "ephemeral"}
+    request = chat_request(
+        messages=[
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "Long manual...", "cache_control": cached}],
+            },
+            {"role": "user", "content": "Question"},
+        ]
+    )
+    stub_adapter("anthropic").chat(request, MODEL)
+    assert stub.last.json["system"] == [
+        {"type": "text", "text": "Long manual...", "cache_control": cached}
+    ]

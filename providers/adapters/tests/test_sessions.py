@@ -6,6 +6,7 @@ from providers.adapters import (
     AuthenticationFailed,
     ProviderEndpoint,
     StreamInterrupted,
+    UpstreamServerError,
     UpstreamTimeout,
     adapter_for,
     close_sessions,
@@ -144,3 +145,10 @@ def test_stream_stalling_after_it_started_is_interrupted(stub):
             received.append(item)
     assert received[-1]["choices"][0]["delta"]["content"] == "Once"
     assert "ReadTimeout" in caught.value.message
+
+
+def test_non_json_error_pages_keep_their_text(stub, stub_adapter):
+    stub.reply(Reply(status=502, body=b"<html><body>502 Bad Gateway</body></html>"))
+    with pytest.raises(UpstreamServerError, match="502 Bad Gateway") as caught:
+        stub_adapter("anthropic").chat(chat_request(), "claude")
+    assert caught.value.status_code == 502
