@@ -4,6 +4,7 @@ Defaults are safe for a developer machine (SQLite, console email, embedded broke
 sets the variables listed in .env.example. Nothing here is production-only code.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -88,8 +89,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not :memory:, so the live-server tests' concurrent writers wait instead of
-    # failing with "table is locked".
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # failing with "table is locked"; one per process so parallel test runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from analytics.services import request_log_record
 from providers.adapters import adapter_for
 from providers.adapters.errors import ProviderError, RequestValidationError
 from providers.adapters.types import ChatRequest, Usage, estimate_input_tokens
-from routing import flags
+from routing import flags, metrics
 from routing.catalog import Catalogue, catalogue_get
 from routing.engine import (
     OVER_COST_GUARD,
@@ -163,6 +163,7 @@ def chat_completion(
     catalogue = catalogue_get()
     options = flags.decision_options(principal, request_id)
     ctx = _context(principal, request, request_id, headers)
+    decided = time.monotonic()
     try:
         decision = decide(ctx, catalogue.snapshot, provider_stats.snapshot_view(), options)
     except UnknownModel as exc:
@@ -173,6 +174,7 @@ def chat_completion(
             param="model",
             code="model_not_found",
         ) from exc
+    metrics.decision_observed(time.monotonic() - decided)
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
     log = _LogContext(principal, request, request_id, endpoint, decision, flag_states, started)
@@ -515,3 +517,17 @@ class _LogContext:
         except Exception:
             # The answer already exists; losing it because the log write failed would be worse.
             logger.exception("could not write the request log row for %s", self.request_id)
+        metrics.request_finished(
+            provider=target.provider_id if target else "",
+            model=target.model if target else "",
+            policy=decision.policy_name or "",
+            status=status,
+            error_type=error_type,
+            seconds=result.latency_s,
+            attempts=result.attempts,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=float(result.cost),
+            baseline_cost=float(result.baseline_cost),
+            fallback=bool(target and decision.targets and target != decision.targets[0]),
+        )
