@@ -293,39 +293,38 @@ class StreamResult:
             if translator.done:
                 return  # trailing events after the end marker: drain, ignore
             self._pending.extend(translator.feed(event))
-        except ProviderError as exc:
-            raise self._after_start(exc) from None
-        except _StreamCut as exc:
-            if self._started:
-                raise self._interrupted(str(exc)) from None
-            raise MalformedResponse(str(exc), provider_id=self._adapter.provider_id) from None
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-            raise self._after_start(
-                MalformedResponse(
-                    f"unreadable stream event: {type(exc).__name__}: {exc}",
-                    provider_id=self._adapter.provider_id,
-                )
-            ) from None
         except Exception as exc:
-            if self._closed:
-                self._ended = True
+            if self._closed and not isinstance(exc, ProviderError):
+                self._ended = True  # our own close() broke the read: not an upstream failure
                 return
-            if translator.complete:
+            if translator.complete and not isinstance(exc, ProviderError | _StreamCut):
                 # The answer was complete (a finish reason arrived); only the tail after it
                 # failed: the usage chunk or end marker, or the drain of the connection.
                 self._finish()
                 return
-            raise self._after_start(self._adapter.transport_error(exc)) from None
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: Exception) -> ProviderError:
+        provider_id = self._adapter.provider_id
+        if isinstance(exc, ProviderError):
+            error = exc  # an error event sent by the provider
+        elif isinstance(exc, _StreamCut):
+            if self._started:
+                return self._interrupted(str(exc))
+            error = MalformedResponse(str(exc), provider_id=provider_id)
+        elif isinstance(exc, ValueError | KeyError | TypeError | AttributeError | IndexError):
+            message = f"unreadable stream event: {type(exc).__name__}: {exc}"
+            error = MalformedResponse(message, provider_id=provider_id)
+        else:
+            error = self._adapter.transport_error(exc)
+        if not self._started:
+            return error
+        return self._interrupted(error.message, error)
 
     def _finish(self) -> None:
         self._pending.append(self._translator.usage_chunk())
         self._ended = True
         self._response.close()
-
-    def _after_start(self, error: ProviderError) -> ProviderError:
-        if not self._started:
-            return error
-        return self._interrupted(error.message, error)
 
     def _interrupted(self, message: str, cause: ProviderError | None = None) -> StreamInterrupted:
         self.close()
