@@ -396,15 +396,32 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
 
     def events() -> Iterator[bytes]:
         status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
+        final = None  # the chunk carrying finish_reason, held until usage is known
         try:
             for chunk in stream:
-                if not chunk.get("choices") and "usage" in chunk:
+                choices = chunk.get("choices")
+                if not choices and "usage" in chunk:
                     # The usage chunk is the last: price it now so the client sees the cost.
                     cost = _price(
                         catalogue.offers.get((target.provider_id, target.model)), stream.usage
                     )
                     chunk["usage"]["cost"] = float(cost)
-                yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+                    if not request.include_usage and final is not None:
+                        # OpenAI sends a choices-less usage chunk only when asked
+                        # (stream_options.include_usage); clients that read choices[0] would
+                        # break on it, so the usage rides on the final chunk instead.
+                        final["usage"] = chunk["usage"]
+                        chunk = None
+                elif choices and choices[0].get("finish_reason") is not None:
+                    final = chunk
+                    continue
+                if final is not None:
+                    yield _sse(final)
+                    final = None
+                if chunk is not None:
+                    yield _sse(chunk)
+            if final is not None:
+                yield _sse(final)
             yield b"data: [DONE]\n\n"
             status, error_type = RequestStatus.SUCCESS, ""
         except ProviderError as exc:
@@ -415,7 +432,7 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
                 type="upstream_error",
                 code=exc.error_type,
             )
-            yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+            yield _sse(error.body())
         finally:
             stream.close()
             # The stream held its provider slot until now (in-flight counts, breaker).
@@ -437,6 +454,10 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
 
     result.stream = events()
     return result
+
+
+def _sse(data: dict) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
 def _upstream_failure(exc: ProviderError) -> GatewayError:

@@ -88,8 +88,11 @@ def test_sdk_stream_ends_with_usage_and_cost_and_one_row(live_server, routed_key
         model="gemini-2.5-flash", messages=HELLO, max_tokens=8, stream=True
     )
     chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    # no choices-less chunk unless asked for: naive clients index choices[0]
+    assert all(c.choices for c in chunks)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert len(text.split()) == 8
+    assert chunks[-1].choices[0].finish_reason == "stop"
     usage = chunks[-1].usage
     assert usage.completion_tokens == 8
     assert usage.model_extra["cost"] > 0
@@ -97,6 +100,21 @@ def test_sdk_stream_ends_with_usage_and_cost_and_one_row(live_server, routed_key
     assert (row.status, row.stream, row.provider_id) == ("success", True, "google")
     assert row.completion_tokens == 8
     assert float(row.cost) == pytest.approx(usage.model_extra["cost"])
+
+
+def test_stream_with_include_usage_gets_openais_separate_usage_chunk(live_server, routed_key):
+    stream = sdk(live_server, routed_key).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=HELLO,
+        max_tokens=4,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == 4
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.model_extra["cost"] > 0
 
 
 def test_models_endpoint_lists_the_catalogue(live_server, routed_key):
