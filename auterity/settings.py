@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -193,7 +194,74 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE = {}
+# Jobs write their outcome to the database, so no result backend by default; set one
+# (e.g. redis://127.0.0.1:6379/2) to inspect task results with Celery's tools.
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# --- Scheduled jobs: rollups, provider probes, reports, retention (docs/jobs.md) -------------
+# Rollups: request log -> routing_analytics per period; each run recomputes the periods of the
+# last ANALYTICS_ROLLUP_LOOKBACK_MINUTES so rows written late are counted.
+ANALYTICS_ROLLUP_PERIOD_MINUTES = env.int("ANALYTICS_ROLLUP_PERIOD_MINUTES", default=5)
+ANALYTICS_ROLLUP_INTERVAL_SECONDS = env.float("ANALYTICS_ROLLUP_INTERVAL_SECONDS", default=60.0)
+ANALYTICS_ROLLUP_LOOKBACK_MINUTES = env.int("ANALYTICS_ROLLUP_LOOKBACK_MINUTES", default=60)
+# /api/routing/analytics/summary/: ranges up to this long are computed from the request log
+# (exact percentiles), longer ones from the rollups.
+ANALYTICS_SUMMARY_LOG_MAX_HOURS = env.int("ANALYTICS_SUMMARY_LOG_MAX_HOURS", default=48)
+# Health probes: each provider's model list, timed; status changes with hysteresis.
+PROVIDER_PROBE_INTERVAL_SECONDS = env.float("PROVIDER_PROBE_INTERVAL_SECONDS", default=30.0)
+PROVIDER_PROBE_TIMEOUT_SECONDS = env.float("PROVIDER_PROBE_TIMEOUT_SECONDS", default=5.0)
+PROVIDER_PROBE_SLOW_SECONDS = env.float("PROVIDER_PROBE_SLOW_SECONDS", default=2.0)
+PROVIDER_PROBE_FAILURES_TO_DOWN = env.int("PROVIDER_PROBE_FAILURES_TO_DOWN", default=3)
+PROVIDER_PROBE_SLOW_TO_DEGRADED = env.int("PROVIDER_PROBE_SLOW_TO_DEGRADED", default=2)
+PROVIDER_PROBE_SUCCESSES_TO_RECOVER = env.int("PROVIDER_PROBE_SUCCESSES_TO_RECOVER", default=2)
+# Daily cost report: cron fields "minute hour day-of-month month day-of-week" in TIME_ZONE.
+ANALYTICS_REPORT_SCHEDULE = env.str("ANALYTICS_REPORT_SCHEDULE", default="0 6 * * *")
+ANALYTICS_REPORT_RECIPIENTS = env.list("ANALYTICS_REPORT_RECIPIENTS", default=[])
+# Retention: raw rows older than this are deleted in batches; rollups and reports are kept.
+REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=30)
+PROVIDER_PROBE_RETENTION_DAYS = env.int("PROVIDER_PROBE_RETENTION_DAYS", default=7)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+RETENTION_SCHEDULE = env.str("RETENTION_SCHEDULE", default="30 3 * * *")
+if ANALYTICS_ROLLUP_PERIOD_MINUTES < 1 or 1440 % ANALYTICS_ROLLUP_PERIOD_MINUTES:
+    raise ImproperlyConfigured("ANALYTICS_ROLLUP_PERIOD_MINUTES must divide a day (1, 5, 15, 60...)")
+if REQUEST_LOG_RETENTION_DAYS < 1 or PROVIDER_PROBE_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("retention periods must be at least 1 day")
+
+
+def _crontab(name: str, value: str):
+    from celery.schedules import crontab
+
+    fields = value.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(f"{name} needs 5 cron fields, got {value!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+
+
+# A job that waited longer than its own interval is dropped: the next run does the same work.
+CELERY_BEAT_SCHEDULE = {
+    "analytics-rollup": {
+        "task": "analytics.tasks.aggregate_analytics_task",
+        "schedule": ANALYTICS_ROLLUP_INTERVAL_SECONDS,
+        "options": {"expires": ANALYTICS_ROLLUP_INTERVAL_SECONDS},
+    },
+    "provider-probes": {
+        "task": "providers.tasks.probe_providers_task",
+        "schedule": PROVIDER_PROBE_INTERVAL_SECONDS,
+        "options": {"expires": PROVIDER_PROBE_INTERVAL_SECONDS},
+    },
+    "analytics-daily-report": {
+        "task": "analytics.tasks.send_analytics_report_task",
+        "schedule": _crontab("ANALYTICS_REPORT_SCHEDULE", ANALYTICS_REPORT_SCHEDULE),
+        "options": {"expires": 3600},
+    },
+    "retention": {
+        "task": "analytics.tasks.purge_old_rows_task",
+        "schedule": _crontab("RETENTION_SCHEDULE", RETENTION_SCHEDULE),
+        "options": {"expires": 3600},
+    },
+}
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
