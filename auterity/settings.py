@@ -5,6 +5,7 @@ sets the variables listed in .env.example. Nothing here is production-only code.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,12 +46,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "auterity.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.RequestSizeLimitMiddleware",
+    "accounts.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -127,6 +131,22 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
 X_FRAME_OPTIONS = "DENY"
+# Sessions serve only the admin and the browsable API (docs/security.md): never readable from
+# JavaScript, not sent on cross-site requests, and over after a working day.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# HTTPS-only deployments: redirect plain http and send HSTS (start small, then a year).
+# Probes and scrapes inside the network may stay on plain http.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). Empty: a key derived
 # from SECRET_KEY, fine for development only (docs/security.md).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -135,9 +155,12 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
+        "accounts.jwt_auth.ScopedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Reads need routing:view, writes routing:manage (accounts/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RoutingReadManageWrite"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.CallerRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -163,6 +186,27 @@ SPECTACULAR_SETTINGS = {
 # --- Callers --------------------------------------------------------------------------------
 # Seconds a resolved API key is trusted in-process; a revoked key stops working after this.
 PRINCIPAL_CACHE_SECONDS = env.float("PRINCIPAL_CACHE_SECONDS", default=5.0)
+
+# --- Access control and abuse limits (docs/security.md) -------------------------------------
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_TOKEN_HOURS", default=24)),
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "ALGORITHM": "HS256",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": True,
+}
+# Per API key or user, shared by every process; a key may override both (0: no limit).
+RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=1000)
+RATE_LIMIT_PER_HOUR = env.int("RATE_LIMIT_PER_HOUR", default=10000)
+# Where counters live: auto (Redis when CACHE_URL is Redis, else the database), redis, database.
+RATE_LIMIT_STORE = env.str("RATE_LIMIT_STORE", default="auto")
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
+# POST /api/auth/token/ attempts per client address and minute (password guessing); 0: none.
+AUTH_TOKEN_RATE_LIMIT_PER_MINUTE = env.int("AUTH_TOKEN_RATE_LIMIT_PER_MINUTE", default=20)
+# Larger request bodies get 413 before they are read (the seed's 1 MiB).
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 # --- Gateway --------------------------------------------------------------------------------
 # Where the demo providers point: the provider simulator (python manage.py run_simulator).
@@ -268,14 +312,51 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="auterity@localhost")
 
-# --- Logging --------------------------------------------------------------------------------
+# --- Observability: logs, metrics, health (docs/observability.md) ----------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# json: one JSON object a line, for log shippers (the default unless DEBUG); plain: for people.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
+# One line per request (method, path, status, duration, request id) when the response closes.
+LOG_ACCESS = env.bool("LOG_ACCESS", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "request_id": {
+            "()": "auterity.logs.RequestIdFilter",
+            "default": None if LOG_FORMAT == "json" else "-",
+        },
+        "redact": {"()": "auterity.logs.SecretRedactionFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own console handler would print django.* lines a second time, unformatted.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
 }
+# Celery keeps this configuration instead of installing its own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Optional bearer token for GET /metrics; empty leaves it open (scraped from a private network).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# ai_cost_savings_percentage covers requests logged in this many seconds, recomputed at most
+# every METRICS_SAVINGS_CACHE_SECONDS per process.
+METRICS_SAVINGS_WINDOW_SECONDS = env.int("METRICS_SAVINGS_WINDOW_SECONDS", default=3600)
+METRICS_SAVINGS_CACHE_SECONDS = env.float("METRICS_SAVINGS_CACHE_SECONDS", default=15.0)
+# /readyz: how long to wait for the broker, and how long one answer about it is reused.
+READINESS_BROKER_TIMEOUT_SECONDS = env.float("READINESS_BROKER_TIMEOUT_SECONDS", default=1.0)
+READINESS_BROKER_CACHE_SECONDS = env.float("READINESS_BROKER_CACHE_SECONDS", default=5.0)

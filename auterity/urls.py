@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from routing.api.gateway_urls import native_urlpatterns, openai_urlpatterns
 
-from . import health
+from . import exposition, health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -18,5 +18,5 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", exposition.metrics, name="prometheus-django-metrics"),
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from django.conf import settings
 from accounts.principal import Principal
 from analytics.choices import RequestStatus
 from analytics.services import request_log_record
+from auterity.request_context import request_id_from
 from providers.adapters import adapter_for
 from providers.adapters.errors import ProviderError, RequestValidationError
 from providers.adapters.types import ChatRequest, Usage, estimate_input_tokens
@@ -136,10 +136,8 @@ class GatewayResult:
 
 
 def new_request_id(incoming: str | None = None) -> str:
-    """Keep a sane caller-supplied X-Request-ID (for tracing across systems), else mint one."""
-    if incoming and len(incoming) <= 64 and incoming.isprintable() and " " not in incoming:
-        return incoming
-    return uuid.uuid4().hex
+    """Keep a sane caller-supplied X-Request-ID, else mint one (views use the middleware's)."""
+    return request_id_from(incoming)
 
 
 def parse_chat_request(body) -> ChatRequest:
@@ -178,6 +176,7 @@ def chat_completion(
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
     log = _LogContext(principal, request, request_id, endpoint, decision, flag_states, started)
+    metrics.request_started()
 
     if not decision.targets:
         error = GatewayError(
@@ -551,4 +550,6 @@ class _LogContext:
             cost=float(result.cost),
             baseline_cost=float(result.baseline_cost),
             fallback=bool(target and decision.targets and target != decision.targets[0]),
+            stream=self.request.stream,
+            live_stats=provider_stats.snapshot_view,
         )

@@ -1,54 +1,84 @@
 """Prometheus metrics of the gateway (names from the seed; docs/observability.md).
 
-The gateway calls `decision_observed()` once per routing decision and `request_finished()`
-once per request (from the same place that writes the request-log row), so metrics and the
-log always agree on what happened.
+Three kinds of figures, each read where it is true:
+
+- What happened (counters, histograms): the gateway calls `decision_observed()` once per
+  routing decision and `request_finished()` once per request, from the same place that writes
+  the request-log row, so metrics and the log always agree. Under gunicorn every worker writes
+  its own file and a scrape adds them up (prometheus_client's multiprocess mode).
+- What this process sees live (in-flight, circuit breakers): gauges refreshed from the
+  gateway's `ProviderStats` whenever a request ends and when this process serves a scrape;
+  multiprocess modes `livesum` / `livemax` aggregate over living workers only.
+- What the database says (provider status, cost savings): collectors that read it when
+  scraped, so every worker, every host and a process that has served no traffic yet report the
+  same value, and a provider deleted from the catalogue disappears from the exposition.
 """
 
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+)
 
 REQUESTS = Counter(
     "ai_routing_requests_total",
-    "Gateway requests, by outcome and by where they were routed.",
+    "Gateway requests, by outcome (success, error, refused, cancelled) and where they went.",
     ["provider", "model", "policy", "status"],
 )
 ERRORS = Counter(
     "ai_routing_errors_total",
-    "Gateway requests that failed, by error type and last provider tried.",
+    "Gateway requests that failed (status error), by error type and last provider tried.",
     ["provider", "error_type"],
 )
 DURATION = Histogram(
     "ai_routing_duration_seconds",
-    "Time to route: phase=decision (the routing engine alone) or request (the whole request).",
+    "Gateway time: phase=decision (the routing engine alone), request (a whole non-streamed "
+    "request) or stream (a whole streamed request, until its last event).",
     ["phase"],
-    buckets=(
-        0.0005,
-        0.001,
-        0.0025,
-        0.005,
-        0.01,
-        0.025,
-        0.05,
-        0.1,
-        0.25,
-        0.5,
-        1,
-        2.5,
-        5,
-        10,
-        30,
-        60,
-    ),
+    buckets=_LATENCY_BUCKETS,
+)
+UPSTREAM_DURATION = Histogram(
+    "ai_upstream_duration_seconds",
+    "One call to an upstream provider (for streams: until the stream opened).",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
 )
 ATTEMPTS = Counter(
     "ai_upstream_attempts_total",
-    "Calls to upstream providers, by outcome (ok or the error type).",
+    "Calls to upstream providers, by outcome (ok, or the error type, or circuit_open).",
     ["provider", "outcome"],
 )
 FALLBACKS = Counter(
     "ai_routing_fallbacks_total",
-    "Requests served by a target other than the decision's first.",
-    ["provider"],
+    "Requests served by a provider other than the first one tried (primary).",
+    ["primary", "provider"],
 )
 TOKENS = Counter(
     "ai_tokens_total", "Tokens used, by provider, model and kind.", ["provider", "model", "kind"]
@@ -59,18 +89,41 @@ BASELINE_COST = Counter(
     "What the same requests would have cost on their requested model's default provider (USD).",
     ["provider", "model"],
 )
-PROVIDER_STATUS = Gauge(
-    "ai_provider_status",
-    "Provider health: 1 healthy, 0.5 degraded, 0 down.",
+IN_FLIGHT = Gauge(
+    "ai_requests_in_flight",
+    "Gateway requests being served now (streams until their last event).",
+    multiprocess_mode="livesum",
+)
+PROVIDER_IN_FLIGHT = Gauge(
+    "ai_provider_in_flight",
+    "Upstream calls in flight per provider, summed over worker processes.",
     ["provider"],
-    multiprocess_mode="max",
+    multiprocess_mode="livesum",
+)
+CIRCUIT_STATE = Gauge(
+    "ai_provider_circuit_state",
+    "Circuit breaker per provider: 0 closed, 1 half-open, 2 open; the worst worker process's.",
+    ["provider"],
+    multiprocess_mode="livemax",
+)
+CIRCUIT_OPEN_WORKERS = Gauge(
+    "ai_provider_circuit_open_workers",
+    "Worker processes whose circuit breaker for the provider is open.",
+    ["provider"],
+    multiprocess_mode="livesum",
 )
 
 STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "down": 0.0}
+CIRCUIT_VALUE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
 def decision_observed(seconds: float) -> None:
     DURATION.labels("decision").observe(seconds)
+
+
+def request_started() -> None:
+    """A request has a routing decision and will end with exactly one `request_finished()`."""
+    IN_FLIGHT.inc()
 
 
 def request_finished(
@@ -87,18 +140,25 @@ def request_finished(
     cost: float,
     baseline_cost: float,
     fallback: bool,
+    stream: bool = False,
+    live_stats: Callable[[], Mapping] | None = None,
 ) -> None:
+    IN_FLIGHT.dec()
     provider = provider or "none"
     model = model or "none"
     REQUESTS.labels(provider, model, policy or "none", status).inc()
-    DURATION.labels("request").observe(seconds)
-    if error_type:
+    DURATION.labels("stream" if stream else "request").observe(seconds)
+    # A cancelled stream (the client left) or a refusal is not the router failing.
+    if status == "error":
         last = attempts[-1].provider_id if attempts else provider
-        ERRORS.labels(last, error_type).inc()
+        ERRORS.labels(last, error_type or "unknown").inc()
     for attempt in attempts:
         ATTEMPTS.labels(attempt.provider_id, attempt.outcome).inc()
+        if attempt.outcome != "circuit_open":
+            UPSTREAM_DURATION.labels(attempt.provider_id).observe(attempt.latency_s)
     if fallback:
-        FALLBACKS.labels(provider).inc()
+        primary = attempts[0].provider_id if attempts else "none"
+        FALLBACKS.labels(primary, provider).inc()
     if prompt_tokens:
         TOKENS.labels(provider, model, "prompt").inc(prompt_tokens)
     if completion_tokens:
@@ -107,7 +167,138 @@ def request_finished(
         COST.labels(provider, model).inc(cost)
     if baseline_cost:
         BASELINE_COST.labels(provider, model).inc(baseline_cost)
+    if live_stats is not None:
+        live_stats_observed(live_stats)
 
 
-def provider_status_set(provider: str, status: str) -> None:
-    PROVIDER_STATUS.labels(provider).set(STATUS_VALUE.get(status, 0.0))
+_live_lock = threading.Lock()
+_live_seen: set[str] = set()
+
+
+def live_stats_observed(snapshot_view: Callable[[], Mapping]) -> None:
+    """Copy this process's live provider figures (a `ProviderStats.snapshot_view`) to gauges.
+
+    The view is taken under the lock so that two threads finishing at once cannot write an
+    older view over a newer one. A provider that left the view reads 0 rather than keeping a
+    stale value (multiprocess files cannot drop a label).
+    """
+    with _live_lock:
+        views = snapshot_view()
+        for provider_id, view in views.items():
+            state = CIRCUIT_VALUE.get(view.breaker_state, 0.0)
+            PROVIDER_IN_FLIGHT.labels(provider_id).set(view.inflight)
+            CIRCUIT_STATE.labels(provider_id).set(state)
+            CIRCUIT_OPEN_WORKERS.labels(provider_id).set(1 if state == 2.0 else 0)
+        for provider_id in _live_seen - views.keys():
+            PROVIDER_IN_FLIGHT.labels(provider_id).set(0)
+            CIRCUIT_STATE.labels(provider_id).set(0)
+            CIRCUIT_OPEN_WORKERS.labels(provider_id).set(0)
+        _live_seen.update(views.keys())
+
+
+# --- read from the database at scrape time ---------------------------------------------------
+
+
+class ProviderStatusCollector:
+    """`ai_provider_status` from the catalogue snapshot (the database's provider status).
+
+    Probes run in the Celery worker and write the status; the write bumps the catalogue
+    version, and `catalogue_get()` rebuilds this process's snapshot when it changed, so a
+    scrape shows the stored status within `ROUTING_SNAPSHOT_CHECK_SECONDS`.
+    """
+
+    name = "ai_provider_status"
+    documentation = "Provider health as stored: 1 healthy, 0.5 degraded, 0 down."
+
+    def describe(self):
+        # Registering must not touch the database (it may happen at import time).
+        return [GaugeMetricFamily(self.name, self.documentation, labels=["provider"])]
+
+    def collect(self):
+        from routing.catalog import catalogue_get
+
+        family = GaugeMetricFamily(self.name, self.documentation, labels=["provider"])
+        try:
+            providers = catalogue_get().snapshot.providers
+        except Exception:
+            # A scrape must not fail because the database is away; readiness reports that.
+            logger.warning("provider status unavailable for /metrics", exc_info=True)
+            return
+        for provider_id, info in sorted(providers.items()):
+            family.add_metric([provider_id], STATUS_VALUE.get(info.status, 0.0))
+        yield family
+
+
+class CostSavingsCollector:
+    """`ai_cost_savings_percentage` over the last `METRICS_SAVINGS_WINDOW_SECONDS`.
+
+    savings = 1 - cost / baseline_cost, summed over every request logged in the window, where
+    baseline_cost prices the same usage on the requested model's default provider. 0.15 means
+    routing spent 15 % less than sending everything to the defaults; below 0 it spent more.
+    With no spend in the window the value is 0. One indexed range query on
+    request_log.created_at, cached `METRICS_SAVINGS_CACHE_SECONDS` per process, so scrapes of
+    any worker or host agree and cost nothing under load.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._cached: tuple[float, float, float] | None = None
+        self._at = float("-inf")
+
+    def reset(self) -> None:
+        with self._lock:
+            self._cached, self._at = None, float("-inf")
+
+    def describe(self):
+        return list(self._families(0.0, 0.0, 0.0))
+
+    def _families(self, savings, cost, baseline):
+        yield GaugeMetricFamily(
+            "ai_cost_savings_percentage",
+            "Share of the baseline cost saved by routing over the recent window "
+            "(0.15 = 15 % saved, negative = spent more).",
+            value=savings,
+        )
+        window = GaugeMetricFamily(
+            "ai_cost_window_usd",
+            "Spend over the savings window: actual cost and the baseline it is compared with.",
+            labels=["kind"],
+        )
+        window.add_metric(["actual"], cost)
+        window.add_metric(["baseline"], baseline)
+        yield window
+
+    def _query(self) -> tuple[float, float, float]:
+        from django.db.models import Sum
+        from django.utils import timezone
+
+        from analytics.models import RequestLog
+
+        since = timezone.now() - timedelta(seconds=settings.METRICS_SAVINGS_WINDOW_SECONDS)
+        sums = RequestLog.objects.filter(created_at__gte=since).aggregate(
+            cost=Sum("cost"), baseline=Sum("baseline_cost")
+        )
+        cost = float(sums["cost"] or 0)
+        baseline = float(sums["baseline"] or 0)
+        savings = 1.0 - cost / baseline if baseline > 0 else 0.0
+        return savings, cost, baseline
+
+    def collect(self):
+        now = time.monotonic()
+        with self._lock:
+            if self._cached is None or now - self._at >= settings.METRICS_SAVINGS_CACHE_SECONDS:
+                try:
+                    self._cached, self._at = self._query(), now
+                except Exception:
+                    logger.warning("cost savings unavailable for /metrics", exc_info=True)
+                    if self._cached is None:
+                        return
+            cached = self._cached
+        yield from self._families(*cached)
+
+
+provider_status_collector = ProviderStatusCollector()
+cost_savings_collector = CostSavingsCollector()
+
+# Added to every scrape's registry by the /metrics view (auterity/exposition.py).
+SCRAPE_COLLECTORS = (provider_status_collector, cost_savings_collector)

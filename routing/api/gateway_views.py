@@ -64,7 +64,7 @@ def _respond(result: gateway.GatewayResult):
 @require_POST
 def chat_completions(request):
     """POST /v1/chat/completions: OpenAI's chat completions API, routed."""
-    request_id = gateway.new_request_id(request.headers.get("X-Request-ID"))
+    request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
         chat_request = gateway.parse_chat_request(_json_body(request))
@@ -145,7 +145,7 @@ def _native_chat_request(body: dict) -> ChatRequest:
 @require_POST
 def execute(request):
     """POST /api/ai/execute: the native API; the output plus the routing decision."""
-    request_id = gateway.new_request_id(request.headers.get("X-Request-ID"))
+    request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
         chat_request = _native_chat_request(_json_body(request))
@@ -190,7 +190,7 @@ def execute(request):
 @require_POST
 def simulate(request):
     """POST /api/routing/simulate: the decision and its reasons; no provider is called."""
-    request_id = gateway.new_request_id(request.headers.get("X-Request-ID"))
+    request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.ROUTING_VIEW)
         body = _json_body(request)

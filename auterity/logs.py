@@ -1,0 +1,71 @@
+"""Logging filters wired in settings.LOGGING: the request id on every line, secrets masked.
+
+Nothing in Auterity logs prompts, completions, request bodies or headers. Secrets can still
+reach a log line by accident (an exception that quotes a URL with `?key=`, an upstream error
+body that echoes an Authorization header), so every line, traceback included, passes through
+`SecretRedactionFilter` before a handler writes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from auterity.request_context import current_request_id
+
+
+class RequestIdFilter(logging.Filter):
+    """Add `record.request_id`: the current request's id, or `default` outside a request."""
+
+    def __init__(self, name: str = "", default: str | None = None):
+        super().__init__(name)
+        self.default = default
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id() or self.default
+        return True
+
+
+_MASK = "[REDACTED]"
+_SECRET_PATTERNS = (
+    # Authorization: Bearer <JWT or API key>
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + _MASK),
+    # Auterity API keys (accounts.models.KEY_PREFIX) and OpenAI/Anthropic-style keys.
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), _MASK),
+    # Google API keys, also sent as ?key=...
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), _MASK),
+    # key=..., api_key: ..., "x-api-key": "...", password=..., token=..., secret=...
+    (
+        re.compile(
+            r"(?i)\b((?:x-)?api[_-]?key|key|password|passwd|secret|token|access_token)"
+            r"""(["']?\s*[:=]\s*["']?)[^\s&"',;}]{4,}"""
+        ),
+        r"\1\2" + _MASK,
+    ),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class SecretRedactionFilter(logging.Filter):
+    """Mask credentials in the message and the traceback of every record."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info:
+            # Format the traceback once here so that every formatter prints the masked text.
+            record.exc_text = redact(self._formatter.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

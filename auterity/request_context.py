@@ -1,0 +1,101 @@
+"""The request id: minted (or taken from the caller) once per request, on every log line.
+
+`RequestContextMiddleware` owns the id. It sets `request.request_id`, keeps it in a context
+variable that the logging filter (auterity/logs.py) reads, and echoes it in the
+`X-Request-ID` response header. The id stays set until Django closes the response, not just
+until the view returns: a stream's events, the gateway's request-log write at the end of a
+stream, and the access log line all run after the view, and must carry the same id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.signals import request_finished
+
+access_logger = logging.getLogger("auterity.access")
+
+# Probes and scrapes arrive every few seconds; their access lines are noise at INFO.
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    method: str
+    path: str
+    started: float
+    status: int | None = None
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("auterity_request", default=None)
+
+
+def request_id_from(incoming: str | None) -> str:
+    """Keep a sane caller-supplied X-Request-ID (for tracing across systems), else mint one."""
+    if incoming and len(incoming) <= 64 and incoming.isprintable() and " " not in incoming:
+        return incoming
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    """The id of the request this thread is serving, or None outside a request."""
+    context = _current.get()
+    return context.request_id if context is not None else None
+
+
+class RequestContextMiddleware:
+    """Give every request an id, log one access line per request when it is done."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        context = RequestContext(
+            request_id=request_id_from(request.headers.get("X-Request-ID")),
+            method=request.method,
+            path=request.path,  # never the query string: some clients put keys there
+            started=time.monotonic(),
+        )
+        _current.set(context)
+        request.request_id = context.request_id
+        response = self.get_response(request)
+        context.status = response.status_code
+        if not response.has_header("X-Request-ID"):
+            response["X-Request-ID"] = context.request_id
+        return response
+
+
+def _request_done(sender, **kwargs):
+    """Django sends request_finished from `response.close()`, after the last streamed byte."""
+    context = _current.get()
+    if context is None:
+        return
+    try:
+        if settings.LOG_ACCESS:
+            level = logging.DEBUG if context.path in _QUIET_PATHS else logging.INFO
+            duration_ms = round((time.monotonic() - context.started) * 1000, 1)
+            access_logger.log(
+                level,
+                "%s %s %s %.1fms",
+                context.method,
+                context.path,
+                context.status,
+                duration_ms,
+                extra={
+                    "method": context.method,
+                    "path": context.path,
+                    "status": context.status,
+                    "duration_ms": duration_ms,
+                },
+            )
+    finally:
+        _current.set(None)
+
+
+request_finished.connect(_request_done, dispatch_uid="auterity.request_context.done")
