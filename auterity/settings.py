@@ -220,6 +220,30 @@ ROUTING_SNAPSHOT_CHECK_SECONDS = env.float("ROUTING_SNAPSHOT_CHECK_SECONDS", def
 # The longest Retry-After the gateway waits out on one target before falling back instead.
 GATEWAY_MAX_RETRY_WAIT_SECONDS = env.float("GATEWAY_MAX_RETRY_WAIT_SECONDS", default=2.0)
 
+# --- Routing: circuit breakers and live provider health (docs/configuration.md) -------------
+# Per process and provider (routing/engine/breaker.py): the breaker opens after
+# FAILURE_THRESHOLD consecutive failures, or when at least MIN_VOLUME requests in the last
+# WINDOW_SECONDS failed at ERROR_RATE_THRESHOLD or more; after COOLDOWN_SECONDS it lets
+# HALF_OPEN_TRIALS requests through at a time and closes after SUCCESS_THRESHOLD of them succeed.
+ROUTING_BREAKER_FAILURE_THRESHOLD = env.int("ROUTING_BREAKER_FAILURE_THRESHOLD", default=5)
+ROUTING_BREAKER_ERROR_RATE_THRESHOLD = env.float(
+    "ROUTING_BREAKER_ERROR_RATE_THRESHOLD", default=0.5
+)
+ROUTING_BREAKER_MIN_VOLUME = env.int("ROUTING_BREAKER_MIN_VOLUME", default=20)
+ROUTING_BREAKER_WINDOW_SECONDS = env.float("ROUTING_BREAKER_WINDOW_SECONDS", default=60.0)
+ROUTING_BREAKER_COOLDOWN_SECONDS = env.float("ROUTING_BREAKER_COOLDOWN_SECONDS", default=30.0)
+ROUTING_BREAKER_HALF_OPEN_TRIALS = env.int("ROUTING_BREAKER_HALF_OPEN_TRIALS", default=1)
+ROUTING_BREAKER_SUCCESS_THRESHOLD = env.int("ROUTING_BREAKER_SUCCESS_THRESHOLD", default=1)
+# Live health figures (routing/engine/stats.py): how fast the latency estimate and the error
+# rate forget old samples, how much one outcome moves the error rate, and the latency assumed
+# for a provider that has requests in flight but has never answered yet.
+ROUTING_STATS_LATENCY_DECAY_SECONDS = env.float("ROUTING_STATS_LATENCY_DECAY_SECONDS", default=10.0)
+ROUTING_STATS_ERROR_DECAY_SECONDS = env.float("ROUTING_STATS_ERROR_DECAY_SECONDS", default=60.0)
+ROUTING_STATS_ERROR_ALPHA = env.float("ROUTING_STATS_ERROR_ALPHA", default=0.1)
+ROUTING_STATS_INFLIGHT_PENALTY_SECONDS = env.float(
+    "ROUTING_STATS_INFLIGHT_PENALTY_SECONDS", default=60.0
+)
+
 # --- Celery ---------------------------------------------------------------------------------
 # The filesystem transport needs no server, so `make run` works anywhere; Redis in production.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
