@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .choices import Scope
+from .limits import KeyLimits
 from .models import KEY_PREFIX, ApiKey, hash_key
 
 
@@ -29,7 +30,8 @@ class Principal:
     api_key_id: int | None = None
     api_key_name: str = ""
     team: str = ""
-    limits: dict = field(default_factory=dict, compare=False)
+    # The key's own abuse limits (None: the RATE_LIMIT_* defaults); see accounts/limits.py.
+    limits: KeyLimits | None = field(default=None, compare=False)
 
     @property
     def caller_key(self) -> str:
@@ -38,6 +40,14 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def expand_scopes(scopes) -> frozenset[str]:
+    """Managing routing includes reading it, for keys as for users."""
+    scopes = frozenset(scopes)
+    if Scope.ROUTING_MANAGE in scopes:
+        scopes |= {Scope.ROUTING_VIEW.value}
+    return scopes
 
 
 def user_scopes(user) -> frozenset[str]:
@@ -73,46 +83,55 @@ def principal_for_user(user) -> Principal:
 
 def principal_for_api_key(api_key: ApiKey) -> Principal:
     return Principal(
-        scopes=frozenset(api_key.scopes),
+        scopes=expand_scopes(api_key.scopes),
         api_key_id=api_key.pk,
         api_key_name=api_key.name,
         team=api_key.team,
+        limits=KeyLimits.from_api_key(api_key),
         **_user_fields(api_key.user),
     )
 
 
 class _PrincipalCache:
+    """Resolved bearer tokens (API keys and JWTs), keyed by their SHA-256, for a few seconds."""
+
     def __init__(self):
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, Principal | None]] = {}
 
-    def get(self, raw_key: str) -> Principal | None:
-        digest = hash_key(raw_key)
+    def get(self, raw_token: str, load=None) -> Principal | None:
+        """The principal for `raw_token`; `load(raw_token)` resolves a miss and returns
+        `(principal, seconds it may be trusted or None)`. The default loads an API key."""
+        digest = hash_key(raw_token)
         now = time.monotonic()
         entry = self._entries.get(digest)
         if entry is not None and entry[0] > now:
             return entry[1]
-        principal = self._load(digest)
+        principal, valid_s = (load or _load_api_key)(raw_token)
+        ttl = settings.PRINCIPAL_CACHE_SECONDS
+        if valid_s is not None:
+            ttl = min(ttl, valid_s)
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[digest] = (now + settings.PRINCIPAL_CACHE_SECONDS, principal)
+            self._entries[digest] = (now + ttl, principal)
         return principal
-
-    @staticmethod
-    def _load(digest: str) -> Principal | None:
-        api_key = ApiKey.objects.select_related("user").filter(hashed_key=digest).first()
-        if api_key is None or not api_key.is_active or not api_key.user.is_active:
-            return None
-        now = timezone.now()
-        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
-            # At most one write a minute per key and process: "last used" needs no more.
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        return principal_for_api_key(api_key)
 
     def clear(self):
         with self._lock:
             self._entries.clear()
+
+
+def _load_api_key(raw_key: str) -> tuple[Principal | None, None]:
+    api_key = ApiKey.objects.select_related("user").filter(hashed_key=hash_key(raw_key)).first()
+    if api_key is None or not api_key.is_active or not api_key.user.is_active:
+        return None, None
+    now = timezone.now()
+    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+        # At most one write a minute per key and process: "last used" needs no more.
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    valid_s = (api_key.expires_at - now).total_seconds() if api_key.expires_at else None
+    return principal_for_api_key(api_key), valid_s
 
 
 principal_cache = _PrincipalCache()

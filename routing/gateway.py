@@ -1,6 +1,7 @@
 """The gateway: one request's path, top to bottom.
 
-    caller (authenticated by the view) -> flags -> catalogue snapshot -> decide
+    caller (authenticated, body size checked by the view) -> limits (rate, tokens, budget)
+    -> flags -> catalogue snapshot -> decide
     -> call targets with retry and fallback -> record exactly one request-log row
 
 Views parse HTTP and call `chat_completion()` or `simulate()`; everything with a rule in it is

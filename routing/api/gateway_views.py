@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.choices import Scope
+from accounts.middleware import checks_own_body_size, content_length
 from providers.adapters.errors import RequestValidationError
 from providers.adapters.types import ChatRequest
 from routing import gateway
@@ -60,6 +61,7 @@ def _respond(result: gateway.GatewayResult):
     return response
 
 
+@checks_own_body_size
 @csrf_exempt
 @require_POST
 def chat_completions(request):
@@ -67,6 +69,12 @@ def chat_completions(request):
     request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
+        gateway.body_size_check(
+            principal=principal,
+            request_id=request_id,
+            endpoint="chat",
+            size=content_length(request),
+        )
         chat_request = gateway.parse_chat_request(_json_body(request))
         result = gateway.chat_completion(
             principal=principal,
@@ -141,6 +149,7 @@ def _native_chat_request(body: dict) -> ChatRequest:
         raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
 
 
+@checks_own_body_size
 @csrf_exempt
 @require_POST
 def execute(request):
@@ -148,6 +157,12 @@ def execute(request):
     request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
+        gateway.body_size_check(
+            principal=principal,
+            request_id=request_id,
+            endpoint="execute",
+            size=content_length(request),
+        )
         chat_request = _native_chat_request(_json_body(request))
         result = gateway.chat_completion(
             principal=principal,
