@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from accounts.principal import Principal
 from analytics.choices import RequestStatus
@@ -32,11 +33,13 @@ from routing import flags, metrics
 from routing.catalog import Catalogue, catalogue_get
 from routing.engine import (
     OVER_COST_GUARD,
+    BreakerConfig,
     Caller,
     Decision,
     ModelOffer,
     ProviderStats,
     RequestContext,
+    StatsConfig,
     Target,
     UnknownModel,
     decide,
@@ -44,8 +47,33 @@ from routing.engine import (
 
 logger = logging.getLogger(__name__)
 
+
+def provider_stats_from_settings() -> ProviderStats:
+    """An empty live-stats registry configured by the ROUTING_BREAKER_* and ROUTING_STATS_*
+    settings (docs/configuration.md)."""
+    try:
+        config = StatsConfig(
+            latency_decay_s=settings.ROUTING_STATS_LATENCY_DECAY_SECONDS,
+            error_alpha=settings.ROUTING_STATS_ERROR_ALPHA,
+            error_decay_s=settings.ROUTING_STATS_ERROR_DECAY_SECONDS,
+            inflight_penalty_s=settings.ROUTING_STATS_INFLIGHT_PENALTY_SECONDS,
+            breaker=BreakerConfig(
+                failure_threshold=settings.ROUTING_BREAKER_FAILURE_THRESHOLD,
+                error_rate_threshold=settings.ROUTING_BREAKER_ERROR_RATE_THRESHOLD,
+                min_volume=settings.ROUTING_BREAKER_MIN_VOLUME,
+                window_s=settings.ROUTING_BREAKER_WINDOW_SECONDS,
+                cooldown_s=settings.ROUTING_BREAKER_COOLDOWN_SECONDS,
+                half_open_max_trials=settings.ROUTING_BREAKER_HALF_OPEN_TRIALS,
+                success_threshold=settings.ROUTING_BREAKER_SUCCESS_THRESHOLD,
+            ),
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ROUTING_BREAKER_* / ROUTING_STATS_* settings: {exc}") from exc
+    return ProviderStats(config)
+
+
 # Live latency, error rate, in-flight counts and circuit breakers of this process.
-provider_stats = ProviderStats()
+provider_stats = provider_stats_from_settings()
 
 # Upstream failure -> the status Auterity answers with when no target succeeded.
 _STATUS_FOR_ERROR = {
