@@ -46,7 +46,7 @@ def _fresh_process_state():
     _holder.invalidate()
     flags.flags_reset()
     principal_cache.clear()
-    gateway.provider_stats = type(gateway.provider_stats)()
+    gateway.provider_stats = gateway.provider_stats_from_settings()
     yield
 
 
