@@ -358,8 +358,9 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "fmt": "%(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC, with microseconds
         },
     },
     "handlers": {
@@ -375,6 +376,12 @@ LOGGING = {
 }
 # Celery keeps this configuration instead of installing its own root handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# django-prometheus' database metrics (queries, errors, connections by alias and vendor) come
+# from its wrappers of Django's backends; the vendor, and so every vendor check, stays the same.
+for _database in DATABASES.values():
+    _database["ENGINE"] = _database["ENGINE"].replace(
+        "django.db.backends.", "django_prometheus.db.backends.", 1
+    )
 # Optional bearer token for GET /metrics; empty leaves it open (scraped from a private network).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # ai_cost_savings_percentage covers requests logged in this many seconds, recomputed at most
