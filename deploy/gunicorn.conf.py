@@ -6,8 +6,19 @@ process, and the gthread worker keeps heartbeating to the arbiter while requests
 Every value can be overridden from the environment.
 """
 
+import glob
 import multiprocessing
 import os
+from pathlib import Path
+
+# Prometheus multiprocess mode (docs/observability.md): every worker writes its metrics to files
+# in this directory and /metrics adds them up. prometheus_client chooses its storage when first
+# imported, which happens in each worker after the fork, so setting the variable here (in the
+# arbiter, before any worker exists) reaches them all. One directory per gunicorn instance.
+PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str(Path(__file__).resolve().parent.parent / "var" / "prometheus-multiproc"),
+)
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
@@ -24,3 +35,18 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", None)
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """Start from empty metric files: a previous run's would be added to this one's."""
+    os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+    # Only prometheus_client's files, in case the variable points at a shared directory.
+    for path in glob.glob(os.path.join(PROMETHEUS_MULTIPROC_DIR, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (in-flight, breakers); its counters keep counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, PROMETHEUS_MULTIPROC_DIR)
