@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from .choices import RequestStatus
+from .choices import ProbeOutcome, ReportKind, RequestStatus
 
 
 class RequestLog(models.Model):
@@ -64,10 +64,45 @@ class RequestLog(models.Model):
         return f"{self.request_id} {self.requested_model} -> {self.provider_id}/{self.model}"
 
 
+NO_POLICY = uuid.UUID(int=0)
+
+# Upper bounds (seconds) of the latency histogram buckets kept with each rollup; the last one
+# stands for +Inf. Percentiles over long ranges are interpolated within these buckets.
+LATENCY_BUCKETS = (
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    45.0,
+    60.0,
+    120.0,
+)
+LATENCY_OVERFLOW = 1e9  # "+Inf": stored as a finite number so every database keeps it
+
+
 class RoutingAnalytics(models.Model):
     """Request-log rollup for one period, policy and provider (the seed's routing_analytics).
 
-    Units: costs in USD, avg_response_time in seconds, success_rate in percent (0-100).
+    Written only by `analytics_rollup()`, which recomputes recent periods from the request
+    log, so a row always equals what the log said for its period when it last ran.
+    `policy_key` is the policy id, or the nil UUID for requests no policy routed: the row's
+    identity, kept when the policy is deleted (then `policy` becomes NULL). `provider_id`
+    is "" for requests refused or failed before any provider was chosen.
+
+    Units: costs in USD, avg_response_time in seconds (successful requests), success_rate in
+    percent (0-100) of the requests the client waited for: successes / (all - cancelled).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -78,13 +113,17 @@ class RoutingAnalytics(models.Model):
         on_delete=models.SET_NULL,
         related_name="analytics",
     )
+    policy_key = models.UUIDField(default=NO_POLICY, editable=False)
     provider_id = models.CharField(max_length=100)
     request_count = models.IntegerField(default=0)
+    success_count = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    refused_count = models.IntegerField(default=0)
+    cancelled_count = models.IntegerField(default=0)
     total_cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     baseline_cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     avg_response_time = models.DecimalField(max_digits=10, decimal_places=3, default=0)
     success_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0)
-    error_count = models.IntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
     period_start = models.DateTimeField()
@@ -97,9 +136,134 @@ class RoutingAnalytics(models.Model):
         indexes = [
             models.Index(fields=["period_start", "provider_id"], name="routing_analytics_period"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period_start", "policy_key", "provider_id"],
+                name="%(app_label)s_%(class)s_one_row_per_period_policy_provider",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gt=models.F("period_start")),
+                name="%(app_label)s_%(class)s_period_not_empty",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.period_start:%Y-%m-%d %H:%M} {self.provider_id}"
+
+    @property
+    def savings(self):
+        return self.baseline_cost - self.total_cost
+
+
+class LatencyHistogram(models.Model):
+    """How many successful requests of one rollup (period, policy, provider) took at most `le`
+    seconds and more than the next lower bound: the part of a rollup that percentiles over
+    long ranges are computed from, after the raw request log is gone (docs/jobs.md).
+
+    Buckets are `LATENCY_BUCKETS`, plus `LATENCY_OVERFLOW` for anything slower; only buckets
+    that saw a request have a row.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    period_start = models.DateTimeField()
+    policy_key = models.UUIDField(default=NO_POLICY)
+    provider_id = models.CharField(max_length=100)
+    le = models.FloatField(help_text="Upper bound of the bucket, seconds (1e9: +Inf).")
+    count = models.IntegerField()
+
+    class Meta:
+        db_table = "routing_analytics_latency"
+        ordering = ["-period_start", "provider_id", "le"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period_start", "policy_key", "provider_id", "le"],
+                name="%(app_label)s_%(class)s_one_row_per_bucket",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.period_start:%Y-%m-%d %H:%M} {self.provider_id} le={self.le}: {self.count}"
+
+
+class ProviderHealthCheck(models.Model):
+    """One health probe of one provider: its cheap model-list endpoint, timed.
+
+    `outcome` is `ok`, `slow` (answered, but slower than PROVIDER_PROBE_SLOW_SECONDS or rate
+    limited) or `failed`. The provider's status follows the recent run of outcomes with
+    hysteresis (docs/jobs.md); `status_after` is what the probe left it at.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    provider = models.ForeignKey(
+        "providers.Provider", on_delete=models.CASCADE, related_name="health_checks"
+    )
+    checked_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=ProbeOutcome.choices)
+    latency = models.FloatField(help_text="Seconds until the answer or the failure.")
+    error_type = models.CharField(max_length=50, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    models_listed = models.PositiveIntegerField(default=0)
+    status_before = models.CharField(max_length=20)
+    status_after = models.CharField(max_length=20)
+
+    class Meta:
+        db_table = "provider_health_checks"
+        ordering = ["-checked_at", "-id"]
+        indexes = [
+            models.Index(fields=["provider", "-checked_at"], name="provider_health_checks_recent"),
+            models.Index(fields=["checked_at"], name="provider_health_checks_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=ProbeOutcome.values),
+                name="%(app_label)s_%(class)s_outcome_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {self.provider_id}: {self.outcome}"
+
+
+class AnalyticsReport(models.Model):
+    """A stored cost report: one day's requests, cost, baseline, savings, latency, success
+    rate and top errors per policy and provider, compared with the day before.
+
+    `data` is the whole report as built (docs/jobs.md shows its shape); the columns beside it
+    are copies of the totals for the admin list. One report per kind and day: building it
+    again replaces it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=20, choices=ReportKind.choices, default=ReportKind.DAILY)
+    day = models.DateField(help_text="The day reported on, in the report's time zone.")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    request_count = models.IntegerField(default=0)
+    total_cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    baseline_cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    success_rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    data = models.JSONField(default=dict)
+    recipients = models.JSONField(default=list, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "analytics_reports"
+        ordering = ["-day", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "day"], name="%(app_label)s_%(class)s_one_per_kind_and_day"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=ReportKind.values),
+                name="%(app_label)s_%(class)s_kind_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} report {self.day:%Y-%m-%d}"
 
     @property
     def savings(self):

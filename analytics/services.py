@@ -1,11 +1,364 @@
-"""Writes of the analytics app: the request log."""
+"""Writes of the analytics app: the request log, its rollups, and retention.
 
+The rollup is SQL from end to end: one GROUP BY over the request log per table into a
+temporary table, an upsert that touches only rows whose figures changed, and a delete of the
+rows in the window that the log no longer supports. Recomputing the recent periods on every
+run is what makes it correct for rows that arrive late, and the changed-rows-only upsert is
+what makes running it twice change nothing (docs/jobs.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import RequestLog
+from .choices import RequestStatus
+from .models import LATENCY_BUCKETS, LATENCY_OVERFLOW, ProviderHealthCheck, RequestLog
+
+logger = logging.getLogger(__name__)
+
+# Serialises rollups on PostgreSQL (two overlapping upserts of the same rows could deadlock).
+_ROLLUP_LOCK_KEY = 0x617574_726F6C6C  # "aut" "roll"
+_FRESH = "analytics_rollup_fresh"
+_FRESH_LATENCY = "analytics_rollup_fresh_latency"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def request_log_record(**fields) -> RequestLog:
     """Write one request's row. Called exactly once per gateway request, whatever happened."""
     fields.setdefault("created_at", timezone.now())
     return RequestLog.objects.create(**fields)
+
+
+# --- rollups ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    """What one rollup run did, for logs, the command and the task."""
+
+    start: datetime
+    end: datetime
+    period_minutes: int
+    groups: int  # (period, policy, provider) groups the log holds in the window
+    written: int  # routing_analytics rows inserted or changed
+    deleted: int  # routing_analytics rows in the window the log no longer supports
+    latency_written: int
+    latency_deleted: int
+    clamped: bool  # the window was cut at the retention horizon
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        return data
+
+
+def period_floor(moment: datetime, period_s: int) -> datetime:
+    """The start of the rollup period holding `moment` (periods are aligned to the epoch)."""
+    seconds = math.floor((moment - _EPOCH).total_seconds() / period_s) * period_s
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def retention_horizon(now: datetime | None = None) -> datetime:
+    """Request-log rows older than this may already be deleted by retention."""
+    now = now or timezone.now()
+    return now - timedelta(days=settings.REQUEST_LOG_RETENTION_DAYS)
+
+
+def analytics_rollup(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> RollupResult:
+    """Recompute the rollups (routing_analytics and its latency histograms) of every period
+    that overlaps [since, until).
+
+    Defaults: `since` = now - ANALYTICS_ROLLUP_LOOKBACK_MINUTES, `until` = now, so the
+    current, still filling period is included and the recent ones are recomputed for late
+    rows. Periods that start before the retention horizon are never recomputed: their raw
+    rows may be gone, and recomputing would destroy the rollup that outlives them.
+    """
+    now = now or timezone.now()
+    period_s = settings.ANALYTICS_ROLLUP_PERIOD_MINUTES * 60
+    since = since or now - timedelta(minutes=settings.ANALYTICS_ROLLUP_LOOKBACK_MINUTES)
+    until = until or now
+    start = period_floor(since, period_s)
+    end = period_floor(until, period_s) + timedelta(seconds=period_s)
+    horizon = retention_horizon(now)
+    clamped = start < horizon
+    if clamped:
+        start = period_floor(horizon, period_s) + timedelta(seconds=period_s)
+        logger.warning(
+            "rollup window starts before the retention horizon; recomputing from %s only",
+            start.isoformat(),
+        )
+    if end <= start:
+        return RollupResult(start, end, period_s // 60, 0, 0, 0, 0, 0, clamped)
+
+    sql = _RollupSql(connection.vendor, period_s)
+    window = [connection.ops.adapt_datetimefield_value(v) for v in (start, end)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if sql.lock:
+            cursor.execute(sql.lock, [_ROLLUP_LOCK_KEY])
+        for name in (_FRESH, _FRESH_LATENCY):
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(sql.fresh_rollups(), window)
+        cursor.execute(sql.fresh_latency(), window)
+        cursor.execute(f"SELECT COUNT(*) FROM {_FRESH}")
+        groups = cursor.fetchone()[0]
+        cursor.execute(sql.upsert_rollups())
+        written = cursor.rowcount
+        cursor.execute(sql.delete_stale_rollups(), window)
+        deleted = cursor.rowcount
+        cursor.execute(sql.upsert_latency())
+        latency_written = cursor.rowcount
+        cursor.execute(sql.delete_stale_latency(), window)
+        latency_deleted = cursor.rowcount
+        for name in (_FRESH, _FRESH_LATENCY):
+            cursor.execute(f"DROP TABLE {name}")
+    result = RollupResult(
+        start,
+        end,
+        period_s // 60,
+        groups,
+        written,
+        deleted,
+        latency_written,
+        latency_deleted,
+        clamped,
+    )
+    logger.info(
+        "analytics rollup %s..%s: %d groups, %d rows written, %d stale rows deleted",
+        start.isoformat(),
+        end.isoformat(),
+        groups,
+        written,
+        deleted,
+    )
+    return result
+
+
+_ROLLUP_FIGURES = (
+    "request_count",
+    "success_count",
+    "error_count",
+    "refused_count",
+    "cancelled_count",
+    "total_cost",
+    "baseline_cost",
+    "avg_response_time",
+    "success_rate",
+    "prompt_tokens",
+    "completion_tokens",
+)
+
+
+class _RollupSql:
+    """The rollup's statements for one database. Only a few fragments differ by vendor:
+    period arithmetic, UUID generation, null-safe comparison and the lock."""
+
+    def __init__(self, vendor: str, period_s: int):
+        self.period_s = int(period_s)
+        if vendor == "postgresql":
+            self.nil_uuid = "'00000000-0000-0000-0000-000000000000'::uuid"
+            self.new_uuid = "gen_random_uuid()"
+            self.lock = "SELECT pg_advisory_xact_lock(%s)"
+            self._distinct = "IS DISTINCT FROM"
+        elif vendor == "sqlite":
+            self.nil_uuid = "'00000000000000000000000000000000'"
+            self.new_uuid = "lower(hex(randomblob(16)))"
+            self.lock = None  # SQLite transactions here start IMMEDIATE: writers queue anyway
+            self._distinct = "IS NOT"
+        else:
+            raise NotImplementedError(f"rollups run on PostgreSQL and SQLite, not {vendor}")
+        self.vendor = vendor
+
+    def period_start(self, column: str) -> str:
+        p = self.period_s
+        if self.vendor == "postgresql":
+            return f"date_bin(make_interval(secs => {p}), {column}, TIMESTAMPTZ 'epoch')"
+        # Integer division floors the epoch seconds to the period.
+        return f"datetime((CAST(strftime('%%s', {column}) AS INTEGER) / {p}) * {p}, 'unixepoch')"
+
+    def period_end(self, start_expr: str) -> str:
+        if self.vendor == "postgresql":
+            return f"({start_expr} + make_interval(secs => {self.period_s}))"
+        return f"datetime({start_expr}, '+{self.period_s} seconds')"
+
+    def changed(self, table_alias: str, columns) -> str:
+        return " OR ".join(f"{table_alias}.{c} {self._distinct} excluded.{c}" for c in columns)
+
+    def latency_bucket(self, column: str) -> str:
+        whens = " ".join(f"WHEN {column} <= {le!r} THEN {le!r}" for le in LATENCY_BUCKETS)
+        return f"CAST(CASE {whens} ELSE {LATENCY_OVERFLOW!r} END AS DOUBLE PRECISION)"
+
+    def fresh_rollups(self) -> str:
+        s = RequestStatus
+        return f"""
+            CREATE TEMP TABLE {_FRESH} AS
+            SELECT {self.period_start("l.created_at")} AS period_start,
+                   l.policy_id AS policy_id,
+                   COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
+                   l.provider_id AS provider_id,
+                   COUNT(*) AS request_count,
+                   SUM(CASE WHEN l.status = '{s.SUCCESS}' THEN 1 ELSE 0 END) AS success_count,
+                   SUM(CASE WHEN l.status = '{s.ERROR}' THEN 1 ELSE 0 END) AS error_count,
+                   SUM(CASE WHEN l.status = '{s.REFUSED}' THEN 1 ELSE 0 END) AS refused_count,
+                   SUM(CASE WHEN l.status = '{s.CANCELLED}' THEN 1 ELSE 0 END) AS cancelled_count,
+                   SUM(l.cost) AS total_cost,
+                   SUM(l.baseline_cost) AS baseline_cost,
+                   AVG(CASE WHEN l.status = '{s.SUCCESS}' THEN l.latency END) AS avg_latency,
+                   SUM(l.prompt_tokens) AS prompt_tokens,
+                   SUM(l.completion_tokens) AS completion_tokens
+            FROM request_log l
+            WHERE l.created_at >= %s AND l.created_at < %s
+            GROUP BY period_start, l.policy_id, l.provider_id
+        """
+
+    def fresh_latency(self) -> str:
+        return f"""
+            CREATE TEMP TABLE {_FRESH_LATENCY} AS
+            SELECT {self.period_start("l.created_at")} AS period_start,
+                   COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
+                   l.provider_id AS provider_id,
+                   {self.latency_bucket("l.latency")} AS le,
+                   COUNT(*) AS count
+            FROM request_log l
+            WHERE l.created_at >= %s AND l.created_at < %s AND l.status = '{RequestStatus.SUCCESS}'
+            GROUP BY period_start, policy_key, l.provider_id, le
+        """
+
+    def upsert_rollups(self) -> str:
+        columns = ("period_end", "policy_id", *_ROLLUP_FIGURES)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+        # Every request the client waited for counts; a period with none has seen no failure.
+        success_rate = (
+            "COALESCE(ROUND(CAST(100.0 * f.success_count AS NUMERIC)"
+            " / NULLIF(f.request_count - f.cancelled_count, 0), 2), 100)"
+        )
+        # The figures are rounded to the columns' scales here, so a recomputation compares
+        # equal to what is stored and leaves the row alone.
+        return f"""
+            INSERT INTO routing_analytics AS r (
+                id, period_start, period_end, policy_id, policy_key, provider_id,
+                {", ".join(_ROLLUP_FIGURES)}
+            )
+            SELECT {self.new_uuid}, f.period_start, {self.period_end("f.period_start")},
+                   f.policy_id, f.policy_key, f.provider_id,
+                   f.request_count, f.success_count, f.error_count, f.refused_count,
+                   f.cancelled_count,
+                   ROUND(CAST(COALESCE(f.total_cost, 0) AS NUMERIC), 10),
+                   ROUND(CAST(COALESCE(f.baseline_cost, 0) AS NUMERIC), 10),
+                   ROUND(CAST(COALESCE(f.avg_latency, 0) AS NUMERIC), 3),
+                   {success_rate},
+                   COALESCE(f.prompt_tokens, 0), COALESCE(f.completion_tokens, 0)
+            FROM {_FRESH} f
+            WHERE true
+            ON CONFLICT (period_start, policy_key, provider_id) DO UPDATE SET {updates}
+            WHERE {self.changed("r", columns)}
+        """
+
+    def delete_stale_rollups(self) -> str:
+        return f"""
+            DELETE FROM routing_analytics
+            WHERE period_start >= %s AND period_start < %s
+              AND NOT EXISTS (
+                SELECT 1 FROM {_FRESH} f
+                WHERE f.period_start = routing_analytics.period_start
+                  AND f.policy_key = routing_analytics.policy_key
+                  AND f.provider_id = routing_analytics.provider_id
+                  AND {self.period_end("f.period_start")} = routing_analytics.period_end
+              )
+        """
+
+    def upsert_latency(self) -> str:
+        return f"""
+            INSERT INTO routing_analytics_latency AS h (
+                period_start, policy_key, provider_id, le, count
+            )
+            SELECT f.period_start, f.policy_key, f.provider_id, f.le, f.count
+            FROM {_FRESH_LATENCY} f
+            WHERE true
+            ON CONFLICT (period_start, policy_key, provider_id, le)
+            DO UPDATE SET count = excluded.count
+            WHERE {self.changed("h", ["count"])}
+        """
+
+    def delete_stale_latency(self) -> str:
+        return f"""
+            DELETE FROM routing_analytics_latency
+            WHERE period_start >= %s AND period_start < %s
+              AND NOT EXISTS (
+                SELECT 1 FROM {_FRESH_LATENCY} f
+                WHERE f.period_start = routing_analytics_latency.period_start
+                  AND f.policy_key = routing_analytics_latency.policy_key
+                  AND f.provider_id = routing_analytics_latency.provider_id
+                  AND f.le = routing_analytics_latency.le
+              )
+        """
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    request_log_deleted: int
+    health_checks_deleted: int
+    request_log_cutoff: datetime
+    health_check_cutoff: datetime
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["request_log_cutoff"] = self.request_log_cutoff.isoformat()
+        data["health_check_cutoff"] = self.health_check_cutoff.isoformat()
+        return data
+
+
+def old_rows_purge(*, now: datetime | None = None, batch_size: int | None = None) -> PurgeResult:
+    """Delete request-log rows older than REQUEST_LOG_RETENTION_DAYS and health-probe rows
+    older than PROVIDER_PROBE_RETENTION_DAYS, `batch_size` rows per statement, each in its
+    own transaction so the gateway's inserts never wait long. Rollups and reports are kept."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    log_cutoff = retention_horizon(now)
+    check_cutoff = now - timedelta(days=settings.PROVIDER_PROBE_RETENTION_DAYS)
+    result = PurgeResult(
+        request_log_deleted=_purge_batches(
+            RequestLog.objects.filter(created_at__lt=log_cutoff), batch_size
+        ),
+        health_checks_deleted=_purge_batches(
+            ProviderHealthCheck.objects.filter(checked_at__lt=check_cutoff), batch_size
+        ),
+        request_log_cutoff=log_cutoff,
+        health_check_cutoff=check_cutoff,
+    )
+    logger.info(
+        "retention: %d request-log rows before %s and %d health checks before %s deleted",
+        result.request_log_deleted,
+        log_cutoff.isoformat(),
+        result.health_checks_deleted,
+        check_cutoff.isoformat(),
+    )
+    return result
+
+
+def _purge_batches(queryset, batch_size: int) -> int:
+    model = queryset.model
+    total = 0
+    while True:
+        ids = list(queryset.order_by().values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return total
+        # Nothing refers to these rows, so this is one DELETE ... WHERE id IN (...).
+        model.objects.filter(pk__in=ids).delete()
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total

@@ -1,0 +1,383 @@
+"""Reads of the analytics app: summaries over a time range and time series for the dashboard.
+
+A summary comes from the request log when the range is short (exact percentiles, no lag) and
+from the rollups when it is long or reaches past the log's retention (cheap at any range,
+latency percentiles interpolated from per-period histograms). docs/jobs.md has the details.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Q, Sum
+from django.db.models.functions import TruncDay, TruncHour
+
+from routing.models import RoutingPolicy
+
+from .choices import RequestStatus
+from .models import (
+    LATENCY_OVERFLOW,
+    NO_POLICY,
+    LatencyHistogram,
+    RequestLog,
+    RoutingAnalytics,
+)
+from .services import retention_horizon
+
+SOURCE_LOG = "request_log"
+SOURCE_ROLLUPS = "rollups"
+GROUP_FIELDS = ("policy", "provider")
+NO_POLICY_NAME = "(no policy)"
+DELETED_POLICY_NAME = "(deleted policy)"
+
+
+class PercentileDisc(Aggregate):
+    """PostgreSQL's nearest-rank percentile: the first value whose cumulative share >= p."""
+
+    function = "percentile_disc"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+@dataclass(frozen=True)
+class SummaryQuery:
+    start: datetime
+    end: datetime
+    policy_id: str | None = None
+    provider_id: str | None = None
+    group_by: tuple[str, ...] = ()
+    source: str = "auto"
+
+
+def summary_source(start: datetime, end: datetime, requested: str = "auto") -> str:
+    """Which table answers a summary of [start, end): see the module docstring."""
+    if requested in (SOURCE_LOG, SOURCE_ROLLUPS):
+        return requested
+    short = end - start <= timedelta(hours=settings.ANALYTICS_SUMMARY_LOG_MAX_HOURS)
+    return SOURCE_LOG if short and start >= retention_horizon() else SOURCE_ROLLUPS
+
+
+def analytics_summary(query: SummaryQuery) -> dict:
+    """Totals over [start, end) with the filters, plus one entry per group when asked.
+
+    Figures: request/success/error/refused/cancelled counts, success_rate (percent of the
+    requests the client waited for), cost_usd, baseline_cost_usd, savings_usd,
+    savings_percent (of the baseline; None without one), avg/p50/p95 latency of successful
+    requests (seconds; None without any), prompt and completion tokens.
+    """
+    source = summary_source(query.start, query.end, query.source)
+    if source == SOURCE_LOG:
+        totals, groups = _from_log(query)
+    else:
+        totals, groups = _from_rollups(query)
+    return {
+        "start": query.start,
+        "end": query.end,
+        "source": source,
+        **totals,
+        "groups": groups if query.group_by else None,
+    }
+
+
+# --- from the request log --------------------------------------------------------------------
+
+
+def _log_queryset(query: SummaryQuery):
+    qs = RequestLog.objects.filter(created_at__gte=query.start, created_at__lt=query.end)
+    if query.policy_id:
+        qs = qs.filter(policy_id=query.policy_id)
+    if query.provider_id is not None:
+        qs = qs.filter(provider_id=query.provider_id)
+    return qs.order_by()
+
+
+_LOG_SUMS = {
+    "request_count": Count("id"),
+    "success_count": Count("id", filter=Q(status=RequestStatus.SUCCESS)),
+    "error_count": Count("id", filter=Q(status=RequestStatus.ERROR)),
+    "refused_count": Count("id", filter=Q(status=RequestStatus.REFUSED)),
+    "cancelled_count": Count("id", filter=Q(status=RequestStatus.CANCELLED)),
+    "cost": Sum("cost"),
+    "baseline": Sum("baseline_cost"),
+    "avg_latency": Avg("latency", filter=Q(status=RequestStatus.SUCCESS)),
+    "prompt_tokens": Sum("prompt_tokens"),
+    "completion_tokens": Sum("completion_tokens"),
+}
+_LOG_GROUP_COLUMNS = {"policy": ("policy_id",), "provider": ("provider_id",)}
+
+
+def _from_log(query: SummaryQuery):
+    qs = _log_queryset(query)
+    successes = qs.filter(status=RequestStatus.SUCCESS)
+    exact = connection.vendor == "postgresql"
+    percentiles = {"p50": PercentileDisc("latency", 0.5), "p95": PercentileDisc("latency", 0.95)}
+
+    totals = qs.aggregate(**_LOG_SUMS)
+    if exact:
+        totals.update(successes.aggregate(**percentiles))
+    else:
+        totals.update(_nearest_rank(successes, totals["success_count"]))
+    groups = []
+    if query.group_by:
+        columns = [c for g in query.group_by for c in _LOG_GROUP_COLUMNS[g]]
+        extra = {"policy_name": Max("policy_name")} if "policy" in query.group_by else {}
+        rows = list(qs.values(*columns).annotate(**_LOG_SUMS, **extra))
+        if exact:
+            ranks = {
+                tuple(r[c] for c in columns): r
+                for r in successes.values(*columns).annotate(**percentiles)
+            }
+        for row in rows:
+            key = tuple(row[c] for c in columns)
+            if exact:
+                row.update({k: ranks.get(key, {}).get(k) for k in ("p50", "p95")})
+            else:
+                row.update(
+                    _nearest_rank(
+                        successes.filter(**dict(zip(columns, key, strict=True))),
+                        row["success_count"],
+                    )
+                )
+        groups = [_group_entry(row, query.group_by, names={}) for row in rows]
+    return _figures(totals), _sorted(groups)
+
+
+def _nearest_rank(successes, n: int) -> dict:
+    """p50/p95 as PostgreSQL's percentile_disc gives them, for databases without it."""
+    result = {}
+    for name, fraction in (("p50", 0.5), ("p95", 0.95)):
+        if not n:
+            result[name] = None
+            continue
+        rank = max(1, math.ceil(fraction * n))
+        result[name] = successes.order_by("latency").values_list("latency", flat=True)[rank - 1]
+    return result
+
+
+# --- from the rollups ------------------------------------------------------------------------
+
+
+def _rollup_filter(query: SummaryQuery) -> Q:
+    condition = Q(period_start__gte=query.start, period_start__lt=query.end)
+    if query.policy_id:
+        condition &= Q(policy_key=query.policy_id)
+    if query.provider_id is not None:
+        condition &= Q(provider_id=query.provider_id)
+    return condition
+
+
+_ROLLUP_SUMS = {
+    "request_count": Sum("request_count"),
+    "success_count": Sum("success_count"),
+    "error_count": Sum("error_count"),
+    "refused_count": Sum("refused_count"),
+    "cancelled_count": Sum("cancelled_count"),
+    "cost": Sum("total_cost"),
+    "baseline": Sum("baseline_cost"),
+    # per-period averages weighted by the successes they average over
+    "latency_weighted": Sum(F("avg_response_time") * F("success_count"), output_field=FloatField()),
+    "prompt_tokens": Sum("prompt_tokens"),
+    "completion_tokens": Sum("completion_tokens"),
+}
+_ROLLUP_GROUP_COLUMNS = {"policy": ("policy_key",), "provider": ("provider_id",)}
+
+
+def _from_rollups(query: SummaryQuery):
+    condition = _rollup_filter(query)
+    qs = RoutingAnalytics.objects.filter(condition).order_by()
+    histograms = LatencyHistogram.objects.filter(condition).order_by()
+
+    totals = qs.aggregate(**_ROLLUP_SUMS)
+    buckets = histograms.values_list("le").annotate(n=Sum("count"))
+    totals.update(histogram_percentiles(list(buckets)))
+    groups = []
+    if query.group_by:
+        columns = [c for g in query.group_by for c in _ROLLUP_GROUP_COLUMNS[g]]
+        rows = list(qs.values(*columns).annotate(**_ROLLUP_SUMS))
+        by_group: dict[tuple, list] = {}
+        for *key, le, n in histograms.values_list(*columns, "le").annotate(n=Sum("count")):
+            by_group.setdefault(tuple(key), []).append((le, n))
+        names = _policy_names(rows) if "policy" in query.group_by else {}
+        for row in rows:
+            row.update(histogram_percentiles(by_group.get(tuple(row[c] for c in columns), [])))
+            if "policy_key" in row:
+                key = row.pop("policy_key")
+                row["policy_id"] = None if key == NO_POLICY else key
+        groups = [_group_entry(row, query.group_by, names) for row in rows]
+    return _figures(totals), _sorted(groups)
+
+
+def _policy_names(rows) -> dict:
+    keys = {r["policy_key"] for r in rows} - {NO_POLICY}
+    return dict(RoutingPolicy.objects.filter(id__in=keys).values_list("id", "name"))
+
+
+def histogram_percentiles(buckets: list[tuple[float, int]]) -> dict:
+    """p50/p95 from (upper bound, count) buckets, interpolated linearly inside the bucket
+    that holds the rank; a rank in the overflow bucket reports the last finite bound."""
+    merged: dict[float, int] = {}
+    for le, n in buckets:
+        merged[le] = merged.get(le, 0) + (n or 0)
+    ordered = sorted(merged.items())
+    total = sum(n for _, n in ordered)
+    result = {}
+    for name, fraction in (("p50", 0.5), ("p95", 0.95)):
+        if not total:
+            result[name] = None
+            continue
+        rank = fraction * total
+        seen, lower = 0, 0.0
+        for le, n in ordered:
+            if seen + n >= rank:
+                if le >= LATENCY_OVERFLOW:
+                    result[name] = lower
+                else:
+                    result[name] = lower + (le - lower) * (rank - seen) / n
+                break
+            seen += n
+            lower = le
+    return result
+
+
+# --- shared shaping --------------------------------------------------------------------------
+
+
+def _figures(row: dict) -> dict:
+    count = row.get("request_count") or 0
+    successes = row.get("success_count") or 0
+    cancelled = row.get("cancelled_count") or 0
+    cost = Decimal(row.get("cost") or 0)
+    baseline = Decimal(row.get("baseline") or 0)
+    if "latency_weighted" in row:
+        avg = row["latency_weighted"] / successes if successes and row["latency_weighted"] else None
+    else:
+        avg = row.get("avg_latency")
+    finished = count - cancelled
+    return {
+        "request_count": count,
+        "success_count": successes,
+        "error_count": row.get("error_count") or 0,
+        "refused_count": row.get("refused_count") or 0,
+        "cancelled_count": cancelled,
+        "success_rate": round(100 * successes / finished, 2) if finished else None,
+        "cost_usd": cost,
+        "baseline_cost_usd": baseline,
+        "savings_usd": baseline - cost,
+        "savings_percent": (
+            round(float((baseline - cost) / baseline * 100), 2) if baseline else None
+        ),
+        "avg_latency_s": _seconds(avg),
+        "latency_p50_s": _seconds(row.get("p50")),
+        "latency_p95_s": _seconds(row.get("p95")),
+        "prompt_tokens": row.get("prompt_tokens") or 0,
+        "completion_tokens": row.get("completion_tokens") or 0,
+    }
+
+
+def _seconds(value) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _group_entry(row: dict, group_by, names: dict) -> dict:
+    entry = {}
+    if "policy" in group_by:
+        policy_id = row.get("policy_id")
+        if policy_id is None:
+            name = NO_POLICY_NAME
+        else:
+            name = row.get("policy_name") or names.get(policy_id) or DELETED_POLICY_NAME
+        entry["policy_id"] = str(policy_id) if policy_id is not None else None
+        entry["policy_name"] = name
+    if "provider" in group_by:
+        entry["provider_id"] = row["provider_id"]
+    entry.update(_figures(row))
+    return entry
+
+
+def _sorted(groups: list[dict]) -> list[dict]:
+    return sorted(
+        groups,
+        key=lambda g: (-g["request_count"], g.get("policy_name") or "", g.get("provider_id", "")),
+    )
+
+
+# --- time series for the dashboard -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    at: datetime
+    requests: int
+    requests_per_minute: float
+    cost: float
+    baseline: float
+    success_rate: float | None
+    avg_latency: float | None
+    p95_latency: float | None
+
+
+def analytics_timeseries(
+    *, start: datetime, end: datetime, group_by: str = "provider", policy_id=None, provider_id=None
+) -> tuple[int, dict[str, list[SeriesPoint]]]:
+    """Rollups over [start, end) per time bucket and per group (provider or policy).
+
+    The bucket is the rollup period for ranges up to two days, an hour up to two weeks, and a
+    day beyond. Returns (bucket minutes, {group label: points in time order}).
+    """
+    query = SummaryQuery(start, end, policy_id=policy_id, provider_id=provider_id)
+    condition = _rollup_filter(query)
+    span = end - start
+    if span <= timedelta(days=2):
+        minutes, bucket = settings.ANALYTICS_ROLLUP_PERIOD_MINUTES, F("period_start")
+    elif span <= timedelta(days=14):
+        minutes, bucket = 60, TruncHour("period_start")
+    else:
+        minutes, bucket = 60 * 24, TruncDay("period_start")
+    group_column = _ROLLUP_GROUP_COLUMNS[group_by][0]
+    rows = (
+        RoutingAnalytics.objects.filter(condition)
+        .annotate(at=bucket)
+        .values("at", group_column)
+        .annotate(**_ROLLUP_SUMS)
+        .order_by("at")
+    )
+    histogram: dict[tuple, list] = {}
+    for at, key, le, n in (
+        LatencyHistogram.objects.filter(condition)
+        .annotate(at=bucket)
+        .values_list("at", group_column, "le")
+        .annotate(n=Sum("count"))
+        .order_by()
+    ):
+        histogram.setdefault((at, key), []).append((le, n))
+    rows = list(rows)
+    names = _policy_names(rows) if group_by == "policy" else {}
+    series: dict[str, list[SeriesPoint]] = {}
+    for row in rows:
+        key = row[group_column]
+        if group_by == "policy":
+            label = NO_POLICY_NAME if key == NO_POLICY else names.get(key, DELETED_POLICY_NAME)
+        else:
+            label = key or "(no provider)"
+        figures = _figures(row)
+        series.setdefault(label, []).append(
+            SeriesPoint(
+                at=row["at"],
+                requests=figures["request_count"],
+                requests_per_minute=figures["request_count"] / minutes,
+                cost=float(figures["cost_usd"]),
+                baseline=float(figures["baseline_cost_usd"]),
+                success_rate=figures["success_rate"],
+                avg_latency=figures["avg_latency_s"],
+                p95_latency=histogram_percentiles(histogram.get((row["at"], key), []))["p95"],
+            )
+        )
+    return minutes, series
