@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(openai_urlpatterns)),
     path("api/", include(native_urlpatterns)),
+    path("api/auth/", include("accounts.api.urls")),
     path("api/", include("providers.api.urls")),
     path("api/routing/", include("routing.api.urls")),
     path("api/routing/", include("analytics.api.urls")),
