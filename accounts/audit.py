@@ -14,6 +14,7 @@ not, so the trail shows that a key changed, not the key.
 
 from __future__ import annotations
 
+import getpass
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -79,6 +80,15 @@ def audit_actor(label: str, *, via: str = "cli", user=None):
         yield
     finally:
         _actor.reset(token)
+
+
+def command_actor(command: str) -> str:
+    """How a management command appears in the trail."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # no passwd entry or USER in some containers
+        who = "unknown"
+    return f"manage.py {command} (OS user {who})"
 
 
 def current_actor() -> Actor:

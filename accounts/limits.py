@@ -355,11 +355,11 @@ def usage_record(principal, *, tokens: int, cost: Decimal, now: float | None = N
         logger.exception("rate-limit store unavailable; usage of %s not counted", who)
 
 
-def spend_get(principal, *, now: float | None = None) -> Decimal:
-    """What the caller has spent in the current budget period (USD), from the counter."""
-    limits: KeyLimits = principal.limits or DEFAULT_LIMITS
+def api_key_spend(api_key, *, now: float | None = None) -> Decimal:
+    """What a key has spent in its current budget period (USD), read from its counter."""
+    # Same identity as Principal.caller_key for a key.
     spend_key, seconds_left = _spend_key(
-        principal.caller_key, limits.budget_period, time.time() if now is None else now
+        f"key:{api_key.pk}", api_key.budget_period, time.time() if now is None else now
     )
     values = counter_store().add([(spend_key, 0, seconds_left + 3600)])
     return Decimal(values.get(spend_key, 0)) / NANO_USD

@@ -5,12 +5,27 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from .choices import BudgetPeriod
 from .models import KEY_PREFIX, ApiKey, hash_key
 
 
 @transaction.atomic
-def api_key_create(*, user, name: str, scopes: list[str], team: str = "", expires_at=None):
-    """Create a key; returns (ApiKey, raw_key). The raw key exists only in this return value."""
+def api_key_create(
+    *,
+    user,
+    name: str,
+    scopes: list[str],
+    team: str = "",
+    expires_at=None,
+    rate_limit_per_minute: int | None = None,
+    rate_limit_per_hour: int | None = None,
+    tokens_per_minute: int | None = None,
+    budget_usd=None,
+    budget_period: str = BudgetPeriod.MONTH,
+):
+    """Create a key; returns (ApiKey, raw_key). The raw key exists only in this return value.
+
+    Limits left as None take the defaults (docs/security.md)."""
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey(
         name=name,
@@ -20,6 +35,11 @@ def api_key_create(*, user, name: str, scopes: list[str], team: str = "", expire
         expires_at=expires_at,
         prefix=raw_key[: len(KEY_PREFIX) + 8],
         hashed_key=hash_key(raw_key),
+        rate_limit_per_minute=rate_limit_per_minute,
+        rate_limit_per_hour=rate_limit_per_hour,
+        tokens_per_minute=tokens_per_minute,
+        budget_usd=budget_usd,
+        budget_period=budget_period,
     )
     api_key.full_clean()
     api_key.save()

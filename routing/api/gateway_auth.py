@@ -2,10 +2,29 @@
 
 Answers OpenAI-style errors: 401 `invalid_api_key` without valid credentials, 403
 `insufficient_scope` when the caller lacks the endpoint's scope.
+
+The views are CSRF-exempt because bearer tokens are not sent by browsers on their own; a
+request authenticated by the admin's session cookie is, so it must pass Django's CSRF check
+like any other cookie-authenticated write (otherwise any web page an operator visits could
+spend money through their session).
 """
+
+from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.principal import Principal, principal_for_user, principal_from_api_key
 from routing.gateway import GatewayError
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request, reason):
+        return reason
+
+
+def _csrf_failure(request) -> str | None:
+    """Why a session-authenticated request fails Django's CSRF check, or None (as DRF does)."""
+    check = _CsrfCheck(lambda _request: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {})
 
 
 def _unauthenticated(message: str) -> GatewayError:
@@ -30,6 +49,11 @@ def authenticate_gateway_request(request, scope: str) -> Principal:
         if principal is None:
             raise _unauthenticated("Invalid, expired or revoked API key or token.")
     elif request.user.is_authenticated:
+        reason = _csrf_failure(request)
+        if reason:
+            raise GatewayError(
+                403, f"CSRF check failed: {reason}", type="permission_error", code="csrf_failed"
+            )
         principal = principal_for_user(request.user)
     else:
         raise _unauthenticated(
