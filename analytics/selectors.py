@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Q, Sum
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
 from routing.models import RoutingPolicy
@@ -128,8 +128,7 @@ def _from_log(query: SummaryQuery):
     groups = []
     if query.group_by:
         columns = [c for g in query.group_by for c in _LOG_GROUP_COLUMNS[g]]
-        extra = {"policy_name": Max("policy_name")} if "policy" in query.group_by else {}
-        rows = list(qs.values(*columns).annotate(**_LOG_SUMS, **extra))
+        rows = list(qs.values(*columns).annotate(**_LOG_SUMS))
         if exact:
             ranks = {
                 tuple(r[c] for c in columns): r
@@ -146,7 +145,8 @@ def _from_log(query: SummaryQuery):
                         row["success_count"],
                     )
                 )
-        groups = [_group_entry(row, query.group_by, names={}) for row in rows]
+        names = _policy_names(r.get("policy_id") for r in rows)
+        groups = [_group_entry(row, query.group_by, names) for row in rows]
     return _figures(totals), _sorted(groups)
 
 
@@ -174,18 +174,19 @@ def _rollup_filter(query: SummaryQuery) -> Q:
     return condition
 
 
+# Named apart from the columns they sum: an aggregate may not refer to another's name.
 _ROLLUP_SUMS = {
-    "request_count": Sum("request_count"),
-    "success_count": Sum("success_count"),
-    "error_count": Sum("error_count"),
-    "refused_count": Sum("refused_count"),
-    "cancelled_count": Sum("cancelled_count"),
+    "sum_requests": Sum("request_count"),
+    "sum_successes": Sum("success_count"),
+    "sum_errors": Sum("error_count"),
+    "sum_refused": Sum("refused_count"),
+    "sum_cancelled": Sum("cancelled_count"),
     "cost": Sum("total_cost"),
     "baseline": Sum("baseline_cost"),
     # per-period averages weighted by the successes they average over
     "latency_weighted": Sum(F("avg_response_time") * F("success_count"), output_field=FloatField()),
-    "prompt_tokens": Sum("prompt_tokens"),
-    "completion_tokens": Sum("completion_tokens"),
+    "sum_prompt_tokens": Sum("prompt_tokens"),
+    "sum_completion_tokens": Sum("completion_tokens"),
 }
 _ROLLUP_GROUP_COLUMNS = {"policy": ("policy_key",), "provider": ("provider_id",)}
 
@@ -205,7 +206,7 @@ def _from_rollups(query: SummaryQuery):
         by_group: dict[tuple, list] = {}
         for *key, le, n in histograms.values_list(*columns, "le").annotate(n=Sum("count")):
             by_group.setdefault(tuple(key), []).append((le, n))
-        names = _policy_names(rows) if "policy" in query.group_by else {}
+        names = _policy_names(r.get("policy_key") for r in rows)
         for row in rows:
             row.update(histogram_percentiles(by_group.get(tuple(row[c] for c in columns), [])))
             if "policy_key" in row:
@@ -215,8 +216,10 @@ def _from_rollups(query: SummaryQuery):
     return _figures(totals), _sorted(groups)
 
 
-def _policy_names(rows) -> dict:
-    keys = {r["policy_key"] for r in rows} - {NO_POLICY}
+def _policy_names(ids) -> dict:
+    keys = set(ids) - {NO_POLICY, None}
+    if not keys:
+        return {}
     return dict(RoutingPolicy.objects.filter(id__in=keys).values_list("id", "name"))
 
 
@@ -251,6 +254,9 @@ def histogram_percentiles(buckets: list[tuple[float, int]]) -> dict:
 
 
 def _figures(row: dict) -> dict:
+    for key in [k for k in row if k.startswith("sum_")]:
+        name = _SUM_NAMES.get(key, key[4:])
+        row[name] = row.pop(key)
     count = row.get("request_count") or 0
     successes = row.get("success_count") or 0
     cancelled = row.get("cancelled_count") or 0
@@ -282,6 +288,15 @@ def _figures(row: dict) -> dict:
     }
 
 
+_SUM_NAMES = {
+    "sum_requests": "request_count",
+    "sum_successes": "success_count",
+    "sum_errors": "error_count",
+    "sum_refused": "refused_count",
+    "sum_cancelled": "cancelled_count",
+}
+
+
 def _seconds(value) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -290,12 +305,10 @@ def _group_entry(row: dict, group_by, names: dict) -> dict:
     entry = {}
     if "policy" in group_by:
         policy_id = row.get("policy_id")
-        if policy_id is None:
-            name = NO_POLICY_NAME
-        else:
-            name = row.get("policy_name") or names.get(policy_id) or DELETED_POLICY_NAME
         entry["policy_id"] = str(policy_id) if policy_id is not None else None
-        entry["policy_name"] = name
+        entry["policy_name"] = (
+            NO_POLICY_NAME if policy_id is None else names.get(policy_id, DELETED_POLICY_NAME)
+        )
     if "provider" in group_by:
         entry["provider_id"] = row["provider_id"]
     entry.update(_figures(row))
@@ -359,7 +372,7 @@ def analytics_timeseries(
     ):
         histogram.setdefault((at, key), []).append((le, n))
     rows = list(rows)
-    names = _policy_names(rows) if group_by == "policy" else {}
+    names = _policy_names(r[group_column] for r in rows) if group_by == "policy" else {}
     series: dict[str, list[SeriesPoint]] = {}
     for row in rows:
         key = row[group_column]

@@ -1,6 +1,10 @@
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.models import RoutingAnalytics
+from analytics.selectors import GROUP_FIELDS, SOURCE_LOG, SOURCE_ROLLUPS, SummaryQuery
 
 
 class RoutingAnalyticsSerializer(serializers.ModelSerializer):
@@ -25,3 +29,91 @@ class RoutingAnalyticsSerializer(serializers.ModelSerializer):
             "period_end",
         ]
         read_only_fields = fields
+
+
+class AnalyticsSummaryQuerySerializer(serializers.Serializer):
+    """Query parameters of /api/routing/analytics/summary/."""
+
+    start = serializers.DateTimeField(
+        required=False, help_text="Inclusive, ISO 8601. Default: `end` minus 24 hours."
+    )
+    end = serializers.DateTimeField(required=False, help_text="Exclusive. Default: now.")
+    policy = serializers.UUIDField(required=False, help_text="Only requests this policy routed.")
+    provider = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="Only requests served (or last tried) by this provider; empty: none reached.",
+    )
+    group_by = serializers.CharField(
+        required=False,
+        default="",
+        help_text="Comma-separated: `policy`, `provider` or both; adds `groups`.",
+    )
+    source = serializers.ChoiceField(
+        choices=["auto", SOURCE_LOG, SOURCE_ROLLUPS],
+        default="auto",
+        help_text="auto: the request log for ranges up to ANALYTICS_SUMMARY_LOG_MAX_HOURS "
+        "inside its retention, the rollups otherwise.",
+    )
+
+    def validate_group_by(self, value):
+        fields = tuple(dict.fromkeys(f.strip() for f in value.split(",") if f.strip()))
+        unknown = [f for f in fields if f not in GROUP_FIELDS]
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown grouping {', '.join(unknown)}; use {' and/or '.join(GROUP_FIELDS)}"
+            )
+        return fields
+
+    def validate(self, attrs):
+        end = attrs.get("end") or timezone.now()
+        start = attrs.get("start") or end - timedelta(hours=24)
+        if start >= end:
+            raise serializers.ValidationError({"start": ["must be before end"]})
+        attrs["start"], attrs["end"] = start, end
+        return attrs
+
+    def query(self) -> SummaryQuery:
+        data = self.validated_data
+        return SummaryQuery(
+            start=data["start"],
+            end=data["end"],
+            policy_id=str(data["policy"]) if data.get("policy") else None,
+            provider_id=data.get("provider"),
+            group_by=data["group_by"],
+            source=data["source"],
+        )
+
+
+class _SummaryFiguresSerializer(serializers.Serializer):
+    request_count = serializers.IntegerField()
+    success_count = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    refused_count = serializers.IntegerField()
+    cancelled_count = serializers.IntegerField()
+    success_rate = serializers.FloatField(
+        allow_null=True, help_text="Percent of the requests the client waited for (0-100)."
+    )
+    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
+    baseline_cost_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
+    savings_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
+    savings_percent = serializers.FloatField(allow_null=True, help_text="Of the baseline cost.")
+    avg_latency_s = serializers.FloatField(allow_null=True)
+    latency_p50_s = serializers.FloatField(allow_null=True)
+    latency_p95_s = serializers.FloatField(allow_null=True)
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+
+
+class AnalyticsSummaryGroupSerializer(_SummaryFiguresSerializer):
+    policy_id = serializers.UUIDField(required=False, allow_null=True)
+    policy_name = serializers.CharField(required=False)
+    provider_id = serializers.CharField(required=False, allow_blank=True)
+
+
+class AnalyticsSummarySerializer(_SummaryFiguresSerializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    source = serializers.ChoiceField(choices=[SOURCE_LOG, SOURCE_ROLLUPS])
+    groups = AnalyticsSummaryGroupSerializer(many=True, allow_null=True)
