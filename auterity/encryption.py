@@ -7,6 +7,7 @@ encrypts, every key decrypts, so keys rotate by prepending a new one and running
 
 import base64
 import hashlib
+import json
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -54,7 +55,29 @@ def rotate(token: str) -> str:
     return _fernet().rotate(token.encode()).decode()
 
 
-class EncryptedTextField(models.TextField):
+def _try_decrypt(value: str) -> str | None:
+    """The plaintext of a token made with our keys, or None for anything else."""
+    if not value.startswith("gAAAAA"):  # every Fernet token starts with its version byte 0x80
+        return None
+    try:
+        return _fernet().decrypt(value.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None
+
+
+class EncryptedFieldMixin:
+    """What encrypted fields share: the column holds a Fernet token, Python the plaintext.
+
+    `manage.py dumpdata` writes the token, not the plaintext (`value_to_string`), and
+    `loaddata` turns it back (`to_python`), so fixtures and backups never carry secrets in
+    clear. `manage.py rotate_encryption_keys` finds every field with this mixin.
+    """
+
+    def value_to_string(self, obj):
+        return self.get_prep_value(self.value_from_object(obj)) or ""
+
+
+class EncryptedTextField(EncryptedFieldMixin, models.TextField):
     """A text column holding a Fernet token; Python sees the plaintext.
 
     Empty strings stay empty (no secret set). The database only ever holds ciphertext.
@@ -65,8 +88,51 @@ class EncryptedTextField(models.TextField):
             return value
         return decrypt(value)
 
+    def to_python(self, value):
+        if isinstance(value, str) and value:
+            plain = _try_decrypt(value)
+            if plain is not None:
+                return plain
+        return super().to_python(value)
+
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if not value:
             return value
         return encrypt(value)
+
+
+class EncryptedJSONField(EncryptedFieldMixin, models.TextField):
+    """A JSON value stored as one Fernet token (the seed's "encrypt sensitive routing data").
+
+    Empty values ({} , [], None) are stored as "" so "nothing set" needs no key to read.
+    Nothing inside can be queried in SQL, which is the point.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("default", dict)
+        kwargs.setdefault("blank", True)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        if not value:
+            return {}
+        return json.loads(decrypt(value))
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            if not value:
+                return {}
+            plain = _try_decrypt(value)
+            try:
+                return json.loads(plain if plain is not None else value)
+            except json.JSONDecodeError as exc:
+                from django.core.exceptions import ValidationError
+
+                raise ValidationError(f"Not valid JSON: {exc}") from exc
+        return value
+
+    def get_prep_value(self, value):
+        if value in (None, "", {}, []):
+            return ""
+        return encrypt(json.dumps(value, sort_keys=True, separators=(",", ":")))

@@ -93,7 +93,11 @@ def catalogue_build(version: str) -> Catalogue:
         try:
             compiled.append(
                 compile_policy(
-                    policy.id, policy.name, policy.priority, policy.conditions, policy.actions
+                    policy.id,
+                    policy.name,
+                    policy.priority,
+                    policy.resolved_conditions(),  # sensitive values decrypted in memory only
+                    policy.resolved_actions(),
                 )
             )
         except PolicyError as exc:

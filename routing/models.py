@@ -5,7 +5,10 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from auterity.encryption import EncryptedJSONField
+
 from .choices import PolicyStatus
+from .sensitive import sensitive_errors, sensitive_resolve
 
 
 class RoutingPolicy(models.Model):
@@ -25,6 +28,10 @@ class RoutingPolicy(models.Model):
         max_length=50, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT
     )
     priority = models.IntegerField(default=1, help_text="Lower numbers are evaluated first.")
+    sensitive_values = EncryptedJSONField(
+        help_text='Values stored encrypted, used in conditions/actions as {"$sensitive": "name"} '
+        "(docs/security.md). Write-only."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -43,10 +50,19 @@ class RoutingPolicy(models.Model):
     def __str__(self):
         return self.name
 
+    def resolved_conditions(self):
+        """`conditions` with sensitive values in place of their references."""
+        return sensitive_resolve(self.conditions, self.sensitive_values or {})
+
+    def resolved_actions(self):
+        return sensitive_resolve(self.actions, self.sensitive_values or {})
+
     def clean(self):
         super().clean()
         from .policy_validation import policy_errors
 
-        errors = policy_errors(self.conditions, self.actions)
+        errors = sensitive_errors(self.conditions, self.actions, self.sensitive_values or {})
+        if not errors:
+            errors = policy_errors(self.resolved_conditions(), self.resolved_actions())
         if errors:
             raise ValidationError(errors)

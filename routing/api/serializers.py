@@ -1,8 +1,28 @@
+from rest_framework import serializers
+
 from auterity.api_errors import FullCleanModelSerializer
 from routing.models import RoutingPolicy
 
 
 class RoutingPolicySerializer(FullCleanModelSerializer):
+    sensitive_values = serializers.JSONField(
+        write_only=True,
+        required=False,
+        help_text="Write-only, stored encrypted: an object of named values that conditions and "
+        'actions use as {"$sensitive": "<name>"}. Omit to keep the current ones, {} to clear.',
+    )
+    sensitive_keys = serializers.SerializerMethodField(
+        help_text="Names of the policy's sensitive values (the values themselves are never shown)."
+    )
+
+    def get_sensitive_keys(self, obj) -> list[str]:
+        return sorted(obj.sensitive_values or {})
+
+    def validate_sensitive_values(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object mapping names to values.")
+        return value
+
     class Meta:
         model = RoutingPolicy
         fields = [
@@ -13,6 +33,8 @@ class RoutingPolicySerializer(FullCleanModelSerializer):
             "actions",
             "status",
             "priority",
+            "sensitive_values",
+            "sensitive_keys",
             "created_at",
             "updated_at",
         ]
