@@ -265,6 +265,18 @@ class AnalyticsReport(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} report {self.day:%Y-%m-%d}"
 
+    def summary(self) -> dict:
+        """A few JSON-safe facts, for the task's result and logs."""
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "day": self.day.isoformat(),
+            "request_count": self.request_count,
+            "total_cost": str(self.total_cost),
+            "emailed_at": self.emailed_at.isoformat() if self.emailed_at else None,
+            "recipients": list(self.recipients),
+        }
+
     @property
     def savings(self):
         return self.baseline_cost - self.total_cost

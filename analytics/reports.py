@@ -11,7 +11,7 @@ import csv
 import io
 import logging
 import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -66,11 +66,11 @@ CSV_COLUMNS = (
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """[start, end) of `day` in TIME_ZONE (23 or 25 hours on daylight-saving days)."""
+    """[start, end) of `day` in TIME_ZONE, in UTC (23 or 25 hours on daylight-saving days)."""
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def yesterday() -> date:
