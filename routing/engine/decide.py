@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from itertools import compress, repeat
+from operator import attrgetter, call
 
 from .actions import ActionSpec, Constraints
 from .conditions import Facts, zone
@@ -42,6 +44,7 @@ _LIVE_STRATEGIES = frozenset({"fastest", "least_loaded", "balanced"})
 # Providers without a declared capacity are loaded against this nominal figure.
 NOMINAL_CAPACITY = 100
 _FRESH = StatsView()
+_predicate = attrgetter("predicate")
 _NO_CONSTRAINTS = Constraints()
 _DEFAULT_SPEC = ActionSpec()
 # Costs are sums of products of small floats; compare with a relative tolerance so a target
@@ -140,9 +143,9 @@ class _Checker:
         info = self.providers.get(offer.provider_id)
         if info is None:
             return None, f"unknown provider '{offer.provider_id}'", False
-        missing = self.required - offer.capabilities
-        if missing:
-            return None, f"lacks capability {', '.join(sorted(missing))}", False
+        if not self.required <= offer.capabilities:
+            missing = sorted(self.required - offer.capabilities)
+            return None, f"lacks capability {', '.join(missing)}", False
         if offer.context_window < self.needed_window:
             return (
                 None,
@@ -194,11 +197,18 @@ def decide(
     reasons: list[str] = []
     policy: CompiledPolicy | None = None
     if options.use_policies:
-        facts = Facts(ctx, zone(options.time_zone))
-        for candidate_policy in snapshot.policies_by_model.get(model, ()):
-            if candidate_policy.predicate(facts):
-                policy = candidate_policy
-                break
+        facts = Facts(
+            ctx,
+            zone(options.time_zone),
+            time=snapshot.uses_time,
+            headers=snapshot.uses_headers,
+        )
+        # The index yields, in order, the only policies that can match (see index.py); the
+        # first whose predicate holds wins. compress/map keep the scan loop in C.
+        candidates = snapshot.policy_index[model].candidates(facts)
+        policy = next(
+            compress(candidates, map(call, map(_predicate, candidates), repeat(facts))), None
+        )
         if policy is None:
             reasons.append("no policy matched")
         else:
@@ -215,7 +225,7 @@ def decide(
 
     if policy is None:
         strategy = DEFAULT_STRATEGY
-        candidates = _default_route(snapshot, model, base_offer, checker)
+        candidates = _default_route(snapshot, model, base_offer)
         reasons.append(
             "default route: the model's default provider, then other providers of the same "
             "model by expected cost"
@@ -247,7 +257,7 @@ def decide(
     if strategy != DEFAULT_STRATEGY:
         reasons.append(f"strategy: {strategy}")
 
-    ordered = _order(strategy, eligible, ctx.request_id, spec.weights)
+    ordered = _order(strategy, eligible, ctx.request_id, spec.weights, base_offer)
     if options.intelligent:
         ordered = _demote_unhealthy(ordered)
 
@@ -307,14 +317,14 @@ def decide(
     )
 
 
-def _default_route(
-    snapshot: Snapshot, model: str, base_offer: ModelOffer, checker: _Checker
-) -> tuple[Candidate, ...]:
-    others = [o for o in snapshot.offers_by_model.get(model, ()) if o is not base_offer]
-    others.sort(key=lambda o: (checker.cost(o), o.provider_id))
-    route = [Candidate(base_offer.provider_id, model, base_offer, 1.0, 0)]
-    route.extend(Candidate(o.provider_id, model, o, 1.0, i) for i, o in enumerate(others, 1))
-    return tuple(route)
+def _default_route(snapshot: Snapshot, model: str, base_offer: ModelOffer) -> tuple[Candidate, ...]:
+    """Every offer of the model, the default one first; `_order` sorts the rest by price."""
+    candidates = snapshot.model_candidates[model]
+    if candidates[0].offer is base_offer:
+        return candidates
+    # Only when the catalogue flags no or several defaults and the resolved one is not first.
+    rest = tuple(c for c in candidates if c.offer is not base_offer)
+    return (Candidate(base_offer.provider_id, model, base_offer, 1.0, 0), *rest)
 
 
 # --- ordering --------------------------------------------------------------------------------
@@ -325,6 +335,7 @@ def _order(
     options: list[_Option],
     request_id: str,
     weights: tuple[float, float, float],
+    base_offer: ModelOffer,
 ) -> list[_Option]:
     if strategy == "cheapest":
         result = sorted(options, key=lambda o: (o.cost, o.cand.index))
@@ -362,9 +373,14 @@ def _order(
             o.note = f"balanced: score {scores[id(o)]:.3f} (lower is better)"
         return result
     if strategy == DEFAULT_STRATEGY:
-        for o in options:
-            o.note = "default provider" if o.cand.index == 0 else "same model on another provider"
-        return list(options)
+        # The default provider (first candidate) stays first if eligible; the rest by price.
+        head = [o for o in options[:1] if o.offer is base_offer]
+        rest = sorted(options[len(head) :], key=lambda o: (o.cost, o.cand.provider_id))
+        for o in head:
+            o.note = "default provider"
+        for o in rest:
+            o.note = "same model on another provider"
+        return head + rest
     for o in options:
         o.note = f"target #{o.cand.index + 1}" + (" (provider '*')" if o.cand.wildcard else "")
     return list(options)

@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .actions import ActionSpec, TargetSpec, compile_actions
-from .conditions import Facts, Predicate, compile_conditions, model_prefilter
+from .conditions import Facts, Predicate, attribute_paths, compile_conditions
+from .index import Guard, ModelFilter, PolicyIndex, build_indexes, guard, model_filter
 from .types import ModelOffer, PolicyError, ProviderInfo
 
 ACTIVE = "active"
@@ -33,8 +34,10 @@ class CompiledPolicy:
     actions: Mapping[str, Any]
     predicate: Predicate = field(repr=False, compare=False)
     spec: ActionSpec = _DEFAULT_SPEC
-    models: frozenset[str] | None = None  # models the conditions can match; None = any
     status: str = ACTIVE
+    # What the snapshot's index files the policy under (index.py); derived from `conditions`.
+    model_filter: ModelFilter | None = field(default=None, repr=False, compare=False)
+    guard: Guard | None = field(default=None, repr=False, compare=False)
 
     def matches(self, facts: Facts) -> bool:
         return self.predicate(facts)
@@ -67,8 +70,9 @@ def compile_policy(
         actions=actions,
         predicate=predicate,
         spec=spec,
-        models=model_prefilter(conditions),
         status=status,
+        model_filter=model_filter(conditions),
+        guard=guard(conditions),
     )
 
 
@@ -92,10 +96,13 @@ class Snapshot:
     offers: Mapping[tuple[str, str], ModelOffer]
     offers_by_model: Mapping[str, tuple[ModelOffer, ...]]
     default_offers: Mapping[str, ModelOffer]
-    policies_by_model: Mapping[str, tuple[CompiledPolicy, ...]]
+    policy_index: Mapping[str, PolicyIndex]  # model -> the policies its requests can match
     candidates: Mapping[str, tuple[Candidate, ...]]  # policy id -> expanded explicit targets
     model_candidates: Mapping[str, tuple[Candidate, ...]]  # model -> every provider offering it
     warnings: tuple[str, ...] = ()
+    # Whether any active policy reads time.* / header.*; if not, decisions skip computing them.
+    uses_time: bool = True
+    uses_headers: bool = True
 
     def policy(self, policy_id: str) -> CompiledPolicy | None:
         for p in self.policies:
@@ -173,10 +180,7 @@ def compile_snapshot(
     active.sort(key=lambda p: (p.priority, p.name, p.id))
     ordered_policies = tuple(active)
 
-    by_model_policies = {
-        model: tuple(p for p in ordered_policies if p.models is None or model in p.models)
-        for model in by_model
-    }
+    policy_index = build_indexes(ordered_policies, by_model)
 
     candidates = {
         p.id: _expand(p.spec.targets, offer_map, by_model)
@@ -192,6 +196,8 @@ def compile_snapshot(
         for model, model_offers in by_model.items()
     }
 
+    paths = set().union(*(attribute_paths(p.conditions) for p in ordered_policies))
+
     return Snapshot(
         version=version,
         policies=ordered_policies,
@@ -199,10 +205,12 @@ def compile_snapshot(
         offers=MappingProxyType(offer_map),
         offers_by_model=MappingProxyType(by_model),
         default_offers=MappingProxyType(defaults),
-        policies_by_model=MappingProxyType(by_model_policies),
+        policy_index=MappingProxyType(policy_index),
         candidates=MappingProxyType(candidates),
         model_candidates=MappingProxyType(model_candidates),
         warnings=tuple(warnings),
+        uses_time=any(path.startswith("time.") for path in paths),
+        uses_headers=any(path.startswith("header.") for path in paths),
     )
 
 

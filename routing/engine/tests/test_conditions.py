@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from routing.engine import Caller, validate_conditions
-from routing.engine.conditions import compile_conditions, facts_for, model_prefilter
+from routing.engine.conditions import compile_conditions, facts_for
 
 from .builders import request
 
@@ -330,16 +330,3 @@ def test_valid_conditions_have_no_issues():
 def test_validation_reports_every_issue_not_just_the_first():
     found = messages({"modle": "a", "stream": "no", "model": {"$in": 1}})
     assert len(found) == 3
-
-
-def test_model_prefilter():
-    assert model_prefilter({}) is None
-    assert model_prefilter({"model": "a"}) == {"a"}
-    assert model_prefilter({"model": {"$in": ["a", "b"]}}) == {"a", "b"}
-    assert model_prefilter({"model": {"$in": ["a", "b"], "$eq": "b"}}) == {"b"}
-    assert model_prefilter({"model": {"$regex": "^a"}}) is None
-    assert model_prefilter({"$and": [{"model": {"$in": ["a", "b"]}}, {"model": "b"}]}) == {"b"}
-    assert model_prefilter({"$or": [{"model": "a"}, {"model": "b"}]}) == {"a", "b"}
-    assert model_prefilter({"$or": [{"model": "a"}, {"stream": True}]}) is None
-    assert model_prefilter({"$not": {"model": "a"}}) is None
-    assert model_prefilter({"model": {"$ne": "a"}}) is None

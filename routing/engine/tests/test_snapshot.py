@@ -60,8 +60,11 @@ def test_policies_are_indexed_by_the_models_they_can_match():
     any_model = policy({}, {"caller.team": "x"}, name="any", priority=2)
     only_mini = policy({}, {"model": "gpt-4o-mini"}, name="mini", priority=3)
     snap = snapshot(only_4o, any_model, only_mini)
-    assert [p.name for p in snap.policies_by_model["gpt-4o"]] == ["4o", "any"]
-    assert [p.name for p in snap.policies_by_model["gpt-4o-mini"]] == ["any", "mini"]
+    assert [p.name for p in snap.policy_index["gpt-4o"].unguarded] == ["4o"]
+    assert [p.name for p in snap.policy_index["gpt-4o-mini"].unguarded] == ["mini"]
+    # `any` is filed under its guard, caller.team == "x", for every model.
+    assert snap.policy_index["gpt-4o"].size == 2
+    assert snap.policy_index["gpt-4o-mini"].size == 2
 
 
 def test_wildcard_targets_expand_to_every_provider_in_offer_order_without_duplicates():
