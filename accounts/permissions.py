@@ -7,7 +7,7 @@ authenticated ones without the scope with 403.
 
 `RoutingReadManageWrite` is the project default (settings.REST_FRAMEWORK): reading needs
 `routing:view`, changing anything `routing:manage`. A view that needs something else names its
-class explicitly; tests/test_access.py fails for any DRF view that ends up without a scope
+class explicitly; accounts/tests/test_access.py fails for any DRF view that ends up without a scope
 check.
 """
 
