@@ -118,12 +118,17 @@ class CircuitBreaker:
         """Count a request that is about to start; True if the breaker admits it.
 
         A request started while half-open takes a trial slot. The request is counted whatever
-        the answer, so the caller pairs every begin with one outcome.
+        the answer, so the caller pairs every begin with one outcome or one `on_release`.
         """
         allowed = self.allows(now)
         if self._state == HALF_OPEN:
             self._trials += 1
         return allowed
+
+    def on_release(self, now: float) -> None:
+        """A request counted by `on_begin` was not sent after all: give its trial slot back."""
+        if self.state(now) == HALF_OPEN:
+            self._trials = max(0, self._trials - 1)
 
     def on_success(self, now: float) -> None:
         state = self.state(now)

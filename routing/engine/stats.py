@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .breaker import BreakerConfig, CircuitBreaker
 from .types import StatsView
@@ -90,13 +91,24 @@ class ProviderStats:
     def begin(self, provider_id: str, now: float | None = None) -> bool:
         """Count a request to `provider_id` as in flight; True if the breaker admits it.
 
-        The request is counted either way; always pair it with exactly one `end()`.
+        The request is counted either way: pair every `begin()` with exactly one `end()` (the
+        request was sent) or `release()` (it was not, e.g. because this returned False).
         """
         now = self._clock() if now is None else now
         with self._lock:
             state = self._state(provider_id)
             state.inflight += 1
             return state.breaker.on_begin(now)
+
+    def release(self, provider_id: str, now: float | None = None) -> None:
+        """Undo a `begin()` whose request was never sent (the breaker refused it, the deadline
+        passed): frees the in-flight count and any half-open trial slot, records no outcome."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            state = self._states.get(provider_id)
+            if state is not None:
+                state.inflight = max(0, state.inflight - 1)
+                state.breaker.on_release(now)
 
     def end(
         self,
@@ -180,7 +192,50 @@ class ProviderStats:
         with self._lock:
             return {pid: self._view(state, now) for pid, state in self._states.items()}
 
+    def live_view(self, now: float | None = None) -> Mapping[str, StatsView]:
+        """A lazy `snapshot_view`: each provider's figures are computed (at the same `now`) the
+        first time they are read. What the gateway passes to `decide()` per request, since a
+        decision reads a handful of providers, not all of them."""
+        return _LiveView(self, self._clock() if now is None else now)
+
+    def _view_of(self, provider_id: str, now: float) -> StatsView | None:
+        with self._lock:
+            state = self._states.get(provider_id)
+            return self._view(state, now) if state is not None else None
+
+    def _provider_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._states)
+
     def forget(self, provider_id: str) -> None:
         """Drop a provider's history, e.g. when it is deleted or reconfigured."""
         with self._lock:
             self._states.pop(provider_id, None)
+
+
+class _LiveView(Mapping[str, StatsView]):
+    __slots__ = ("_cache", "_now", "_stats")
+
+    def __init__(self, stats: ProviderStats, now: float):
+        self._stats = stats
+        self._now = now
+        self._cache: dict[str, StatsView | None] = {}
+
+    def get(self, provider_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            view = self._cache[provider_id]
+        except KeyError:
+            view = self._cache[provider_id] = self._stats._view_of(provider_id, self._now)
+        return default if view is None else view
+
+    def __getitem__(self, provider_id: str) -> StatsView:
+        view = self.get(provider_id)
+        if view is None:
+            raise KeyError(provider_id)
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stats._provider_ids())
+
+    def __len__(self) -> int:
+        return len(self._stats._provider_ids())

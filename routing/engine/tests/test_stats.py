@@ -156,6 +156,25 @@ def test_consecutive_failures_open_the_breaker_then_half_open_then_close(stats, 
     assert (view.breaker_state, view.allows_request) == ("closed", True)
 
 
+def test_release_undoes_a_begin_that_was_not_sent(stats, clock):
+    for _ in range(5):
+        complete(stats, "p", 1.0, ok=False, error_type="connection_error")
+    # Open: refused, counted, released; nothing is recorded.
+    assert stats.begin("p") is False
+    stats.release("p")
+    assert stats.view("p").inflight == 0
+    assert stats.view("p").breaker_state == "open"
+    clock.advance(30.0)
+    # Half-open: the trial slot goes back, so the next request may still be the trial.
+    assert stats.begin("p") is True
+    stats.release("p")
+    assert stats.view("p").allows_request is True
+    assert stats.begin("p") is True
+    stats.end("p", 1.0, True)
+    assert stats.view("p").breaker_state == "closed"
+    stats.release("unknown")  # harmless
+
+
 def test_a_failed_trial_reopens_for_another_cool_down(stats, clock):
     for _ in range(5):
         complete(stats, "p", 1.0, ok=False, error_type="connection_error")
@@ -217,6 +236,23 @@ def test_snapshot_view_covers_every_seen_provider(stats):
     assert views["b"].inflight == 1
     stats.forget("a")
     assert set(stats.snapshot_view()) == {"b"}
+
+
+def test_live_view_reads_lazily_at_one_instant(stats, clock):
+    complete(stats, "a", 2.0)
+    complete(stats, "b", 1.0)
+    live = stats.live_view()
+    clock.advance(10.0)
+    complete(stats, "c", 3.0)
+    # Figures are those of the instant the view was taken, read when first asked for.
+    assert live["a"].latency_s == pytest.approx(2.0)
+    assert live.get("nobody") is None
+    assert live.get("nobody", StatsView()) == StatsView()
+    assert set(live) == {"a", "b", "c"}
+    assert len(live) == 3
+    with pytest.raises(KeyError):
+        live["nobody"]
+    assert dict(stats.live_view(now=clock.now)) == dict(stats.snapshot_view(now=clock.now))
 
 
 def test_explicit_now_overrides_the_clock(stats):
