@@ -152,13 +152,6 @@ class ProviderStats:
             else:
                 state.breaker.on_success(now)
 
-    def release(self, provider_id: str) -> None:
-        """Undo a `begin()` that sent nothing (the breaker refused it): no outcome recorded."""
-        with self._lock:
-            state = self._states.get(provider_id)
-            if state is not None:
-                state.inflight = max(0, state.inflight - 1)
-
     def _view(self, state: _ProviderState, now: float) -> StatsView:
         cfg = self.config
         if state.has_latency:
