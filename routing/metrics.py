@@ -172,28 +172,34 @@ def request_finished(
 
 
 _live_lock = threading.Lock()
-_live_seen: set[str] = set()
+_live_written: dict[str, tuple[float, float]] = {}  # provider -> (in flight, circuit state)
 
 
 def live_stats_observed(snapshot_view: Callable[[], Mapping]) -> None:
     """Copy this process's live provider figures (a `ProviderStats.snapshot_view`) to gauges.
 
     The view is taken under the lock so that two threads finishing at once cannot write an
-    older view over a newer one. A provider that left the view reads 0 rather than keeping a
-    stale value (multiprocess files cannot drop a label).
+    older view over a newer one. Only changed figures are written (most requests change
+    none). A provider that left the view reads 0 rather than keeping a stale value
+    (multiprocess files cannot drop a label).
     """
     with _live_lock:
         views = snapshot_view()
         for provider_id, view in views.items():
-            state = CIRCUIT_VALUE.get(view.breaker_state, 0.0)
-            PROVIDER_IN_FLIGHT.labels(provider_id).set(view.inflight)
-            CIRCUIT_STATE.labels(provider_id).set(state)
-            CIRCUIT_OPEN_WORKERS.labels(provider_id).set(1 if state == 2.0 else 0)
-        for provider_id in _live_seen - views.keys():
-            PROVIDER_IN_FLIGHT.labels(provider_id).set(0)
-            CIRCUIT_STATE.labels(provider_id).set(0)
-            CIRCUIT_OPEN_WORKERS.labels(provider_id).set(0)
-        _live_seen.update(views.keys())
+            figures = (float(view.inflight), CIRCUIT_VALUE.get(view.breaker_state, 0.0))
+            if _live_written.get(provider_id) != figures:
+                _live_write(provider_id, figures)
+        for provider_id in _live_written.keys() - views.keys():
+            if _live_written[provider_id] != (0.0, 0.0):
+                _live_write(provider_id, (0.0, 0.0))
+
+
+def _live_write(provider_id: str, figures: tuple[float, float]) -> None:
+    inflight, state = figures
+    PROVIDER_IN_FLIGHT.labels(provider_id).set(inflight)
+    CIRCUIT_STATE.labels(provider_id).set(state)
+    CIRCUIT_OPEN_WORKERS.labels(provider_id).set(1 if state == CIRCUIT_VALUE["open"] else 0)
+    _live_written[provider_id] = figures
 
 
 # --- read from the database at scrape time ---------------------------------------------------
