@@ -1,6 +1,21 @@
-from django.contrib import admin
+import uuid
+from datetime import timedelta
 
-from .models import RequestLog, RoutingAnalytics
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from providers.models import Provider
+from routing.models import RoutingPolicy
+
+from . import charts, reports
+from .models import AnalyticsReport, ProviderHealthCheck, RequestLog, RoutingAnalytics
+from .selectors import SummaryQuery, analytics_summary, analytics_timeseries
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,6 +55,16 @@ class RequestLogAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # COUNT(*) over millions of rows is the slow part
 
 
+# The dashboard's ranges, ending now.
+DASHBOARD_RANGES = {
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+
+
 @admin.register(RoutingAnalytics)
 class RoutingAnalyticsAdmin(ReadOnlyAdmin):
     list_display = [
@@ -57,3 +82,224 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
     date_hierarchy = "period_start"
     ordering = ["-period_start"]
     list_select_related = ["policy"]
+    change_list_template = "admin/analytics/routinganalytics/change_list.html"
+
+    def get_urls(self):
+        dashboard = self.admin_site.admin_view(self.dashboard_view)
+        return [
+            path("dashboard/", dashboard, name="analytics_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request):
+        """Cost, savings, request rate, latency and success rate over time, per provider or
+        policy, drawn from the rollups as server-side SVG (docs/jobs.md)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied  # admin_view already sent anonymous users to the login
+        range_key = request.GET.get("range", "24h")
+        if range_key not in DASHBOARD_RANGES:
+            range_key = "24h"
+        group = "policy" if request.GET.get("group") == "policy" else "provider"
+        policy_id = request.GET.get("policy") or None
+        provider_id = request.GET.get("provider") or None
+        if policy_id and not RoutingPolicy.objects.filter(pk=_uuid_or_none(policy_id)).exists():
+            policy_id = None
+        end = timezone.now()
+        start = end - DASHBOARD_RANGES[range_key]
+
+        filters = {"policy_id": policy_id, "provider_id": provider_id}
+        summary = analytics_summary(SummaryQuery(start, end, group_by=(group,), **filters))
+        minutes, series = analytics_timeseries(start=start, end=end, group_by=group, **filters)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Routing analytics dashboard",
+            "opts": self.model._meta,
+            "ranges": list(DASHBOARD_RANGES),
+            "range_key": range_key,
+            "group": group,
+            "policy_id": policy_id or "",
+            "provider_id": provider_id or "",
+            "policies": RoutingPolicy.objects.order_by("name").values_list("id", "name"),
+            "providers": Provider.objects.order_by("id").values_list("id", flat=True),
+            "summary": summary,
+            "bucket_minutes": minutes,
+            "charts": _dashboard_charts(series, start, end, minutes),
+            "changelist_url": reverse("admin:analytics_routinganalytics_changelist"),
+        }
+        return TemplateResponse(request, "admin/analytics/dashboard.html", context)
+
+
+def _uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _bucket_name(minutes: int) -> str:
+    if minutes >= 1440:
+        return "day"
+    if minutes >= 60:
+        return "hour"
+    return f"{minutes} min"
+
+
+def _dashboard_charts(series: dict, start, end, minutes: int) -> list[dict]:
+    def per_group(attribute):
+        return [
+            charts.Series(name, [(p.at, getattr(p, attribute)) for p in points])
+            for name, points in series.items()
+        ]
+
+    totals: dict = {}
+    for points in series.values():
+        for p in points:
+            cost, baseline = totals.get(p.at, (0.0, 0.0))
+            totals[p.at] = (cost + p.cost, baseline + p.baseline)
+    moments = sorted(totals)
+    bucket = _bucket_name(minutes)
+    return [
+        {
+            "title": f"Cost vs baseline (USD per {bucket}, all groups)",
+            "chart": charts.line_chart(
+                [
+                    charts.Series("cost", [(m, totals[m][0]) for m in moments]),
+                    charts.Series("baseline", [(m, totals[m][1]) for m in moments], dashed=True),
+                ],
+                start=start,
+                end=end,
+                label=_usd,
+                description="cost and baseline cost over time",
+            ),
+        },
+        {
+            "title": f"Cost (USD per {bucket})",
+            "chart": charts.line_chart(
+                per_group("cost"), start=start, end=end, label=_usd, description="cost over time"
+            ),
+        },
+        {
+            "title": "Request rate (requests per minute)",
+            "chart": charts.line_chart(
+                per_group("requests_per_minute"),
+                start=start,
+                end=end,
+                label=lambda v: f"{v:g}",
+                description="requests per minute over time",
+            ),
+        },
+        {
+            "title": "Latency p95 of successful requests (seconds)",
+            "chart": charts.line_chart(
+                per_group("p95_latency"),
+                start=start,
+                end=end,
+                label=lambda v: f"{v:g} s",
+                description="p95 latency over time",
+            ),
+        },
+        {
+            "title": "Success rate (%)",
+            "chart": charts.line_chart(
+                per_group("success_rate"),
+                start=start,
+                end=end,
+                label=lambda v: f"{v:g}%",
+                y_max=100.0,
+                description="success rate over time",
+            ),
+        },
+    ]
+
+
+def _usd(value: float) -> str:
+    return f"${value:.4f}" if 0 < value < 1 else f"${value:,.2f}"
+
+
+@admin.register(ProviderHealthCheck)
+class ProviderHealthCheckAdmin(ReadOnlyAdmin):
+    list_display = [
+        "checked_at",
+        "provider",
+        "outcome",
+        "latency",
+        "error_type",
+        "status_before",
+        "status_after",
+        "models_listed",
+    ]
+    list_filter = ["outcome", "provider", "status_after"]
+    date_hierarchy = "checked_at"
+    ordering = ["-checked_at"]
+    show_full_result_count = False
+
+
+@admin.register(AnalyticsReport)
+class AnalyticsReportAdmin(ReadOnlyAdmin):
+    list_display = [
+        "day",
+        "kind",
+        "request_count",
+        "total_cost",
+        "baseline_cost",
+        "savings",
+        "success_rate",
+        "emailed_at",
+    ]
+    list_filter = ["kind"]
+    date_hierarchy = "day"
+    ordering = ["-day"]
+    fields = [
+        "kind",
+        "day",
+        "period_start",
+        "period_end",
+        "recipients",
+        "emailed_at",
+        "email_error",
+        "created_at",
+        "updated_at",
+    ]
+    change_form_template = "admin/analytics/analyticsreport/change_form.html"
+    actions = ["email_again"]
+
+    def get_urls(self):
+        csv_view = self.admin_site.admin_view(self.csv_view)
+        return [
+            path("<int:report_id>/csv/", csv_view, name="analytics_analyticsreport_csv"),
+            *super().get_urls(),
+        ]
+
+    def csv_view(self, request, report_id):
+        report = get_object_or_404(AnalyticsReport, pk=report_id)
+        if not self.has_view_permission(request, report):
+            raise PermissionDenied
+        response = HttpResponse(reports.report_csv(report), content_type="text/csv")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{reports.report_filename(report)}"'
+        )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        report = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if report is not None:
+            extra.update(reports.report_context(report))
+            extra["csv_url"] = reverse("admin:analytics_analyticsreport_csv", args=[report.pk])
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    @admin.action(description="Email the selected reports to ANALYTICS_REPORT_RECIPIENTS")
+    def email_again(self, request, queryset):
+        sent = 0
+        for report in queryset:
+            try:
+                if reports.report_send(report):
+                    sent += 1
+            except Exception as exc:
+                self.message_user(request, f"{report}: {exc}", messages.ERROR)
+        if sent:
+            self.message_user(request, f"{sent} report(s) emailed.", messages.SUCCESS)
+        elif not queryset.exists() or not settings.ANALYTICS_REPORT_RECIPIENTS:
+            self.message_user(
+                request, "Nothing sent: ANALYTICS_REPORT_RECIPIENTS is empty.", messages.WARNING
+            )

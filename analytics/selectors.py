@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
 
 from routing.models import RoutingPolicy
 
@@ -27,13 +28,14 @@ from .models import (
     RequestLog,
     RoutingAnalytics,
 )
-from .services import retention_horizon
+from .services import period_floor, retention_horizon
 
 SOURCE_LOG = "request_log"
 SOURCE_ROLLUPS = "rollups"
 GROUP_FIELDS = ("policy", "provider")
 NO_POLICY_NAME = "(no policy)"
 DELETED_POLICY_NAME = "(deleted policy)"
+NO_PROVIDER_NAME = "(none reached)"  # refused, or failed before any provider was chosen
 
 
 class PercentileDisc(Aggregate):
@@ -322,6 +324,33 @@ def _sorted(groups: list[dict]) -> list[dict]:
     )
 
 
+def _timeline(start: datetime, end: datetime, minutes: int) -> list[datetime]:
+    """The bucket starts between `start` and `end`, as the rollup query labels them: rollup
+    periods (aligned to the epoch), or hours and days of the current time zone."""
+    if minutes < 60:
+        moment = period_floor(start, minutes * 60)
+        step = timedelta(minutes=minutes)
+    else:
+        local = timezone.localtime(start)
+        local = local.replace(minute=0, second=0, microsecond=0)
+        if minutes >= 1440:
+            local = local.replace(hour=0)
+        # Hours step in UTC: adding an hour to a local wall-clock time is wrong across a
+        # daylight-saving change.
+        moment, step = local.astimezone(UTC), timedelta(minutes=minutes)
+    moments = []
+    while moment < end:
+        moments.append(moment)
+        if minutes >= 1440:
+            # calendar days: re-localise so a daylight-saving change keeps midnights
+            moment = timezone.make_aware(
+                datetime.combine(timezone.localtime(moment).date() + timedelta(days=1), time.min)
+            )
+        else:
+            moment = moment + step
+    return moments
+
+
 # --- time series for the dashboard -----------------------------------------------------------
 
 
@@ -373,24 +402,31 @@ def analytics_timeseries(
         histogram.setdefault((at, key), []).append((le, n))
     rows = list(rows)
     names = _policy_names(r[group_column] for r in rows) if group_by == "policy" else {}
-    series: dict[str, list[SeriesPoint]] = {}
+    found: dict[str, dict[datetime, SeriesPoint]] = {}
     for row in rows:
         key = row[group_column]
         if group_by == "policy":
             label = NO_POLICY_NAME if key == NO_POLICY else names.get(key, DELETED_POLICY_NAME)
         else:
-            label = key or "(no provider)"
+            label = key or NO_PROVIDER_NAME
         figures = _figures(row)
-        series.setdefault(label, []).append(
-            SeriesPoint(
-                at=row["at"],
-                requests=figures["request_count"],
-                requests_per_minute=figures["request_count"] / minutes,
-                cost=float(figures["cost_usd"]),
-                baseline=float(figures["baseline_cost_usd"]),
-                success_rate=figures["success_rate"],
-                avg_latency=figures["avg_latency_s"],
-                p95_latency=histogram_percentiles(histogram.get((row["at"], key), []))["p95"],
-            )
+        found.setdefault(label, {})[row["at"]] = SeriesPoint(
+            at=row["at"],
+            requests=figures["request_count"],
+            requests_per_minute=figures["request_count"] / minutes,
+            cost=float(figures["cost_usd"]),
+            baseline=float(figures["baseline_cost_usd"]),
+            success_rate=figures["success_rate"],
+            avg_latency=figures["avg_latency_s"],
+            p95_latency=histogram_percentiles(histogram.get((row["at"], key), []))["p95"],
         )
+    # A bucket without requests is a zero for counts and costs and a gap for rates and
+    # latencies, never a straight line drawn across it.
+    moments = _timeline(start, end, minutes)
+    series = {
+        label: [
+            points.get(at) or SeriesPoint(at, 0, 0.0, 0.0, 0.0, None, None, None) for at in moments
+        ]
+        for label, points in found.items()
+    }
     return minutes, series

@@ -204,3 +204,24 @@ def test_summary_needs_routing_view(django_user_model):
     assert client.get(SUMMARY).status_code == 403
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {viewer}")
     assert client.get(SUMMARY).status_code == 200
+
+
+def test_timeline_buckets_follow_the_local_calendar(settings):
+    from django.utils import timezone
+
+    from analytics.selectors import _timeline
+
+    settings.TIME_ZONE = "Europe/Paris"
+    timezone.activate("Europe/Paris")
+    try:
+        start = datetime(2026, 10, 20, 12, tzinfo=UTC)
+        days = _timeline(start, start + timedelta(days=10), 1440)
+        assert [timezone.localtime(d).hour for d in days] == [0] * 11
+        assert days[-1] - days[-2] == timedelta(days=1)
+        night = datetime(2026, 10, 24, 22, tzinfo=UTC)
+        hours = _timeline(night, night + timedelta(hours=6), 60)
+        assert len(hours) == 6  # the hour the clocks go back is not lost or doubled
+        periods = _timeline(START, START + timedelta(hours=1), 5)
+        assert len(periods) == 12 and periods[0] == START
+    finally:
+        timezone.deactivate()
