@@ -292,7 +292,9 @@ PROVIDER_PROBE_RETENTION_DAYS = env.int("PROVIDER_PROBE_RETENTION_DAYS", default
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 RETENTION_SCHEDULE = env.str("RETENTION_SCHEDULE", default="30 3 * * *")
 if ANALYTICS_ROLLUP_PERIOD_MINUTES < 1 or 1440 % ANALYTICS_ROLLUP_PERIOD_MINUTES:
-    raise ImproperlyConfigured("ANALYTICS_ROLLUP_PERIOD_MINUTES must divide a day (1, 5, 15, 60...)")
+    raise ImproperlyConfigured(
+        "ANALYTICS_ROLLUP_PERIOD_MINUTES must divide a day (1, 5, 15, 60...)"
+    )
 if REQUEST_LOG_RETENTION_DAYS < 1 or PROVIDER_PROBE_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("retention periods must be at least 1 day")
 
