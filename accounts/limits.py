@@ -324,8 +324,8 @@ def admit(principal, *, estimated_tokens: int = 0, now: float | None = None) -> 
         if spent >= limits.budget_usd:
             raise LimitExceeded(
                 f"Budget exceeded: this API key has spent ${spent:.4f} of its "
-                f"${limits.budget_usd:.2f} budget per {limits.budget_period}. It resets in "
-                f"{budget_left_s} s; raise budget_usd to continue now.",
+                f"${limits.budget_usd.normalize():f} budget per {limits.budget_period}. "
+                f"It resets in {budget_left_s} s; raise budget_usd to continue now.",
                 type="insufficient_quota",
                 code="budget_exceeded",
                 retry_after=budget_left_s,
