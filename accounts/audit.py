@@ -19,8 +19,10 @@ import json
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 REDACTED = "[redacted]"
@@ -126,6 +128,14 @@ def _json_safe(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+def _plain(field, value):
+    """One field's value as the trail stores it: what was saved, in a stable JSON form."""
+    if isinstance(field, models.DecimalField) and value is not None:
+        # 50, 50.0 and Decimal("50.00") are one value; say it one way ("50").
+        return format(Decimal(str(value)).normalize(), "f")
+    return value
+
+
 def snapshot(instance, spec: _Audited) -> dict:
     """The instance's concrete fields as JSON-safe values, secrets redacted."""
     data = {}
@@ -133,7 +143,7 @@ def snapshot(instance, spec: _Audited) -> dict:
         value = getattr(instance, field.attname)
         if field.name in spec.secrets:
             value = REDACTED if value else ""
-        data[field.name] = value
+        data[field.name] = _plain(field, value)
     return _json_safe(data)
 
 
