@@ -22,6 +22,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts import limits
+from accounts.middleware import body_too_large_message
 from accounts.principal import Principal
 from analytics.choices import RequestStatus
 from analytics.services import request_log_record
@@ -147,6 +149,7 @@ class GatewayResult:
     cost: Decimal | None = None
     baseline_cost: Decimal | None = None
     latency_s: float = 0.0
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -158,6 +161,7 @@ class GatewayResult:
         }
         if self.stream is None:
             headers["X-Auterity-Cost-USD"] = f"{self.cost or 0:.8f}"
+        headers.update(self.rate_limit_headers)
         return headers
 
 
@@ -187,6 +191,7 @@ def chat_completion(
     """Serve one chat request: decide, call with retry/fallback, record. Never raises for
     upstream failures (they become an error result with its log row)."""
     started = time.monotonic()
+    rate_limit_headers = admit(principal, request, request_id, endpoint)
     catalogue = catalogue_get()
     options = flags.decision_options(principal, request_id)
     ctx = _context(principal, request, request_id, headers)
@@ -204,6 +209,7 @@ def chat_completion(
     metrics.decision_observed(time.monotonic() - decided)
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
+    result.rate_limit_headers = rate_limit_headers
     log = _LogContext(principal, request, request_id, endpoint, decision, flag_states, started)
     metrics.request_started()
 
@@ -229,6 +235,52 @@ def chat_completion(
     if request.stream:
         return _serve_stream(catalogue, request, decision, result, log)
     return _serve(catalogue, request, decision, result, log)
+
+
+def admit(principal: Principal, request: ChatRequest, request_id: str, endpoint: str) -> dict:
+    """The caller's rate limits, tokens per minute and budget (accounts/limits.py), checked
+    before anything is routed. Returns the X-RateLimit-* headers; over a limit, writes the
+    `refused` log row and raises the 429 (no provider is called)."""
+    own = principal.limits
+    estimated = estimate_input_tokens(request) if own and own.tokens_per_minute else 0
+    try:
+        return limits.admit(principal, estimated_tokens=estimated)
+    except limits.LimitExceeded as exc:
+        error = GatewayError(exc.status, exc.message, type=exc.type, code=exc.code)
+        error.retry_after = exc.retry_after
+        error.headers = exc.headers
+        _record_refusal(principal, request_id, endpoint, error, request)
+        raise error from exc
+
+
+def body_size_check(*, principal: Principal, request_id: str, endpoint: str, size: int) -> None:
+    """Refuse a body over MAX_REQUEST_BODY_BYTES (413 and a `refused` log row) before the view
+    reads it."""
+    if size <= settings.MAX_REQUEST_BODY_BYTES:
+        return
+    error = GatewayError(
+        413, body_too_large_message(size), type="invalid_request_error", code="request_too_large"
+    )
+    _record_refusal(principal, request_id, endpoint, error)
+    raise error
+
+
+def _record_refusal(principal, request_id, endpoint, error: GatewayError, request=None) -> None:
+    try:
+        request_log_record(
+            request_id=request_id,
+            user_id=principal.user_id,
+            api_key_name=principal.api_key_name,
+            endpoint=endpoint,
+            requested_model=request.model if request else "",
+            status=RequestStatus.REFUSED,
+            http_status=error.status,
+            error_type=error.code or error.type,
+            error_message=error.message[:500],
+            stream=bool(request and request.stream),
+        )
+    except Exception:
+        logger.exception("could not write the request log row for %s", request_id)
 
 
 def simulate(
@@ -566,6 +618,10 @@ class _LogContext:
         except Exception:
             # The answer already exists; losing it because the log write failed would be worse.
             logger.exception("could not write the request log row for %s", self.request_id)
+        # The spend and tokens-per-minute counters the next request's admit() reads.
+        limits.usage_record(
+            self.principal, tokens=usage.prompt_tokens + usage.completion_tokens, cost=result.cost
+        )
         metrics.request_finished(
             provider=target.provider_id if target else "",
             model=target.model if target else "",
