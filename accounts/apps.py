@@ -6,6 +6,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and API keys"
 
     def ready(self):
-        from . import audit, checks  # noqa: F401  (checks registers the deploy checks)
+        from . import audit, checks, schema  # noqa: F401  (checks and schema register themselves)
 
         audit.connect()
