@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from dataclasses import fields
 from itertools import compress, repeat
 from operator import attrgetter, call
 
@@ -44,7 +45,8 @@ _LIVE_STRATEGIES = frozenset({"fastest", "least_loaded", "balanced"})
 # Providers without a declared capacity are loaded against this nominal figure.
 NOMINAL_CAPACITY = 100
 _FRESH = StatsView()
-_predicate = attrgetter("predicate")
+# Candidates come from the index, which has already checked each one's guard condition.
+_residual = attrgetter("residual")
 _NO_CONSTRAINTS = Constraints()
 _DEFAULT_SPEC = ActionSpec()
 # Costs are sums of products of small floats; compare with a relative tolerance so a target
@@ -76,9 +78,8 @@ class _Option:
         self.note = ""
 
     def target(self, reason: str) -> Target:
-        return Target(
-            self.cand.provider_id, self.offer.model, self.offer.upstream_model, self.cost, reason
-        )
+        offer = self.offer
+        return _new_target(offer.provider_id, offer.model, offer.upstream_model, self.cost, reason)
 
 
 class _Checker:
@@ -120,16 +121,12 @@ class _Checker:
         self.intelligent = options.intelligent
 
     def cost(self, offer: ModelOffer) -> float:
+        """Expected cost: input tokens plus expected output tokens (max_tokens, else the
+        default), the latter capped by the offer's max_output_tokens."""
         out = self.output_tokens
         if 0 < offer.max_output_tokens < out:
             out = offer.max_output_tokens
         return self.input_tokens * offer.input_price + out * offer.output_price
-
-    def latency(self, info: ProviderInfo, stats: StatsView) -> float | None:
-        # With intelligent routing off only the catalogue's figure is used: a static router.
-        if self.intelligent and stats.latency_s is not None:
-            return stats.latency_s
-        return info.avg_response_time
 
     def check(self, cand: Candidate) -> tuple[_Option | None, str, bool]:
         """(option, "", False) if eligible, else (None, why, is_health_reason)."""
@@ -140,7 +137,7 @@ class _Checker:
             if cand.provider_id not in self.providers:
                 return None, f"unknown provider '{cand.provider_id}'", False
             return None, f"provider does not offer model '{cand.model}'", False
-        info = self.providers.get(offer.provider_id)
+        info = cand.info
         if info is None:
             return None, f"unknown provider '{offer.provider_id}'", False
         if not self.required <= offer.capabilities:
@@ -160,11 +157,17 @@ class _Checker:
                 f"{c.min_context_window}",
                 False,
             )
-        cost = self.cost(offer)
+        # cost() and latency() inlined: this runs for every target of every request.
+        out = self.output_tokens
+        if 0 < offer.max_output_tokens < out:
+            out = offer.max_output_tokens
+        cost = self.input_tokens * offer.input_price + out * offer.output_price
         if c.max_cost_usd is not None and cost > c.max_cost_usd * (1 + _COST_EPSILON):
             return None, f"expected cost ${cost:.6f} > max_cost_usd ${c.max_cost_usd:.6f}", False
         stats = self.stats.get(offer.provider_id, _FRESH)
-        latency = self.latency(info, stats)
+        latency = stats.latency_s
+        if latency is None or not self.intelligent:
+            latency = info.avg_response_time
         if c.max_latency_s is not None and latency is not None and latency > c.max_latency_s:
             return (
                 None,
@@ -203,11 +206,12 @@ def decide(
             time=snapshot.uses_time,
             headers=snapshot.uses_headers,
         )
-        # The index yields, in order, the only policies that can match (see index.py); the
-        # first whose predicate holds wins. compress/map keep the scan loop in C.
+        # The index yields, in order, the only policies that can match, each having passed its
+        # guard (see index.py); the first whose remaining conditions hold wins. compress/map
+        # keep the scan loop in C.
         candidates = snapshot.policy_index[model].candidates(facts)
         policy = next(
-            compress(candidates, map(call, map(_predicate, candidates), repeat(facts))), None
+            compress(candidates, map(call, map(_residual, candidates), repeat(facts))), None
         )
         if policy is None:
             reasons.append("no policy matched")
@@ -324,7 +328,8 @@ def _default_route(snapshot: Snapshot, model: str, base_offer: ModelOffer) -> tu
         return candidates
     # Only when the catalogue flags no or several defaults and the resolved one is not first.
     rest = tuple(c for c in candidates if c.offer is not base_offer)
-    return (Candidate(base_offer.provider_id, model, base_offer, 1.0, 0), *rest)
+    info = snapshot.providers.get(base_offer.provider_id)
+    return (Candidate(base_offer.provider_id, model, base_offer, 1.0, 0, info=info), *rest)
 
 
 # --- ordering --------------------------------------------------------------------------------
@@ -442,7 +447,29 @@ def _demote_unhealthy(ordered: list[_Option]) -> list[_Option]:
 
 
 def _target(offer: ModelOffer, cost: float, reason: str) -> Target:
-    return Target(offer.provider_id, offer.model, offer.upstream_model, cost, reason)
+    return _new_target(offer.provider_id, offer.model, offer.upstream_model, cost, reason)
+
+
+# A frozen dataclass sets each field through object.__setattr__ by name, about four times
+# slower than the slot descriptors; a decision builds one Target per candidate, so it uses
+# the descriptors directly. The result is an ordinary Target (same eq, hash, repr).
+_TARGET_FIELDS = ("provider_id", "model", "upstream_model", "expected_cost", "reason")
+if tuple(f.name for f in fields(Target)) != _TARGET_FIELDS:  # pragma: no cover - guard
+    raise ImportError("Target's fields changed: update _new_target in decide.py")
+_new_object = object.__new__
+_set_provider, _set_model, _set_upstream, _set_cost, _set_reason = (
+    getattr(Target, name).__set__ for name in _TARGET_FIELDS
+)
+
+
+def _new_target(provider_id: str, model: str, upstream: str, cost: float, reason: str) -> Target:
+    target = _new_object(Target)
+    _set_provider(target, provider_id)
+    _set_model(target, model)
+    _set_upstream(target, upstream)
+    _set_cost(target, cost)
+    _set_reason(target, reason)
+    return target
 
 
 def _describe(o: _Option) -> str:
@@ -477,8 +504,9 @@ def _apply_cost_guard(
         return [o.target(_describe(o)) for o in within] + over_targets
 
     base_offer = checker.snapshot.default_offers[baseline.model]
+    info = checker.snapshot.providers.get(base_offer.provider_id)
     base_option, why, _ = checker.check(
-        Candidate(base_offer.provider_id, base_offer.model, base_offer, 1.0, -1)
+        Candidate(base_offer.provider_id, base_offer.model, base_offer, 1.0, -1, info=info)
     )
     if base_option is not None:
         reasons.append(f"{guard}; no target within it, so the default provider goes first")

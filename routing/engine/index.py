@@ -165,23 +165,55 @@ _TIME_DOMAINS = {"hour": range(24), "weekday": range(7)}
 
 def guard(conditions: Any) -> Guard | None:
     """The most selective necessary condition of a policy that the index can use, or None."""
+    return guard_and_residual(conditions)[0]
+
+
+def guard_and_residual(conditions: Any) -> tuple[Guard | None, Mapping[str, Any] | None]:
+    """The guard, and the conditions left to evaluate once the index has found the policy
+    through it (None: evaluate all of them).
+
+    A guard taken from a whole top-level attribute condition (`"metadata.tier": "gold"`,
+    `"input_tokens": {"$gt": 1000}`) is equivalent to it, so that condition need not be
+    evaluated again; guards found inside $and/$or only narrow the search.
+    """
     if not isinstance(conditions, Mapping):
-        return None
-    options: list[Guard] = []
+        return None, None
+    options: list[tuple[Guard, str | None]] = []
     for key, value in conditions.items():
         if key == "$and" and isinstance(value, list | tuple):
-            options.extend(g for g in (guard(item) for item in value) if g is not None)
+            options.extend((g, None) for g in (guard(item) for item in value) if g is not None)
         elif key == "$or" and isinstance(value, list | tuple) and value:
             branches = [guard(item) for item in value]
             if all(b is not None for b in branches):
-                options.append(tuple(alt for b in branches for alt in b))  # type: ignore[union-attr]
+                options.append((tuple(alt for b in branches for alt in b), None))  # type: ignore[union-attr]
         elif isinstance(key, str) and not key.startswith("$") and key != "model":
             found = _attribute_guard(key, value)
             if found is not None:
-                options.append((found,))
+                options.append(((found,), key if _exact(key, value) else None))
     if not options:
-        return None
-    return min(options, key=_guard_score)
+        return None, None
+    best, covered = min(options, key=lambda option: (_guard_score(option[0]), option[1] is None))
+    if covered is None:
+        return best, None
+    return best, {k: v for k, v in conditions.items() if k != covered}
+
+
+def _exact(path: str, value: Any) -> bool:
+    """Whether the guard built from `{path: value}` holds exactly when the condition does."""
+    resolved = attribute(path)
+    if resolved is not None and resolved[0] in _TIME_DOMAINS:
+        return True  # built by evaluating the whole condition on every possible value
+    if not isinstance(value, Mapping):
+        return True
+    ops = set(value)
+    if ops in ({"$eq"}, {"$in"}):
+        return True
+    return (
+        resolved is not None
+        and resolved[0] == "int"
+        and ops <= {"$gt", "$gte", "$lt", "$lte", "$eq"}
+        and all(_is_number(v) for v in value.values())
+    )
 
 
 def _guard_score(g: Guard) -> tuple[int, int]:
@@ -281,27 +313,28 @@ _Entry = tuple[int, Any]  # (evaluation order, policy)
 
 
 class _Ranges:
-    """Range guards on one numeric attribute, sorted by lower bound for a bisect."""
+    """Range guards on one numeric attribute, grouped by interval and sorted by lower bound."""
 
-    __slots__ = ("entries", "get", "lows")
+    __slots__ = ("get", "groups", "lows")
 
     def __init__(self, get: Getter, items: list[tuple[RangeGuard, _Entry]]):
-        items.sort(key=lambda item: item[0].low)
+        # Operators reuse thresholds ("input_tokens > 100000" in many policies): one test per
+        # distinct interval, not per policy.
+        grouped: dict[tuple[float, bool, float, bool], list[_Entry]] = {}
+        for g, entry in items:
+            key = (g.low, g.low_inclusive, g.high, g.high_inclusive)
+            grouped.setdefault(key, []).append(entry)
+        ordered = sorted(grouped.items(), key=lambda item: item[0][0])
         self.get = get
-        self.lows = [g.low for g, _ in items]
-        self.entries = tuple(
-            (g.low, g.low_inclusive, g.high, g.high_inclusive, entry) for g, entry in items
-        )
+        self.lows = [bounds[0] for bounds, _ in ordered]
+        self.groups = tuple((*bounds, tuple(entries)) for bounds, entries in ordered)
 
-    def hits(self, v: float) -> list[_Entry]:
-        # Only ranges starting at or below the value can hold it; the bounds are tested inline
-        # (no call per entry) because this runs for every request.
+    def extend_hits(self, v: float, hits: list[_Entry]) -> None:
+        # Only intervals starting at or below the value can hold it.
         end = bisect_right(self.lows, v)
-        return [
-            entry
-            for low, low_inc, high, high_inc, entry in self.entries[:end]
-            if (v > low or (low_inc and v == low)) and (v < high or (high_inc and v == high))
-        ]
+        for low, low_inc, high, high_inc, entries in self.groups[:end]:
+            if (v > low or (low_inc and v == low)) and (v < high or (high_inc and v == high)):
+                hits.extend(entries)
 
 
 class PolicyIndex:
@@ -361,7 +394,7 @@ class PolicyIndex:
         for ranges in self._ranges:
             value = ranges.get(facts)
             if value.__class__ is int or value.__class__ is float:
-                hits.extend(ranges.hits(value))
+                ranges.extend_hits(value, hits)
         if not hits:
             return self.unguarded
         hits.extend(self._unguarded_entries)

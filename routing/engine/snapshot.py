@@ -16,7 +16,7 @@ from typing import Any
 
 from .actions import ActionSpec, TargetSpec, compile_actions
 from .conditions import Facts, Predicate, attribute_paths, compile_conditions
-from .index import Guard, ModelFilter, PolicyIndex, build_indexes, guard, model_filter
+from .index import Guard, ModelFilter, PolicyIndex, build_indexes, guard_and_residual, model_filter
 from .types import ModelOffer, PolicyError, ProviderInfo
 
 ACTIVE = "active"
@@ -38,6 +38,8 @@ class CompiledPolicy:
     # What the snapshot's index files the policy under (index.py); derived from `conditions`.
     model_filter: ModelFilter | None = field(default=None, repr=False, compare=False)
     guard: Guard | None = field(default=None, repr=False, compare=False)
+    # What is left to evaluate once the index found the policy through its guard.
+    residual: Predicate | None = field(default=None, repr=False, compare=False)
 
     def matches(self, facts: Facts) -> bool:
         return self.predicate(facts)
@@ -62,6 +64,10 @@ def compile_policy(
     issues = condition_issues + action_issues
     if issues:
         raise PolicyError(issues)
+    policy_guard, residual_conditions = guard_and_residual(conditions)
+    residual = predicate
+    if residual_conditions is not None:
+        residual = compile_conditions(residual_conditions)[0]
     return CompiledPolicy(
         id=str(id),
         name=str(name),
@@ -72,7 +78,8 @@ def compile_policy(
         spec=spec,
         status=status,
         model_filter=model_filter(conditions),
-        guard=guard(conditions),
+        guard=policy_guard,
+        residual=residual,
     )
 
 
@@ -86,6 +93,7 @@ class Candidate:
     weight: float
     index: int
     wildcard: bool = False
+    info: ProviderInfo | None = None  # the offer's provider, None if unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +191,7 @@ def compile_snapshot(
     policy_index = build_indexes(ordered_policies, by_model)
 
     candidates = {
-        p.id: _expand(p.spec.targets, offer_map, by_model)
+        p.id: _expand(p.spec.targets, offer_map, by_model, provider_map)
         for p in ordered_policies
         if p.spec.targets is not None
     }
@@ -191,7 +199,8 @@ def compile_snapshot(
     # A policy without `targets` means "the requested model on every provider offering it".
     model_candidates = {
         model: tuple(
-            Candidate(o.provider_id, model, o, 1.0, i, True) for i, o in enumerate(model_offers)
+            Candidate(o.provider_id, model, o, 1.0, i, True, provider_map.get(o.provider_id))
+            for i, o in enumerate(model_offers)
         )
         for model, model_offers in by_model.items()
     }
@@ -218,6 +227,7 @@ def _expand(
     targets: tuple[TargetSpec, ...],
     offers: Mapping[tuple[str, str], ModelOffer],
     by_model: Mapping[str, tuple[ModelOffer, ...]],
+    providers: Mapping[str, ProviderInfo],
 ) -> tuple[Candidate, ...]:
     expanded: list[Candidate] = []
     seen: set[tuple[str, str]] = set()
@@ -234,7 +244,13 @@ def _expand(
                     seen.add(key)
                     expanded.append(
                         Candidate(
-                            offer.provider_id, offer.model, offer, spec.weight, len(expanded), True
+                            offer.provider_id,
+                            offer.model,
+                            offer,
+                            spec.weight,
+                            len(expanded),
+                            True,
+                            providers.get(offer.provider_id),
                         )
                     )
             continue
@@ -243,6 +259,13 @@ def _expand(
             continue
         seen.add(key)
         expanded.append(
-            Candidate(spec.provider, spec.model, offers.get(key), spec.weight, len(expanded))
+            Candidate(
+                spec.provider,
+                spec.model,
+                offers.get(key),
+                spec.weight,
+                len(expanded),
+                info=providers.get(spec.provider),
+            )
         )
     return tuple(expanded)

@@ -15,6 +15,7 @@ from routing.engine import (
     DecisionOptions,
     ProviderInfo,
     StatsView,
+    Target,
     UnknownModel,
     decide,
 )
@@ -587,6 +588,19 @@ def test_fallback_disabled_by_the_flag_keeps_only_the_primary():
     assert route(decision) == [("openai", "gpt-4o")]
     assert decision.fallback.enabled is False
     assert "fallback off for this request: only the primary is kept" in decision.reasons
+
+
+def test_targets_are_ordinary_frozen_targets():
+    decision = decide(request(), snapshot(), {}, ALL_ON)
+    primary = decision.targets[0]
+    assert primary == Target(
+        "openai", "gpt-4o", "gpt-4o", primary.expected_cost, "default provider"
+    )
+    assert hash(primary) == hash(
+        Target("openai", "gpt-4o", "gpt-4o", primary.expected_cost, "default provider")
+    )
+    with pytest.raises(AttributeError):
+        primary.provider_id = "azure"
 
 
 def test_decision_serialises_to_json():

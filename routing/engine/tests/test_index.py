@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from routing.engine import Caller, compile_policy, compile_snapshot, validate_conditions
 from routing.engine.conditions import facts_for
-from routing.engine.index import KeyGuard, RangeGuard, guard, index_key, model_filter
+from routing.engine.index import (
+    KeyGuard,
+    RangeGuard,
+    guard,
+    guard_and_residual,
+    index_key,
+    model_filter,
+)
 
 from .builders import catalogue, request, snapshot
 
@@ -102,6 +109,22 @@ def test_number_and_time_guards():
     assert guard({"input_tokens": {"$gt": 5}, "time.hour": 3})[0].path == "input_tokens"
 
 
+def test_residual_drops_only_a_condition_the_guard_fully_covers():
+    conditions = {"metadata.tier": "gold", "stream": True}
+    assert guard_and_residual(conditions)[1] == {"stream": True}
+    ranged = {"input_tokens": {"$gt": 1000, "$lte": 5000}, "caller.team": {"$regex": "^ops"}}
+    assert guard_and_residual(ranged)[1] == {"caller.team": {"$regex": "^ops"}}
+    # $in plus $ne on the same attribute: the guard only covers the $in.
+    partial = {"caller.team": {"$in": ["a", "b"], "$ne": "a"}}
+    assert guard_and_residual(partial) == (
+        (KeyGuard("caller.team", frozenset({"a", "b"})),),
+        None,
+    )
+    # Guards from inside $and/$or narrow the search but are evaluated again.
+    assert guard_and_residual({"$and": [{"metadata.tier": "gold"}]})[1] is None
+    assert guard_and_residual({"stream": True}) == (None, None)
+
+
 def test_index_keys_follow_condition_equality():
     assert index_key(1) == index_key(1.0)
     assert index_key(True) != index_key(1)
@@ -183,16 +206,23 @@ OPS = ["$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists"]
 
 @st.composite
 def leaf(draw):
+    """One attribute: a literal, or an operator object with one or two operators."""
     path = draw(st.sampled_from(sorted(POOLS)))
     values = st.sampled_from(POOLS[path])
-    op = draw(st.sampled_from([None, None, "$in", *OPS]))
-    if op is None:
+    ops = draw(st.lists(st.sampled_from([None, None, "$in", *OPS]), min_size=1, max_size=2))
+    if ops[0] is None:
         return {path: draw(values)}
-    if op in ("$in", "$nin"):
-        return {path: {op: draw(st.lists(values, max_size=3))}}
-    if op == "$exists":
-        return {path: {op: draw(st.booleans())}}
-    return {path: {op: draw(values)}}
+    operators = {}
+    for op in ops:
+        if op is None:
+            continue
+        if op in ("$in", "$nin"):
+            operators[op] = draw(st.lists(values, max_size=3))
+        elif op == "$exists":
+            operators[op] = draw(st.booleans())
+        else:
+            operators[op] = draw(values)
+    return {path: operators}
 
 
 conditions = st.recursive(
@@ -245,7 +275,7 @@ requests = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(conditions, min_size=1, max_size=8), st.lists(requests, min_size=1, max_size=4))
 def test_index_gives_the_same_first_match_as_a_linear_scan(condition_list, ctxs):
     valid = [c for c in condition_list if not validate_conditions(c)]
@@ -260,3 +290,6 @@ def test_index_gives_the_same_first_match_as_a_linear_scan(condition_list, ctxs)
         assert set(matching) <= set(candidates)
         order = [p.id for p in snap.policies]
         assert candidates == sorted(candidates, key=order.index)
+        # For a candidate, what is left after the guard decides exactly like the whole.
+        for p in snap.policy_index[ctx.model].candidates(facts):
+            assert p.residual(facts) == p.predicate(facts), (p.conditions, p.guard)
