@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -142,7 +142,7 @@ class GatewayResult:
     request_id: str
     status: int
     body: dict | None = None
-    stream: Iterator[bytes] | None = None
+    stream: Iterable[bytes] | None = None
     decision: Decision | None = None
     target: Target | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -473,6 +473,29 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
         raise error from exc
     result.target, result.attempts = target, attempts
     opened = time.monotonic()
+    finished = []
+
+    def finish(status, error_type: str, message: str) -> None:
+        if finished:
+            return
+        finished.append(status)
+        stream.close()
+        # The stream held its provider slot until now (in-flight counts, breaker).
+        provider_stats.end(
+            target.provider_id,
+            time.monotonic() - opened,
+            ok=status != RequestStatus.ERROR,
+            error_type=error_type or None,
+        )
+        log.record(
+            catalogue,
+            result,
+            status,
+            200,
+            stream.usage,
+            error_type=error_type,
+            error_message=message,
+        )
 
     def events() -> Iterator[bytes]:
         status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
@@ -514,26 +537,27 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
             )
             yield _sse(error.body())
         finally:
-            stream.close()
-            # The stream held its provider slot until now (in-flight counts, breaker).
-            provider_stats.end(
-                target.provider_id,
-                time.monotonic() - opened,
-                ok=status != RequestStatus.ERROR,
-                error_type=error_type or None,
-            )
-            log.record(
-                catalogue,
-                result,
-                status,
-                200,
-                stream.usage,
-                error_type=error_type,
-                error_message=message,
-            )
+            finish(status, error_type, message)
 
-    result.stream = events()
+    result.stream = _StreamBody(events(), finish)
     return result
+
+
+class _StreamBody:
+    """A stream's SSE body. The server closes it when the response ends or the client leaves;
+    closing a generator that never started skips its `finally`, so `close()` finishes the
+    request itself (once: the generator's own `finally` may already have)."""
+
+    def __init__(self, events: Iterator[bytes], finish):
+        self._events = events
+        self._finish = finish
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()
+        self._finish(RequestStatus.CANCELLED, "client_disconnected", "")
 
 
 def _sse(data: dict) -> bytes:

@@ -276,3 +276,25 @@ def test_client_disconnect_mid_stream_closes_upstream_and_keeps_the_row(
     assert row.stream is True
     assert 0 < row.completion_tokens < 200
     assert row.prompt_tokens > 0
+
+
+def test_a_stream_closed_before_its_first_event_still_gets_its_row(routed_key, sim):
+    # given: a stream the server never starts sending (the client left at once)
+    from accounts.principal import principal_from_api_key
+    from providers.adapters.types import ChatRequest
+    from routing import gateway
+
+    principal = principal_from_api_key(routed_key)
+    request = ChatRequest.from_openai(
+        {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "max_tokens": 50}
+    )
+    result = gateway.chat_completion(
+        principal=principal, request=request, request_id="closed-early", headers={}
+    )
+    # when
+    result.stream.close()
+    result.stream.close()  # a second close changes nothing
+    # then: one cancelled row, and the provider's slot is free again
+    row = only_row()
+    assert (row.request_id, row.status, row.stream) == ("closed-early", "cancelled", True)
+    assert gateway.provider_stats.view(row.provider_id).inflight == 0
