@@ -66,8 +66,8 @@ class RequestLog(models.Model):
 
 NO_POLICY = uuid.UUID(int=0)
 
-# Upper bounds (seconds) of the latency histogram buckets kept with each rollup; the last one
-# stands for +Inf. Percentiles over long ranges are interpolated within these buckets.
+# Latency bounds (seconds) of the cumulative histogram kept with each rollup, as Prometheus
+# keeps its `le` buckets. Percentiles over long ranges are interpolated between them.
 LATENCY_BUCKETS = (
     0.05,
     0.1,
@@ -89,7 +89,11 @@ LATENCY_BUCKETS = (
     60.0,
     120.0,
 )
-LATENCY_OVERFLOW = 1e9  # "+Inf": stored as a finite number so every database keeps it
+
+
+def latency_key(bound: float) -> str:
+    """The JSON key of a bound in `RoutingAnalytics.latency_le` ("le_0.05", "le_1", "le_inf")."""
+    return f"le_{bound:g}"
 
 
 class RoutingAnalytics(models.Model):
@@ -103,6 +107,8 @@ class RoutingAnalytics(models.Model):
 
     Units: costs in USD, avg_response_time in seconds (successful requests), success_rate in
     percent (0-100) of the requests the client waited for: successes / (all - cancelled).
+    `latency_le` keeps the latency distribution, so percentiles stay answerable after the raw
+    rows are gone.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -126,6 +132,12 @@ class RoutingAnalytics(models.Model):
     success_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
+    latency_le = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Successful requests answered within each bound, cumulative: "
+        '{"le_0.05": n, ..., "le_120": n, "le_inf": all of them}.',
+    )
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
 
@@ -153,36 +165,6 @@ class RoutingAnalytics(models.Model):
     @property
     def savings(self):
         return self.baseline_cost - self.total_cost
-
-
-class LatencyHistogram(models.Model):
-    """How many successful requests of one rollup (period, policy, provider) took at most `le`
-    seconds and more than the next lower bound: the part of a rollup that percentiles over
-    long ranges are computed from, after the raw request log is gone (docs/jobs.md).
-
-    Buckets are `LATENCY_BUCKETS`, plus `LATENCY_OVERFLOW` for anything slower; only buckets
-    that saw a request have a row.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    period_start = models.DateTimeField()
-    policy_key = models.UUIDField(default=NO_POLICY)
-    provider_id = models.CharField(max_length=100)
-    le = models.FloatField(help_text="Upper bound of the bucket, seconds (1e9: +Inf).")
-    count = models.IntegerField()
-
-    class Meta:
-        db_table = "routing_analytics_latency"
-        ordering = ["-period_start", "provider_id", "le"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["period_start", "policy_key", "provider_id", "le"],
-                name="%(app_label)s_%(class)s_one_row_per_bucket",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.period_start:%Y-%m-%d %H:%M} {self.provider_id} le={self.le}: {self.count}"
 
 
 class ProviderHealthCheck(models.Model):

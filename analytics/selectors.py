@@ -14,20 +14,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Aggregate, Avg, Count, F, FloatField, IntegerField, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.utils import timezone
 
 from routing.models import RoutingPolicy
 
 from .choices import RequestStatus
-from .models import (
-    LATENCY_OVERFLOW,
-    NO_POLICY,
-    LatencyHistogram,
-    RequestLog,
-    RoutingAnalytics,
-)
+from .models import LATENCY_BUCKETS, NO_POLICY, RequestLog, RoutingAnalytics, latency_key
 from .services import period_floor, retention_horizon
 
 SOURCE_LOG = "request_log"
@@ -189,33 +184,42 @@ _ROLLUP_SUMS = {
     "latency_weighted": Sum(F("avg_response_time") * F("success_count"), output_field=FloatField()),
     "sum_prompt_tokens": Sum("prompt_tokens"),
     "sum_completion_tokens": Sum("completion_tokens"),
+    # the cumulative latency histograms, summed bound by bound
+    **{
+        f"le_{i}": Sum(Cast(KT(f"latency_le__{latency_key(bound)}"), IntegerField()))
+        for i, bound in enumerate((*LATENCY_BUCKETS, math.inf))
+    },
 }
 _ROLLUP_GROUP_COLUMNS = {"policy": ("policy_key",), "provider": ("provider_id",)}
 
 
 def _from_rollups(query: SummaryQuery):
-    condition = _rollup_filter(query)
-    qs = RoutingAnalytics.objects.filter(condition).order_by()
-    histograms = LatencyHistogram.objects.filter(condition).order_by()
-
+    qs = RoutingAnalytics.objects.filter(_rollup_filter(query)).order_by()
     totals = qs.aggregate(**_ROLLUP_SUMS)
-    buckets = histograms.values_list("le").annotate(n=Sum("count"))
-    totals.update(histogram_percentiles(list(buckets)))
+    totals.update(_rollup_percentiles(totals))
     groups = []
     if query.group_by:
         columns = [c for g in query.group_by for c in _ROLLUP_GROUP_COLUMNS[g]]
         rows = list(qs.values(*columns).annotate(**_ROLLUP_SUMS))
-        by_group: dict[tuple, list] = {}
-        for *key, le, n in histograms.values_list(*columns, "le").annotate(n=Sum("count")):
-            by_group.setdefault(tuple(key), []).append((le, n))
         names = _policy_names(r.get("policy_key") for r in rows)
         for row in rows:
-            row.update(histogram_percentiles(by_group.get(tuple(row[c] for c in columns), [])))
+            row.update(_rollup_percentiles(row))
             if "policy_key" in row:
                 key = row.pop("policy_key")
                 row["policy_id"] = None if key == NO_POLICY else key
         groups = [_group_entry(row, query.group_by, names) for row in rows]
     return _figures(totals), _sorted(groups)
+
+
+def _rollup_percentiles(row: dict) -> dict:
+    """p50/p95 from the summed cumulative histograms of rollup rows (the le_<i> sums).
+    Rows without a histogram add nothing to any bound, so they are left out, not guessed."""
+    buckets, below = [], 0
+    for i, bound in enumerate((*LATENCY_BUCKETS, math.inf)):
+        within = row.pop(f"le_{i}", None) or 0
+        buckets.append((bound, within - below))
+        below = within
+    return histogram_percentiles(buckets)
 
 
 def _policy_names(ids) -> dict:
@@ -227,7 +231,7 @@ def _policy_names(ids) -> dict:
 
 def histogram_percentiles(buckets: list[tuple[float, int]]) -> dict:
     """p50/p95 from (upper bound, count) buckets, interpolated linearly inside the bucket
-    that holds the rank; a rank in the overflow bucket reports the last finite bound."""
+    that holds the rank; a rank in the +Inf bucket reports the last finite bound."""
     merged: dict[float, int] = {}
     for le, n in buckets:
         merged[le] = merged.get(le, 0) + (n or 0)
@@ -242,7 +246,7 @@ def histogram_percentiles(buckets: list[tuple[float, int]]) -> dict:
         seen, lower = 0, 0.0
         for le, n in ordered:
             if seen + n >= rank:
-                if le >= LATENCY_OVERFLOW:
+                if math.isinf(le):
                     result[name] = lower
                 else:
                     result[name] = lower + (le - lower) * (rank - seen) / n
@@ -391,15 +395,6 @@ def analytics_timeseries(
         .annotate(**_ROLLUP_SUMS)
         .order_by("at")
     )
-    histogram: dict[tuple, list] = {}
-    for at, key, le, n in (
-        LatencyHistogram.objects.filter(condition)
-        .annotate(at=bucket)
-        .values_list("at", group_column, "le")
-        .annotate(n=Sum("count"))
-        .order_by()
-    ):
-        histogram.setdefault((at, key), []).append((le, n))
     rows = list(rows)
     names = _policy_names(r[group_column] for r in rows) if group_by == "policy" else {}
     found: dict[str, dict[datetime, SeriesPoint]] = {}
@@ -418,7 +413,7 @@ def analytics_timeseries(
             baseline=float(figures["baseline_cost_usd"]),
             success_rate=figures["success_rate"],
             avg_latency=figures["avg_latency_s"],
-            p95_latency=histogram_percentiles(histogram.get((row["at"], key), []))["p95"],
+            p95_latency=_rollup_percentiles(row)["p95"],
         )
     # A bucket without requests is a zero for counts and costs and a gap for rates and
     # latencies, never a straight line drawn across it.

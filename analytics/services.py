@@ -1,8 +1,9 @@
 """Writes of the analytics app: the request log, its rollups, and retention.
 
-The rollup is SQL from end to end: one GROUP BY over the request log per table into a
-temporary table, an upsert that touches only rows whose figures changed, and a delete of the
-rows in the window that the log no longer supports. Recomputing the recent periods on every
+The rollup is SQL from end to end: one GROUP BY over the request log into a temporary table
+(one row per period, policy and provider, with its latency histogram), an upsert of only the
+rows whose figures changed, and a delete of the rows in the window that the log no longer
+supports. Recomputing the recent periods on every
 run is what makes it correct for rows that arrive late, and the changed-rows-only upsert is
 what makes running it twice change nothing (docs/jobs.md).
 """
@@ -19,21 +20,33 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .choices import RequestStatus
-from .models import LATENCY_BUCKETS, LATENCY_OVERFLOW, ProviderHealthCheck, RequestLog
+from .log_writer import request_log_writer
+from .models import LATENCY_BUCKETS, ProviderHealthCheck, RequestLog, latency_key
 
 logger = logging.getLogger(__name__)
 
 # Serialises rollups on PostgreSQL (two overlapping upserts of the same rows could deadlock).
 _ROLLUP_LOCK_KEY = 0x617574_726F6C6C  # "aut" "roll"
 _FRESH = "analytics_rollup_fresh"
-_FRESH_LATENCY = "analytics_rollup_fresh_latency"
+# PostgreSQL's default 4 MB would spill the GROUP BY of a backfill to disk.
+_POSTGRES_WORK_MEM = "64MB"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def request_log_record(**fields) -> RequestLog:
-    """Write one request's row. Called exactly once per gateway request, whatever happened."""
+    """Write one request's row. Called exactly once per gateway request, whatever happened.
+
+    Returns once the row is committed. With REQUEST_LOG_GROUP_COMMIT (the default) rows that
+    arrive together share one statement and commit (analytics/log_writer.py); the returned
+    instance then has no primary key.
+    """
     fields.setdefault("created_at", timezone.now())
-    return RequestLog.objects.create(**fields)
+    row = RequestLog(**fields)
+    if settings.REQUEST_LOG_GROUP_COMMIT:
+        request_log_writer().write(row)
+    else:
+        row.save(force_insert=True)
+    return row
 
 
 # --- rollups ---------------------------------------------------------------------------------
@@ -49,8 +62,6 @@ class RollupResult:
     groups: int  # (period, policy, provider) groups the log holds in the window
     written: int  # routing_analytics rows inserted or changed
     deleted: int  # routing_analytics rows in the window the log no longer supports
-    latency_written: int
-    latency_deleted: int
     clamped: bool  # the window was cut at the retention horizon
 
     def as_dict(self) -> dict:
@@ -100,40 +111,25 @@ def analytics_rollup(
             start.isoformat(),
         )
     if end <= start:
-        return RollupResult(start, end, period_s // 60, 0, 0, 0, 0, 0, clamped)
+        return RollupResult(start, end, period_s // 60, 0, 0, 0, clamped)
 
     sql = _RollupSql(connection.vendor, period_s)
     window = [connection.ops.adapt_datetimefield_value(v) for v in (start, end)]
     with transaction.atomic(), connection.cursor() as cursor:
+        for statement in sql.session:
+            cursor.execute(statement)
         if sql.lock:
             cursor.execute(sql.lock, [_ROLLUP_LOCK_KEY])
-        for name in (_FRESH, _FRESH_LATENCY):
-            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(f"DROP TABLE IF EXISTS {_FRESH}")
         cursor.execute(sql.fresh_rollups(), window)
-        cursor.execute(sql.fresh_latency(), window)
         cursor.execute(f"SELECT COUNT(*) FROM {_FRESH}")
         groups = cursor.fetchone()[0]
         cursor.execute(sql.upsert_rollups())
         written = cursor.rowcount
         cursor.execute(sql.delete_stale_rollups(), window)
         deleted = cursor.rowcount
-        cursor.execute(sql.upsert_latency())
-        latency_written = cursor.rowcount
-        cursor.execute(sql.delete_stale_latency(), window)
-        latency_deleted = cursor.rowcount
-        for name in (_FRESH, _FRESH_LATENCY):
-            cursor.execute(f"DROP TABLE {name}")
-    result = RollupResult(
-        start,
-        end,
-        period_s // 60,
-        groups,
-        written,
-        deleted,
-        latency_written,
-        latency_deleted,
-        clamped,
-    )
+        cursor.execute(f"DROP TABLE {_FRESH}")
+    result = RollupResult(start, end, period_s // 60, groups, written, deleted, clamped)
     logger.info(
         "analytics rollup %s..%s: %d groups, %d rows written, %d stale rows deleted",
         start.isoformat(),
@@ -157,6 +153,7 @@ _ROLLUP_FIGURES = (
     "success_rate",
     "prompt_tokens",
     "completion_tokens",
+    "latency_le",
 )
 
 
@@ -170,11 +167,15 @@ class _RollupSql:
             self.nil_uuid = "'00000000-0000-0000-0000-000000000000'::uuid"
             self.new_uuid = "gen_random_uuid()"
             self.lock = "SELECT pg_advisory_xact_lock(%s)"
+            self.session = (f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'",)
+            self.json_object = "jsonb_build_object"
             self._distinct = "IS DISTINCT FROM"
         elif vendor == "sqlite":
             self.nil_uuid = "'00000000000000000000000000000000'"
             self.new_uuid = "lower(hex(randomblob(16)))"
             self.lock = None  # SQLite transactions here start IMMEDIATE: writers queue anyway
+            self.session = ()
+            self.json_object = "json_object"
             self._distinct = "IS NOT"
         else:
             raise NotImplementedError(f"rollups run on PostgreSQL and SQLite, not {vendor}")
@@ -192,77 +193,83 @@ class _RollupSql:
             return f"({start_expr} + make_interval(secs => {self.period_s}))"
         return f"datetime({start_expr}, '+{self.period_s} seconds')"
 
-    def changed(self, table_alias: str, columns) -> str:
-        return " OR ".join(f"{table_alias}.{c} {self._distinct} excluded.{c}" for c in columns)
-
-    def latency_bucket(self, column: str) -> str:
-        whens = " ".join(f"WHEN {column} <= {le!r} THEN {le!r}" for le in LATENCY_BUCKETS)
-        return f"CAST(CASE {whens} ELSE {LATENCY_OVERFLOW!r} END AS DOUBLE PRECISION)"
+    def differs(self, left: str, right: str, columns) -> str:
+        return " OR ".join(f"{left}.{c} {self._distinct} {right}.{c}" for c in columns)
 
     def fresh_rollups(self) -> str:
+        """The only pass over the log: one row per period, policy and provider."""
         s = RequestStatus
+        success = f"l.status = '{s.SUCCESS}'"
+
+        def count(condition):
+            return f"COUNT(*) FILTER (WHERE {condition})"
+
+        cumulative = ", ".join(
+            f"{count(f'{success} AND l.latency <= {bound!r}')} AS le_{i}"
+            for i, bound in enumerate(LATENCY_BUCKETS)
+        )
+        histogram = ", ".join(
+            [f"'{latency_key(bound)}', g.le_{i}" for i, bound in enumerate(LATENCY_BUCKETS)]
+            + [f"'{latency_key(math.inf)}', g.success_count"]
+        )
+        # Figures are rounded to the columns' scales, so a recomputation compares equal to
+        # what is stored. Success rate: every request the client waited for counts; a period
+        # with none has seen no failure.
         return f"""
             CREATE TEMP TABLE {_FRESH} AS
-            SELECT {self.period_start("l.created_at")} AS period_start,
-                   l.policy_id AS policy_id,
-                   COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
-                   l.provider_id AS provider_id,
-                   COUNT(*) AS request_count,
-                   SUM(CASE WHEN l.status = '{s.SUCCESS}' THEN 1 ELSE 0 END) AS success_count,
-                   SUM(CASE WHEN l.status = '{s.ERROR}' THEN 1 ELSE 0 END) AS error_count,
-                   SUM(CASE WHEN l.status = '{s.REFUSED}' THEN 1 ELSE 0 END) AS refused_count,
-                   SUM(CASE WHEN l.status = '{s.CANCELLED}' THEN 1 ELSE 0 END) AS cancelled_count,
-                   SUM(l.cost) AS total_cost,
-                   SUM(l.baseline_cost) AS baseline_cost,
-                   AVG(CASE WHEN l.status = '{s.SUCCESS}' THEN l.latency END) AS avg_latency,
-                   SUM(l.prompt_tokens) AS prompt_tokens,
-                   SUM(l.completion_tokens) AS completion_tokens
-            FROM request_log l
-            WHERE l.created_at >= %s AND l.created_at < %s
-            GROUP BY period_start, l.policy_id, l.provider_id
-        """
-
-    def fresh_latency(self) -> str:
-        return f"""
-            CREATE TEMP TABLE {_FRESH_LATENCY} AS
-            SELECT {self.period_start("l.created_at")} AS period_start,
-                   COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
-                   l.provider_id AS provider_id,
-                   {self.latency_bucket("l.latency")} AS le,
-                   COUNT(*) AS count
-            FROM request_log l
-            WHERE l.created_at >= %s AND l.created_at < %s AND l.status = '{RequestStatus.SUCCESS}'
-            GROUP BY period_start, policy_key, l.provider_id, le
+            SELECT g.period_start, g.policy_id, g.policy_key, g.provider_id,
+                   {self.period_end("g.period_start")} AS period_end,
+                   g.request_count, g.success_count, g.error_count, g.refused_count,
+                   g.cancelled_count,
+                   ROUND(CAST(COALESCE(g.total_cost, 0) AS NUMERIC), 10) AS total_cost,
+                   ROUND(CAST(COALESCE(g.baseline_cost, 0) AS NUMERIC), 10) AS baseline_cost,
+                   ROUND(CAST(COALESCE(g.latency_sum / NULLIF(g.success_count, 0), 0)
+                              AS NUMERIC), 3) AS avg_response_time,
+                   COALESCE(ROUND(CAST(100.0 * g.success_count AS NUMERIC)
+                                  / NULLIF(g.request_count - g.cancelled_count, 0), 2), 100)
+                       AS success_rate,
+                   COALESCE(g.prompt_tokens, 0) AS prompt_tokens,
+                   COALESCE(g.completion_tokens, 0) AS completion_tokens,
+                   {self.json_object}({histogram}) AS latency_le
+            FROM (
+                SELECT {self.period_start("l.created_at")} AS period_start,
+                       l.policy_id AS policy_id,
+                       COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
+                       l.provider_id AS provider_id,
+                       COUNT(*) AS request_count,
+                       {count(success)} AS success_count,
+                       {count(f"l.status = '{s.ERROR}'")} AS error_count,
+                       {count(f"l.status = '{s.REFUSED}'")} AS refused_count,
+                       {count(f"l.status = '{s.CANCELLED}'")} AS cancelled_count,
+                       SUM(l.cost) AS total_cost,
+                       SUM(l.baseline_cost) AS baseline_cost,
+                       SUM(l.latency) FILTER (WHERE {success}) AS latency_sum,
+                       SUM(l.prompt_tokens) AS prompt_tokens,
+                       SUM(l.completion_tokens) AS completion_tokens,
+                       {cumulative}
+                FROM request_log l
+                WHERE l.created_at >= %s AND l.created_at < %s
+                GROUP BY period_start, l.policy_id, l.provider_id
+            ) AS g
         """
 
     def upsert_rollups(self) -> str:
         columns = ("period_end", "policy_id", *_ROLLUP_FIGURES)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
-        # Every request the client waited for counts; a period with none has seen no failure.
-        success_rate = (
-            "COALESCE(ROUND(CAST(100.0 * f.success_count AS NUMERIC)"
-            " / NULLIF(f.request_count - f.cancelled_count, 0), 2), 100)"
-        )
-        # The figures are rounded to the columns' scales here, so a recomputation compares
-        # equal to what is stored and leaves the row alone.
+        # Rows already equal are left out before the upsert: it would lock them otherwise.
         return f"""
             INSERT INTO routing_analytics AS r (
-                id, period_start, period_end, policy_id, policy_key, provider_id,
-                {", ".join(_ROLLUP_FIGURES)}
+                id, period_start, policy_key, provider_id, {", ".join(columns)}
             )
-            SELECT {self.new_uuid}, f.period_start, {self.period_end("f.period_start")},
-                   f.policy_id, f.policy_key, f.provider_id,
-                   f.request_count, f.success_count, f.error_count, f.refused_count,
-                   f.cancelled_count,
-                   ROUND(CAST(COALESCE(f.total_cost, 0) AS NUMERIC), 10),
-                   ROUND(CAST(COALESCE(f.baseline_cost, 0) AS NUMERIC), 10),
-                   ROUND(CAST(COALESCE(f.avg_latency, 0) AS NUMERIC), 3),
-                   {success_rate},
-                   COALESCE(f.prompt_tokens, 0), COALESCE(f.completion_tokens, 0)
+            SELECT {self.new_uuid}, f.period_start, f.policy_key, f.provider_id,
+                   {", ".join(f"f.{c}" for c in columns)}
             FROM {_FRESH} f
-            WHERE true
+            LEFT JOIN routing_analytics e
+              ON e.period_start = f.period_start
+             AND e.policy_key = f.policy_key
+             AND e.provider_id = f.provider_id
+            WHERE e.id IS NULL OR {self.differs("e", "f", columns)}
             ON CONFLICT (period_start, policy_key, provider_id) DO UPDATE SET {updates}
-            WHERE {self.changed("r", columns)}
         """
 
     def delete_stale_rollups(self) -> str:
@@ -274,33 +281,7 @@ class _RollupSql:
                 WHERE f.period_start = routing_analytics.period_start
                   AND f.policy_key = routing_analytics.policy_key
                   AND f.provider_id = routing_analytics.provider_id
-                  AND {self.period_end("f.period_start")} = routing_analytics.period_end
-              )
-        """
-
-    def upsert_latency(self) -> str:
-        return f"""
-            INSERT INTO routing_analytics_latency AS h (
-                period_start, policy_key, provider_id, le, count
-            )
-            SELECT f.period_start, f.policy_key, f.provider_id, f.le, f.count
-            FROM {_FRESH_LATENCY} f
-            WHERE true
-            ON CONFLICT (period_start, policy_key, provider_id, le)
-            DO UPDATE SET count = excluded.count
-            WHERE {self.changed("h", ["count"])}
-        """
-
-    def delete_stale_latency(self) -> str:
-        return f"""
-            DELETE FROM routing_analytics_latency
-            WHERE period_start >= %s AND period_start < %s
-              AND NOT EXISTS (
-                SELECT 1 FROM {_FRESH_LATENCY} f
-                WHERE f.period_start = routing_analytics_latency.period_start
-                  AND f.policy_key = routing_analytics_latency.policy_key
-                  AND f.provider_id = routing_analytics_latency.provider_id
-                  AND f.le = routing_analytics_latency.le
+                  AND f.period_end = routing_analytics.period_end
               )
         """
 

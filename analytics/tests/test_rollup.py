@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from analytics.models import LatencyHistogram, RequestLog, RoutingAnalytics
+from analytics.models import RequestLog, RoutingAnalytics
 from analytics.services import analytics_rollup, period_floor
 from analytics.tasks import aggregate_analytics_task
 from routing.models import RoutingPolicy
@@ -24,8 +24,8 @@ P2 = P1 + timedelta(minutes=5)  # ... and the current one, still filling (NOW is
 
 
 def snapshot():
-    """Every rollup and histogram row with its id: what "nothing changed" is checked against."""
-    rows = sorted(
+    """Every rollup row with its id: what "nothing changed" is checked against."""
+    return sorted(
         tuple(str(v) for v in r)
         for r in RoutingAnalytics.objects.values_list(
             "id",
@@ -43,15 +43,9 @@ def snapshot():
             "success_rate",
             "prompt_tokens",
             "completion_tokens",
+            "latency_le",
         )
     )
-    buckets = sorted(
-        tuple(str(v) for v in r)
-        for r in LatencyHistogram.objects.values_list(
-            "id", "period_start", "provider_id", "le", "count"
-        )
-    )
-    return rows, buckets
 
 
 @pytest.fixture
@@ -116,12 +110,10 @@ def test_rollup_aggregates_per_period_policy_and_provider(traffic, policy):
         1,
         Decimal("0.00"),
     )
-    histogram = dict(
-        LatencyHistogram.objects.filter(period_start=P0, provider_id="openai").values_list(
-            "le", "count"
-        )
-    )
-    assert histogram == {0.2: 1, 0.75: 1}  # successes only: 0.2 s and 0.6 s
+    # successes only (0.2 s and 0.6 s), counted at every bound they are within
+    assert row.latency_le["le_0.1"] == 0
+    assert row.latency_le["le_0.2"] == row.latency_le["le_0.5"] == 1
+    assert row.latency_le["le_0.75"] == row.latency_le["le_120"] == row.latency_le["le_inf"] == 2
 
 
 def test_running_twice_changes_nothing(traffic):
@@ -131,7 +123,6 @@ def test_running_twice_changes_nothing(traffic):
     again = rollup()
 
     assert again.written == again.deleted == 0
-    assert again.latency_written == again.latency_deleted == 0
     assert snapshot() == before
 
 
@@ -148,7 +139,7 @@ def test_late_rows_update_recent_periods(traffic):
     assert row.id == first.id
     assert (row.request_count, row.success_count) == (5, 3)
     assert row.avg_response_time == Decimal("0.567")
-    assert LatencyHistogram.objects.get(period_start=P0, provider_id="openai", le=1.0).count == 1
+    assert (row.latency_le["le_0.75"], row.latency_le["le_1"]) == (2, 3)
 
 
 def test_rows_the_log_no_longer_has_are_removed(traffic):
@@ -159,7 +150,6 @@ def test_rows_the_log_no_longer_has_are_removed(traffic):
 
     assert result.deleted == 1
     assert not RoutingAnalytics.objects.filter(period_start=P1, provider_id="google").exists()
-    assert not LatencyHistogram.objects.filter(period_start=P1, provider_id="google").exists()
 
 
 def test_deleted_policy_keeps_its_history_apart(traffic, policy):

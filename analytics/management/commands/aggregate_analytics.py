@@ -27,7 +27,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{result.start.isoformat()} .. {result.end.isoformat()} "
             f"({result.period_minutes}-minute periods): {result.groups} groups, "
-            f"{result.written} rows written, {result.deleted} stale rows deleted, "
-            f"{result.latency_written} latency buckets written"
+            f"{result.written} rows written, {result.deleted} stale rows deleted"
             + (" (window cut at the retention horizon)" if result.clamped else "")
         )
