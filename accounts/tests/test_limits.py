@@ -424,3 +424,20 @@ def test_rate_limits_hold_across_two_gunicorn_workers(
     assert len(served_by) == 2, served_by  # both workers served, and counted together
     assert upstream_calls(demo_catalogue) == 12
     assert RequestLog.objects.filter(status="refused").count() == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_openai_sdk_sees_a_budget_refusal_as_a_final_rate_limit_error(
+    live_server, make_key, demo_catalogue
+):
+    import openai
+
+    raw, _ = make_key(budget_usd=Decimal("0"))
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=raw, max_retries=2)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(**HELLO)
+    assert refused.value.code == "budget_exceeded"
+    assert refused.value.type == "insufficient_quota"
+    # x-should-retry: false kept the SDK from retrying, and no provider was called
+    assert RequestLog.objects.filter(status="refused").count() == 1
+    assert upstream_calls(demo_catalogue) == 0
