@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from .choices import ReportKind, RequestStatus
 from .models import AnalyticsReport, RequestLog
-from .selectors import SOURCE_LOG, SummaryQuery, analytics_summary
+from .selectors import SOURCE_LOG, SOURCE_ROLLUPS, SummaryQuery, analytics_summary
+from .services import retention_horizon
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,21 @@ def report_daily_build(day: date) -> AnalyticsReport:
     start, end = day_bounds(day)
     previous_start, previous_end = day_bounds(day - timedelta(days=1))
     group_by = ("policy", "provider")
-    current = analytics_summary(SummaryQuery(start, end, group_by=group_by))
-    previous = analytics_summary(SummaryQuery(previous_start, previous_end, group_by=group_by))
+    # A daily batch can afford the log's exact figures (and only the log has error types);
+    # a day past the log's retention comes from the rollups.
+    current = analytics_summary(SummaryQuery(start, end, group_by=group_by, source=_source(start)))
+    previous = analytics_summary(
+        SummaryQuery(
+            previous_start, previous_end, group_by=group_by, source=_source(previous_start)
+        )
+    )
     # Error types live only in the log: a day past its retention reports none.
     errors, all_errors = _top_errors(start, end) if current["source"] == SOURCE_LOG else ({}, [])
-    before = {_key(g): g for g in previous["groups"]}
+    earlier = {_key(g): g for g in previous["groups"]}
 
     rows = []
     for group in current["groups"]:
-        prior = before.get(_key(group))
+        prior = earlier.get(_key(group))
         rows.append(
             {
                 **_jsonable(group),
@@ -234,6 +241,10 @@ def report_csv(report: AnalyticsReport) -> str:
 
 
 # --- building blocks -------------------------------------------------------------------------
+
+
+def _source(start: datetime) -> str:
+    return SOURCE_LOG if start >= retention_horizon() else SOURCE_ROLLUPS
 
 
 def _key(group: dict) -> tuple:

@@ -273,9 +273,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 ANALYTICS_ROLLUP_PERIOD_MINUTES = env.int("ANALYTICS_ROLLUP_PERIOD_MINUTES", default=5)
 ANALYTICS_ROLLUP_INTERVAL_SECONDS = env.float("ANALYTICS_ROLLUP_INTERVAL_SECONDS", default=60.0)
 ANALYTICS_ROLLUP_LOOKBACK_MINUTES = env.int("ANALYTICS_ROLLUP_LOOKBACK_MINUTES", default=60)
-# /api/routing/analytics/summary/: ranges up to this long are computed from the request log
-# (exact percentiles), longer ones from the rollups.
-ANALYTICS_SUMMARY_LOG_MAX_HOURS = env.int("ANALYTICS_SUMMARY_LOG_MAX_HOURS", default=48)
+# /api/routing/analytics/summary/ and the dashboard: ranges up to this long are computed from
+# the request log (exact percentiles, no lag), longer ones from the rollups (fast at any size).
+ANALYTICS_SUMMARY_LOG_MAX_HOURS = env.int("ANALYTICS_SUMMARY_LOG_MAX_HOURS", default=6)
 # Health probes: each provider's model list, timed; status changes with hysteresis.
 PROVIDER_PROBE_INTERVAL_SECONDS = env.float("PROVIDER_PROBE_INTERVAL_SECONDS", default=30.0)
 PROVIDER_PROBE_TIMEOUT_SECONDS = env.float("PROVIDER_PROBE_TIMEOUT_SECONDS", default=5.0)

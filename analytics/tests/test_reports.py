@@ -185,3 +185,19 @@ def test_days_follow_the_time_zone(settings):
     start, end = day_bounds(date(2026, 10, 25))  # clocks go back: a 25-hour day
     assert end - start == timedelta(hours=25)
     assert start == datetime(2026, 10, 24, 22, tzinfo=UTC)
+
+
+def test_a_day_past_retention_is_reported_from_the_rollups(settings, two_days):
+    from analytics.services import analytics_rollup, old_rows_purge
+
+    settings.REQUEST_LOG_RETENTION_DAYS = 5
+    analytics_rollup(since=at(DAY - timedelta(days=1), 0))
+    settings.REQUEST_LOG_RETENTION_DAYS = 1
+    old_rows_purge()
+
+    report = report_daily_run(day=DAY)
+
+    assert report.data["source"] == "rollups"
+    assert report.request_count == 5
+    assert report.data["totals"]["top_errors"] == []  # error types live only in the log
+    assert report.data["totals"]["latency_p95_s"] is not None
