@@ -281,6 +281,7 @@ def _record_refusal(principal, request_id, endpoint, error: GatewayError, reques
         )
     except Exception:
         logger.exception("could not write the request log row for %s", request_id)
+    metrics.request_refused()
 
 
 def simulate(

@@ -121,6 +121,11 @@ def decision_observed(seconds: float) -> None:
     DURATION.labels("decision").observe(seconds)
 
 
+def request_refused() -> None:
+    """A request refused before routing (rate limit, budget, body size): counted, not timed."""
+    REQUESTS.labels("none", "none", "none", "refused").inc()
+
+
 def request_started() -> None:
     """A request has a routing decision and will end with exactly one `request_finished()`."""
     IN_FLIGHT.inc()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.db import connection
+from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from accounts import limits
@@ -193,6 +194,11 @@ def test_a_key_over_budget_is_refused_before_any_provider_is_called(make_key, de
     assert upstream_calls(demo_catalogue) == 1
     row = RequestLog.objects.get(status="refused")
     assert (row.error_type, row.http_status, row.cost) == ("budget_exceeded", 429, 0)
+    refused_metric = REGISTRY.get_sample_value(
+        "ai_routing_requests_total",
+        {"provider": "none", "model": "none", "policy": "none", "status": "refused"},
+    )
+    assert refused_metric is not None and refused_metric >= 1
 
 
 def test_streamed_spend_counts_towards_the_budget(make_key, demo_catalogue):
