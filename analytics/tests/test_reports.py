@@ -201,3 +201,16 @@ def test_a_day_past_retention_is_reported_from_the_rollups(settings, two_days):
     assert report.request_count == 5
     assert report.data["totals"]["top_errors"] == []  # error types live only in the log
     assert report.data["totals"]["latency_p95_s"] is not None
+
+
+def test_report_command(two_days, capsys):
+    from django.core.management import call_command
+
+    call_command("send_analytics_report", "--day", DAY.isoformat())
+    out = capsys.readouterr().out
+    assert f"Daily report {DAY:%Y-%m-%d}: 5 requests, cost $0.1000" in out
+    assert "emailed" in out and "ops@example.com" in out
+    assert len(mail.outbox) == 1
+
+    call_command("send_analytics_report", "--day", DAY.isoformat(), "--no-email", "--resend")
+    assert len(mail.outbox) == 1
