@@ -526,8 +526,10 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
                     yield _sse(chunk)
             if final is not None:
                 yield _sse(final)
-            yield b"data: [DONE]\n\n"
             status, error_type = RequestStatus.SUCCESS, ""
+            # Finished (row written) before the end marker: a client that read [DONE] finds it.
+            finish(status, error_type, message)
+            yield b"data: [DONE]\n\n"
         except ProviderError as exc:
             status, error_type, message = RequestStatus.ERROR, exc.error_type, exc.message
             error = GatewayError(
@@ -536,6 +538,7 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
                 type="upstream_error",
                 code=exc.error_type,
             )
+            finish(status, error_type, message)
             yield _sse(error.body())
         finally:
             finish(status, error_type, message)
