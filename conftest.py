@@ -2,12 +2,27 @@
 
 import os
 
-# Tests get a private in-process cache unless a test asks for Redis explicitly; the default
-# file cache would leak catalogue versions and counters between runs.
-os.environ.setdefault("CACHE_URL", "locmemcache://")
-
 import pytest
 from rest_framework.test import APIClient
+
+# Tests get a private in-process cache unless a test asks for Redis explicitly; the default
+# file cache would leak catalogue versions and counters between runs.
+_EXPLICIT_CACHE = bool(os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL"))
+os.environ.setdefault("CACHE_URL", "locmemcache://")
+
+
+def pytest_configure(config):
+    # pytest-django loads the settings before this file is imported, so the line above comes
+    # too late for CACHES: without this, every test run shares var/cache with the others on
+    # the machine, and one run's cache.clear() or waffle entries (group ids of its own
+    # database) leak into another's routing decisions.
+    if _EXPLICIT_CACHE or not config.pluginmanager.hasplugin("django"):
+        return
+    from django.test.utils import override_settings
+
+    override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ).enable()
 
 
 @pytest.fixture(autouse=True)
