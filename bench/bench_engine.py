@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import os
+import platform
 import random
 import statistics
 import time
@@ -239,32 +241,42 @@ def main() -> None:
     requests = build_requests(args.decisions, sizes, rng)
     options = DecisionOptions()
 
-    for ctx in requests[:1000]:  # warm-up
-        decide(ctx, snapshot, view, options)
+    def engine_only(ctx: RequestContext):
+        return decide(ctx, snapshot, view, options)
 
-    timings_us: list[float] = []
-    matched = 0
-    evaluated = 0
-    gc.collect()
-    clock = time.perf_counter_ns
-    for ctx in requests:
-        start = clock()
-        decision = decide(ctx, snapshot, view, options)
-        timings_us.append((clock() - start) / 1000)
-        matched += decision.policy_id is not None
-        evaluated += len(snapshot.policy_index[ctx.model].candidates(facts_for(ctx)))
-    timings_us.sort()
+    def gateway_path(ctx: RequestContext):
+        # What the gateway does per request: a lazy live view (figures shared between
+        # requests for up to 50 ms), then the decision.
+        return decide(ctx, snapshot, stats.live_view(), options)
 
-    p50 = percentile(timings_us, 0.50)
-    p99 = percentile(timings_us, 0.99)
+    def linear_scan(ctx: RequestContext):
+        # Policy matching without the index: every active policy in order until one matches.
+        facts = facts_for(ctx)
+        return next((p for p in snapshot.policies if p.predicate(facts)), None)
+
+    results = {
+        "decide()": measure(engine_only, requests),
+        "live_view() + decide()": measure(gateway_path, requests),
+        "policy matching by linear scan (no index)": measure(linear_scan, requests),
+    }
+    matched = sum(decide(ctx, snapshot, view, options).policy_id is not None for ctx in requests)
+    evaluated = statistics.fmean(
+        len(snapshot.policy_index[ctx.model].candidates(facts_for(ctx))) for ctx in requests
+    )
+    unguarded = statistics.fmean(len(snapshot.policy_index[m].unguarded) for m in HOT_MODELS)
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"machine: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {load:.2f}"
+    )
     print(
         f"world: {len(providers)} providers, {len(offers)} offers, "
         f"{len(snapshot.policies)} active policies"
     )
-    unguarded = statistics.fmean(len(snapshot.policy_index[m].unguarded) for m in HOT_MODELS)
     print(
-        f"policies evaluated per request after the index: {evaluated / len(requests):.0f} "
-        f"on average (of which {unguarded:.0f} have no guard)"
+        f"policies evaluated per request after the index: {evaluated:.0f} on average "
+        f"(unguarded: {unguarded:.0f}); the matching one is #{int(args.policies * 0.95) + 1}"
     )
     print(f"compile {args.policies} policies: {(t1 - t0) * 1000:.1f} ms")
     print(f"compile_snapshot: {(t2 - t1) * 1000:.1f} ms")
@@ -273,13 +285,42 @@ def main() -> None:
         f"snapshot_view of {len(view)} providers: {(t4 - t3) * 1e6:.0f} us"
     )
     print(f"decisions: {len(requests)} ({matched} matched the late policy)")
-    print(
-        f"decide(): p50 {p50:.1f} us, p90 {percentile(timings_us, 0.90):.1f} us, "
-        f"p99 {p99:.1f} us, max {timings_us[-1]:.1f} us, "
-        f"mean {statistics.fmean(timings_us):.1f} us"
+    print("times in microseconds; wall = elapsed, cpu = this thread's CPU time")
+    for label, (wall, cpu) in results.items():
+        print(f"{label}:")
+        print(f"  wall {summary(wall)}")
+        print(f"  cpu  {summary(cpu)}")
+    wall_p99 = percentile(results["decide()"][0], 0.99)
+    cpu_p99 = percentile(results["decide()"][1], 0.99)
+    verdict = "OK" if wall_p99 <= 500 else "OVER TARGET"
+    print(f"target p99 of decide() <= 500 us: {verdict} (wall {wall_p99:.0f}, cpu {cpu_p99:.0f})")
+
+
+def measure(fn, requests: list[RequestContext]) -> tuple[list[float], list[float]]:
+    """Per-call wall and CPU time in microseconds, after a warm-up, sorted."""
+    for ctx in requests[:1000]:
+        fn(ctx)
+    gc.collect()
+    wall: list[float] = []
+    cpu: list[float] = []
+    wall_clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    for ctx in requests:
+        w0, c0 = wall_clock(), cpu_clock()
+        fn(ctx)
+        c1, w1 = cpu_clock(), wall_clock()
+        wall.append((w1 - w0) / 1000)
+        cpu.append((c1 - c0) / 1000)
+    wall.sort()
+    cpu.sort()
+    return wall, cpu
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 0.50):7.1f}  p90 {percentile(values, 0.90):7.1f}  "
+        f"p99 {percentile(values, 0.99):7.1f}  max {values[-1]:8.1f}  "
+        f"mean {statistics.fmean(values):7.1f}"
     )
-    verdict = "OK" if p99 <= 500 else "OVER TARGET"
-    print(f"target p99 <= 500 us: {verdict}")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ class StatsConfig:
     error_alpha: float = 0.1  # weight of one outcome in the error-rate EWMA (~10-request memory)
     error_decay_s: float = 60.0  # while idle, the error rate decays towards 0 with this constant
     inflight_penalty_s: float = 60.0
+    # live_view() reuses a provider's figures for this long: routing does not need them
+    # fresher, and admission is still decided exactly by begin().
+    view_max_age_s: float = 0.05
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def __post_init__(self) -> None:
@@ -81,6 +84,7 @@ class ProviderStats:
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, _ProviderState] = {}
+        self._recent: dict[str, tuple[float, StatsView | None]] = {}
 
     def _state(self, provider_id: str) -> _ProviderState:
         state = self._states.get(provider_id)
@@ -186,15 +190,21 @@ class ProviderStats:
             return {pid: self._view(state, now) for pid, state in self._states.items()}
 
     def live_view(self, now: float | None = None) -> Mapping[str, StatsView]:
-        """A lazy `snapshot_view`: each provider's figures are computed (at the same `now`) the
-        first time they are read. What the gateway passes to `decide()` per request, since a
-        decision reads a handful of providers, not all of them."""
+        """A lazy `snapshot_view` for `decide()`: a provider's figures are computed when first
+        read, and reused by other requests for up to `config.view_max_age_s`. What the gateway
+        passes per request, since a decision reads a handful of providers, not all of them."""
         return _LiveView(self, self._clock() if now is None else now)
 
     def _view_of(self, provider_id: str, now: float) -> StatsView | None:
+        # Read without the lock: a dict lookup of an immutable (time, view) pair is atomic.
+        recent = self._recent.get(provider_id)
+        if recent is not None and 0 <= now - recent[0] <= self.config.view_max_age_s:
+            return recent[1]
         with self._lock:
             state = self._states.get(provider_id)
-            return self._view(state, now) if state is not None else None
+            view = self._view(state, now) if state is not None else None
+            self._recent[provider_id] = (now, view)
+        return view
 
     def _provider_ids(self) -> list[str]:
         with self._lock:
@@ -204,6 +214,7 @@ class ProviderStats:
         """Drop a provider's history, e.g. when it is deleted or reconfigured."""
         with self._lock:
             self._states.pop(provider_id, None)
+            self._recent.pop(provider_id, None)
 
 
 class _LiveView(Mapping[str, StatsView]):

@@ -255,6 +255,19 @@ def test_live_view_reads_lazily_at_one_instant(stats, clock):
     assert dict(stats.live_view(now=clock.now)) == dict(stats.snapshot_view(now=clock.now))
 
 
+def test_live_view_figures_are_reused_briefly(stats, clock):
+    complete(stats, "a", 2.0)
+    assert stats.live_view()["a"].inflight == 0
+    stats.begin("a")
+    # Within view_max_age_s (50 ms) another request sees the same figures ...
+    clock.advance(0.01)
+    assert stats.live_view()["a"].inflight == 0
+    # ... after it, fresh ones; begin() itself is never cached.
+    clock.advance(0.05)
+    assert stats.live_view()["a"].inflight == 1
+    assert stats.snapshot_view()["a"].inflight == 1
+
+
 def test_explicit_now_overrides_the_clock(stats):
     stats.begin("p", now=5.0)
     stats.end("p", 2.0, True, now=5.0)
