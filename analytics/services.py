@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .choices import RequestStatus
+from .log_writer import request_log_writer
 from .models import LATENCY_BUCKETS, ProviderHealthCheck, RequestLog, latency_key
 
 logger = logging.getLogger(__name__)
@@ -33,9 +34,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def request_log_record(**fields) -> RequestLog:
-    """Write one request's row. Called exactly once per gateway request, whatever happened."""
+    """Write one request's row. Called exactly once per gateway request, whatever happened.
+
+    Returns once the row is committed. With REQUEST_LOG_GROUP_COMMIT (the default) rows that
+    arrive together share one statement and commit (analytics/log_writer.py); the returned
+    instance then has no primary key.
+    """
     fields.setdefault("created_at", timezone.now())
-    return RequestLog.objects.create(**fields)
+    row = RequestLog(**fields)
+    if settings.REQUEST_LOG_GROUP_COMMIT:
+        request_log_writer().write(row)
+    else:
+        row.save(force_insert=True)
+    return row
 
 
 # --- rollups ---------------------------------------------------------------------------------

@@ -244,6 +244,11 @@ ROUTING_STATS_INFLIGHT_PENALTY_SECONDS = env.float(
     "ROUTING_STATS_INFLIGHT_PENALTY_SECONDS", default=60.0
 )
 
+# --- Performance: the gateway's data plane (bench/README.md) --------------------------------
+# Request-log rows that arrive together share one COPY/INSERT and one commit; each request still
+# answers only after its own row is committed (analytics/log_writer.py). False: one INSERT each.
+REQUEST_LOG_GROUP_COMMIT = env.bool("REQUEST_LOG_GROUP_COMMIT", default=True)
+
 # --- Celery ---------------------------------------------------------------------------------
 # The filesystem transport needs no server, so `make run` works anywhere; Redis in production.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
