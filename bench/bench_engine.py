@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import math
 import os
 import platform
 import random
@@ -268,7 +269,8 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"machine: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load average {load:.2f}"
+        f"load average {load:.2f}; one empty Python call takes {call_cost_ns():.0f} ns "
+        f"(~50 ns on a current laptop: scale the figures below accordingly)"
     )
     print(
         f"world: {len(providers)} providers, {len(offers)} offers, "
@@ -313,6 +315,21 @@ def measure(fn, requests: list[RequestContext]) -> tuple[list[float], list[float
     wall.sort()
     cpu.sort()
     return wall, cpu
+
+
+def call_cost_ns() -> float:
+    """How fast this interpreter on this machine is, to compare runs across machines."""
+
+    def nothing() -> None:
+        return None
+
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter_ns()
+        for _ in range(100_000):
+            nothing()
+        best = min(best, (time.perf_counter_ns() - start) / 100_000)
+    return best
 
 
 def summary(values: list[float]) -> str:

@@ -95,3 +95,10 @@ def test_duplicate_offers_and_providers_are_ignored_with_a_warning():
     assert snap.version == "v2"
     assert "duplicate provider 'openai' ignored" in snap.warnings
     assert "duplicate offer openai/gpt-4o ignored" in snap.warnings
+
+
+def test_snapshot_knows_whether_time_and_headers_are_needed():
+    plain = snapshot(policy({}, {"metadata.tier": "gold"}))
+    assert (plain.uses_time, plain.uses_headers) == (False, False)
+    timed = snapshot(policy({}, {"$or": [{"time.hour": 3}, {"$not": {"header.x-a": "b"}}]}))
+    assert (timed.uses_time, timed.uses_headers) == (True, True)
