@@ -22,8 +22,15 @@ from django.utils import timezone
 
 from .choices import ReportKind, RequestStatus
 from .models import AnalyticsReport, RequestLog
-from .selectors import SOURCE_LOG, SOURCE_ROLLUPS, SummaryQuery, analytics_summary
+from .selectors import (
+    SOURCE_LOG,
+    SOURCE_ROLLUPS,
+    SummaryQuery,
+    analytics_summary,
+    log_with_route,
+)
 from .services import retention_horizon
+from .templatetags.analytics_format import usd
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +196,7 @@ def report_subject(report: AnalyticsReport) -> str:
     saved_text = f", {saved:.1f}% saved" if saved is not None else ""
     return (
         f"Auterity daily report {report.day:%Y-%m-%d}: {totals.get('request_count', 0)} "
-        f"requests, ${totals.get('cost_usd', 0):.2f}{saved_text}"
+        f"requests, {usd(totals.get('cost_usd', 0))}{saved_text}"
     )
 
 
@@ -279,19 +286,19 @@ def _change(current: dict, previous: dict | None) -> dict:
 
 def _top_errors(start: datetime, end: datetime) -> tuple[dict[tuple, list[dict]], list[dict]]:
     """The most frequent error types per (policy, provider), and over all, from the log."""
-    failed = (
+    failed = log_with_route(
         RequestLog.objects.filter(created_at__gte=start, created_at__lt=end)
         .exclude(status=RequestStatus.SUCCESS)
         .exclude(error_type="")
     )
     per_group: dict[tuple, list[dict]] = {}
     for row in (
-        failed.values("policy_id", "provider_id", "error_type")
+        failed.values("policy_id", "route_provider", "error_type")
         .annotate(count=Count("id"))
         .order_by("-count", "error_type")
     ):
         policy = str(row["policy_id"]) if row["policy_id"] is not None else None
-        bucket = per_group.setdefault((policy, row["provider_id"]), [])
+        bucket = per_group.setdefault((policy, row["route_provider"]), [])
         if len(bucket) < TOP_ERRORS:
             bucket.append({"error_type": row["error_type"], "count": row["count"]})
     overall = list(

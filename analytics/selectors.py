@@ -14,7 +14,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, FloatField, IntegerField, Q, Sum
+from django.db.models import (
+    Aggregate,
+    Avg,
+    CharField,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    Sum,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.utils import timezone
@@ -23,7 +34,7 @@ from routing.models import RoutingPolicy
 
 from .choices import RequestStatus
 from .models import LATENCY_BUCKETS, NO_POLICY, RequestLog, RoutingAnalytics, latency_key
-from .services import period_floor, retention_horizon
+from .services import period_floor, retention_horizon, route_provider_sql
 
 SOURCE_LOG = "request_log"
 SOURCE_ROLLUPS = "rollups"
@@ -42,6 +53,27 @@ class PercentileDisc(Aggregate):
 
     def __init__(self, expression, fraction: float, **extra):
         super().__init__(expression, fraction=float(fraction), **extra)
+
+
+class RouteProvider(Func):
+    """The provider a request-log row counts against: the one that served it or, for a request
+    that failed, the last one tried. "" when none was tried. Same SQL as the rollup's."""
+
+    output_field = CharField()
+
+    def __init__(self):
+        super().__init__(F("provider_id"), F("attempts_detail"))
+
+    def as_sql(self, compiler, connection, **extra):
+        provider, provider_params = compiler.compile(self.source_expressions[0])
+        attempts, attempts_params = compiler.compile(self.source_expressions[1])
+        sql = route_provider_sql(connection.vendor, provider, attempts)
+        return sql, [*provider_params, *attempts_params]
+
+
+def log_with_route(queryset):
+    """The log rows annotated with `route_provider` (see RouteProvider)."""
+    return queryset.annotate(route_provider=RouteProvider())
 
 
 @dataclass(frozen=True)
@@ -88,11 +120,13 @@ def analytics_summary(query: SummaryQuery) -> dict:
 
 
 def _log_queryset(query: SummaryQuery):
-    qs = RequestLog.objects.filter(created_at__gte=query.start, created_at__lt=query.end)
+    qs = log_with_route(
+        RequestLog.objects.filter(created_at__gte=query.start, created_at__lt=query.end)
+    )
     if query.policy_id:
         qs = qs.filter(policy_id=query.policy_id)
     if query.provider_id is not None:
-        qs = qs.filter(provider_id=query.provider_id)
+        qs = qs.filter(route_provider=query.provider_id)
     return qs.order_by()
 
 
@@ -108,7 +142,7 @@ _LOG_SUMS = {
     "prompt_tokens": Sum("prompt_tokens"),
     "completion_tokens": Sum("completion_tokens"),
 }
-_LOG_GROUP_COLUMNS = {"policy": ("policy_id",), "provider": ("provider_id",)}
+_LOG_GROUP_COLUMNS = {"policy": ("policy_id",), "provider": ("route_provider",)}
 
 
 def _from_log(query: SummaryQuery):
@@ -316,7 +350,7 @@ def _group_entry(row: dict, group_by, names: dict) -> dict:
             NO_POLICY_NAME if policy_id is None else names.get(policy_id, DELETED_POLICY_NAME)
         )
     if "provider" in group_by:
-        entry["provider_id"] = row["provider_id"]
+        entry["provider_id"] = row.get("route_provider", row.get("provider_id"))
     entry.update(_figures(row))
     return entry
 

@@ -70,6 +70,17 @@ class RollupResult:
         return data
 
 
+def route_provider_sql(vendor: str, provider: str, attempts: str) -> str:
+    """SQL for the provider a request counts against: the one that served it or, for a request
+    that failed, the last one tried (the gateway logs no provider when every attempt failed;
+    its attempts say who failed). "" when no provider was tried at all."""
+    if vendor == "postgresql":
+        last = f"({attempts} -> -1 ->> 'provider')"
+    else:
+        last = f"json_extract({attempts}, '$[#-1].provider')"
+    return f"COALESCE(NULLIF({provider}, ''), {last}, '')"
+
+
 def period_floor(moment: datetime, period_s: int) -> datetime:
     """The start of the rollup period holding `moment` (periods are aligned to the epoch)."""
     seconds = math.floor((moment - _EPOCH).total_seconds() / period_s) * period_s
@@ -180,6 +191,7 @@ class _RollupSql:
         else:
             raise NotImplementedError(f"rollups run on PostgreSQL and SQLite, not {vendor}")
         self.vendor = vendor
+        self.route_provider = route_provider_sql(vendor, "l.provider_id", "l.attempts_detail")
 
     def period_start(self, column: str) -> str:
         p = self.period_s
@@ -217,7 +229,7 @@ class _RollupSql:
         # with none has seen no failure.
         return f"""
             CREATE TEMP TABLE {_FRESH} AS
-            SELECT g.period_start, g.policy_id, g.policy_key, g.provider_id,
+            SELECT g.period_start, g.policy_id, g.policy_key, g.route_provider AS provider_id,
                    {self.period_end("g.period_start")} AS period_end,
                    g.request_count, g.success_count, g.error_count, g.refused_count,
                    g.cancelled_count,
@@ -235,7 +247,7 @@ class _RollupSql:
                 SELECT {self.period_start("l.created_at")} AS period_start,
                        l.policy_id AS policy_id,
                        COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
-                       l.provider_id AS provider_id,
+                       {self.route_provider} AS route_provider,
                        COUNT(*) AS request_count,
                        {count(success)} AS success_count,
                        {count(f"l.status = '{s.ERROR}'")} AS error_count,
@@ -249,7 +261,7 @@ class _RollupSql:
                        {cumulative}
                 FROM request_log l
                 WHERE l.created_at >= %s AND l.created_at < %s
-                GROUP BY period_start, l.policy_id, l.provider_id
+                GROUP BY period_start, l.policy_id, {self.route_provider}
             ) AS g
         """
 

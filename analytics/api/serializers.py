@@ -107,13 +107,29 @@ class _SummaryFiguresSerializer(serializers.Serializer):
 
 
 class AnalyticsSummaryGroupSerializer(_SummaryFiguresSerializer):
+    """One policy and/or provider: who it is first, then the figures."""
+
     policy_id = serializers.UUIDField(required=False, allow_null=True)
     policy_name = serializers.CharField(required=False)
-    provider_id = serializers.CharField(required=False, allow_blank=True)
+    provider_id = serializers.CharField(
+        required=False, allow_blank=True, help_text='"" for requests no provider was tried for.'
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        first = ("policy_id", "policy_name", "provider_id")
+        return {**{k: fields[k] for k in first}, **fields}
 
 
 class AnalyticsSummarySerializer(_SummaryFiguresSerializer):
+    """The range and where its figures came from first, then the figures, then the groups."""
+
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     source = serializers.ChoiceField(choices=[SOURCE_LOG, SOURCE_ROLLUPS])
     groups = AnalyticsSummaryGroupSerializer(many=True, allow_null=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        first = ("start", "end", "source")
+        return {**{k: fields[k] for k in first}, **fields, "groups": fields["groups"]}

@@ -211,3 +211,28 @@ def test_task_and_command_run_the_same_rollup(traffic, capsys):
 
     call_command("aggregate_analytics", "--since", since, "--until", until)
     assert "0 rows written" in capsys.readouterr().out
+
+
+def test_a_failed_request_counts_against_the_last_provider_tried():
+    # given: the gateway logs no provider when every attempt failed; its attempts say who did
+    at = P0 + timedelta(seconds=5)
+    RequestLogFactory(
+        created_at=at,
+        provider_id="",
+        status="error",
+        error_type="upstream_error",
+        cost=0,
+        attempts=2,
+        attempts_detail=[
+            {"provider": "openai", "model": "gpt-4.1", "outcome": "upstream_error"},
+            {"provider": "google", "model": "gemini-2.5-pro", "outcome": "upstream_error"},
+        ],
+    )
+    RequestLogFactory(created_at=at, provider_id="", status="error", attempts=0, cost=0)
+
+    rollup()
+
+    google = RoutingAnalytics.objects.get(period_start=P0, provider_id="google")
+    assert (google.request_count, google.error_count, google.success_rate) == (1, 1, 0)
+    nobody = RoutingAnalytics.objects.get(period_start=P0, provider_id="")
+    assert nobody.error_count == 1

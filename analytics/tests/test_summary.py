@@ -226,3 +226,22 @@ def test_timeline_buckets_follow_the_local_calendar(settings):
         assert len(periods) == 12 and periods[0] == START
     finally:
         timezone.deactivate()
+
+
+def test_failed_requests_count_against_the_last_provider_tried(log):
+    RequestLogFactory(
+        created_at=START + timedelta(minutes=5),
+        provider_id="",
+        status="error",
+        error_type="rate_limited",
+        attempts=1,
+        attempts_detail=[{"provider": "anthropic", "outcome": "rate_limited"}],
+    )
+    anthropic = summary(provider_id="anthropic")
+    assert (anthropic["request_count"], anthropic["error_count"]) == (3, 1)
+    groups = {g["provider_id"]: g for g in summary(group_by=("provider",))["groups"]}
+    assert groups["anthropic"]["success_rate"] == pytest.approx(66.67, abs=0.01)
+
+    analytics_rollup(since=START, until=END, now=END)
+    from_rollups = summary(provider_id="anthropic", source="rollups")
+    assert (from_rollups["request_count"], from_rollups["error_count"]) == (3, 1)
