@@ -532,6 +532,9 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
             yield b"data: [DONE]\n\n"
         except ProviderError as exc:
             status, error_type, message = RequestStatus.ERROR, exc.error_type, exc.message
+            # The attempt went down as "ok" when the stream opened; the log must say it broke.
+            if result.attempts:
+                result.attempts[-1].outcome = exc.error_type
             error = GatewayError(
                 502,
                 f"The upstream stream broke: {exc.message}",
