@@ -22,9 +22,13 @@ class RoutingAnalyticsSerializer(serializers.ModelSerializer):
             "baseline_cost",
             "avg_response_time",
             "success_rate",
+            "success_count",
             "error_count",
+            "refused_count",
+            "cancelled_count",
             "prompt_tokens",
             "completion_tokens",
+            "latency_le",
             "period_start",
             "period_end",
         ]

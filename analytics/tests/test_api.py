@@ -58,3 +58,18 @@ def test_bad_time_filter_is_a_400(admin_client_api, rollups):
     response = admin_client_api.get(ANALYTICS, {"start": "yesterday"})
     assert response.status_code == 400
     assert "start" in response.json()
+
+
+def test_rollup_rows_carry_their_outcome_counts_and_latency_histogram(admin_client_api):
+    from analytics.services import analytics_rollup
+
+    from .factories import RequestLogFactory
+
+    RequestLogFactory(latency=0.3)
+    RequestLogFactory(status="cancelled")
+    analytics_rollup()
+
+    row = admin_client_api.get(ANALYTICS).json()["results"][0]
+    assert (row["request_count"], row["success_count"], row["cancelled_count"]) == (2, 1, 1)
+    assert row["latency_le"]["le_0.2"] == 0
+    assert row["latency_le"]["le_0.3"] == row["latency_le"]["le_inf"] == 1
