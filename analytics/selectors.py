@@ -41,7 +41,7 @@ SOURCE_ROLLUPS = "rollups"
 GROUP_FIELDS = ("policy", "provider")
 NO_POLICY_NAME = "(no policy)"
 DELETED_POLICY_NAME = "(deleted policy)"
-NO_PROVIDER_NAME = "(none reached)"  # refused, or failed before any provider was chosen
+NO_PROVIDER_NAME = "(none reached)"  # refused, or failed before any provider was tried
 
 
 class PercentileDisc(Aggregate):
@@ -120,9 +120,9 @@ def analytics_summary(query: SummaryQuery) -> dict:
 
 
 def _log_queryset(query: SummaryQuery):
-    qs = log_with_route(
-        RequestLog.objects.filter(created_at__gte=query.start, created_at__lt=query.end)
-    )
+    qs = RequestLog.objects.filter(created_at__gte=query.start, created_at__lt=query.end)
+    if query.provider_id is not None or "provider" in query.group_by:
+        qs = log_with_route(qs)  # only then: an annotation makes aggregate() use a subquery
     if query.policy_id:
         qs = qs.filter(policy_id=query.policy_id)
     if query.provider_id is not None:
