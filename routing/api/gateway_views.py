@@ -201,6 +201,20 @@ def execute(request):
     return response
 
 
+def simulation_request(body: dict) -> ChatRequest:
+    """The request a dry run decides for, from an OpenAI chat body or the native one
+    (`prompt`/`messages`, `metadata`...). `stream: true` is kept, so the decision requires
+    streaming. The policy admin's "Simulate a request" form parses with this too."""
+    chat_request = (
+        _native_chat_request({**body, "stream": False})
+        if ("prompt" in body or "messages" in body)
+        else gateway.parse_chat_request(body)
+    )
+    if body.get("stream") is True:
+        chat_request.stream = True
+    return chat_request
+
+
 @csrf_exempt
 @require_POST
 def simulate(request):
@@ -208,14 +222,7 @@ def simulate(request):
     request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.ROUTING_VIEW)
-        body = _json_body(request)
-        chat_request = (
-            _native_chat_request({**body, "stream": False})
-            if ("prompt" in body or "messages" in body)
-            else gateway.parse_chat_request(body)
-        )
-        if body.get("stream") is True:
-            chat_request.stream = True
+        chat_request = simulation_request(_json_body(request))
         answer = gateway.simulate(
             principal=principal,
             request=chat_request,
