@@ -2,9 +2,12 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
-from . import services
+from . import gateway, services
+from .forms import SimulationForm
 from .models import RoutingPolicy
 
 
@@ -75,6 +78,43 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
     ]
     actions = ["activate_policies", "deactivate_policies"]
 
+    def get_urls(self):
+        simulate = path(
+            "simulate/",
+            self.admin_site.admin_view(self.simulate_view),
+            name="routing_routingpolicy_simulate",
+        )
+        return [simulate, *super().get_urls()]
+
+    def simulate_view(self, request):
+        """The "Simulate a request" page: the routing decision for a pasted request, from the
+        same `routing.gateway.simulate` as POST /api/routing/simulate; no provider is called."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = SimulationForm(request.POST or None)
+        result = principal = None
+        if request.method == "POST" and form.is_valid():
+            principal = form.principal(request.user)
+            try:
+                result = gateway.simulate(
+                    principal=principal,
+                    request=form.cleaned_data["chat_request"],
+                    request_id=form.cleaned_data["request_id"] or gateway.new_request_id(),
+                    headers=form.cleaned_data["headers_json"],
+                )
+            except gateway.GatewayError as exc:
+                form.add_error("request_json", exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Simulate a request",
+            "form": form,
+            "result": result,
+            "principal": principal,
+            "decision": _decision_rows(result["decision"]) if result else None,
+        }
+        return TemplateResponse(request, "admin/routing/routingpolicy/simulate.html", context)
+
     @admin.display(description="sensitive value names")
     def sensitive_keys(self, obj):
         return ", ".join(sorted(obj.sensitive_values or {})) or "-"
@@ -107,3 +147,26 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected policies")
     def deactivate_policies(self, request, queryset):
         self._set_status(request, queryset, services.policy_deactivate, "Deactivated")
+
+
+def _decision_rows(decision: dict) -> dict:
+    """What the dry-run page shows beyond the decision itself: each target's expected cost
+    against the baseline, and a link to the matched policy."""
+    baseline = decision["baseline"]
+    base_cost = baseline["expected_cost"] if baseline else 0.0
+    targets = []
+    for position, target in enumerate(decision["targets"], 1):
+        cost = target["expected_cost"]
+        targets.append(
+            {
+                **target,
+                "position": position,
+                "vs_baseline": (cost - base_cost) / base_cost * 100 if base_cost else None,
+            }
+        )
+    policy_url = (
+        reverse("admin:routing_routingpolicy_change", args=[decision["policy_id"]])
+        if decision["policy_id"]
+        else None
+    )
+    return {"targets": targets, "policy_url": policy_url}
