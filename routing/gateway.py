@@ -197,7 +197,7 @@ def chat_completion(
     ctx = _context(principal, request, request_id, headers)
     decided = time.monotonic()
     try:
-        decision = decide(ctx, catalogue.snapshot, provider_stats.snapshot_view(), options)
+        decision = decide(ctx, catalogue.snapshot, provider_stats.live_view(), options)
     except UnknownModel as exc:
         raise GatewayError(
             404,
@@ -292,7 +292,7 @@ def simulate(
     options = flags.decision_options(principal, request_id)
     ctx = _context(principal, request, request_id, headers)
     try:
-        decision = decide(ctx, catalogue.snapshot, provider_stats.snapshot_view(), options)
+        decision = decide(ctx, catalogue.snapshot, provider_stats.live_view(), options)
     except UnknownModel as exc:
         raise GatewayError(
             404,
@@ -423,11 +423,11 @@ def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=F
     raise error
 
 
-def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log) -> GatewayResult:
+def _attempt_or_fail(catalogue, decision, result: GatewayResult, log, call, *, hold_open=False):
+    """`_attempt_loop`, with the result filled in; when every target failed, the error row is
+    written and the client's error raised."""
     try:
-        target, chat, attempts = _attempt_loop(
-            catalogue, decision, lambda adapter, t: adapter.chat(request, t.upstream_model)
-        )
+        target, value, attempts = _attempt_loop(catalogue, decision, call, hold_open=hold_open)
     except ProviderError as exc:
         result.attempts = exc.attempts
         error = _upstream_failure(exc)
@@ -441,8 +441,14 @@ def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log
             error_message=exc.message,
         )
         raise error from exc
-
     result.target, result.attempts = target, attempts
+    return target, value
+
+
+def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log) -> GatewayResult:
+    _, chat = _attempt_or_fail(
+        catalogue, decision, result, log, lambda adapter, t: adapter.chat(request, t.upstream_model)
+    )
     body = chat.response
     log.record(catalogue, result, RequestStatus.SUCCESS, 200, chat.usage)
     body.setdefault("usage", chat.usage.to_dict())
@@ -452,27 +458,14 @@ def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log
 
 
 def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> GatewayResult:
-    try:
-        target, stream, attempts = _attempt_loop(
-            catalogue,
-            decision,
-            lambda adapter, t: adapter.stream(request, t.upstream_model),
-            hold_open=True,
-        )
-    except ProviderError as exc:
-        result.attempts = exc.attempts
-        error = _upstream_failure(exc)
-        log.record(
-            catalogue,
-            result,
-            RequestStatus.ERROR,
-            error.status,
-            Usage(0, 0),
-            error_type=exc.error_type,
-            error_message=exc.message,
-        )
-        raise error from exc
-    result.target, result.attempts = target, attempts
+    target, stream = _attempt_or_fail(
+        catalogue,
+        decision,
+        result,
+        log,
+        lambda adapter, t: adapter.stream(request, t.upstream_model),
+        hold_open=True,
+    )
     opened = time.monotonic()
     finished = []
 
