@@ -193,6 +193,18 @@ class _RollupSql:
         self.vendor = vendor
         self.route_provider = route_provider_sql(vendor, "l.provider_id", "l.attempts_detail")
 
+    def group_key(self, text_expr: str) -> str:
+        """A text GROUP BY key. On PostgreSQL it compares bytes ("C"), not by the database's
+        locale: provider ids are ASCII, and the locale-aware sort made the 1M-row rollup
+        about a quarter slower (bench/bench_rollup.py)."""
+        return f'({text_expr} COLLATE "C")' if self.vendor == "postgresql" else text_expr
+
+    def grouped(self, text_expr: str) -> str:
+        """The value of a `group_key`, back in the default collation for the joins after."""
+        if self.vendor == "postgresql":
+            return f'({self.group_key(text_expr)} COLLATE "default")'
+        return text_expr
+
     def period_start(self, column: str) -> str:
         p = self.period_s
         if self.vendor == "postgresql":
@@ -247,7 +259,7 @@ class _RollupSql:
                 SELECT {self.period_start("l.created_at")} AS period_start,
                        l.policy_id AS policy_id,
                        COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
-                       {self.route_provider} AS route_provider,
+                       {self.grouped(self.route_provider)} AS route_provider,
                        COUNT(*) AS request_count,
                        {count(success)} AS success_count,
                        {count(f"l.status = '{s.ERROR}'")} AS error_count,
@@ -261,7 +273,7 @@ class _RollupSql:
                        {cumulative}
                 FROM request_log l
                 WHERE l.created_at >= %s AND l.created_at < %s
-                GROUP BY period_start, l.policy_id, {self.route_provider}
+                GROUP BY period_start, l.policy_id, {self.group_key(self.route_provider)}
             ) AS g
         """
 

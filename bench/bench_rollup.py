@@ -63,15 +63,22 @@ def generate(rows: int, hours: int, policy_ids: list[str]) -> None:
                    'bench-key', 'chat', 'gpt-4o',
                    (%(policies)s::uuid[])[1 + g %% (cardinality(%(policies)s::uuid[]) + 1)],
                    '',
-                   (ARRAY['openai', 'anthropic', 'google', 'mistral', 'deepseek', 'together'])
-                       [1 + (g / 7) %% 6],
+                   -- as the gateway logs them: a refused request tried no provider, and one
+                   -- every attempt of which failed names none, its attempts do
+                   CASE WHEN status IN ('error', 'refused') THEN '' ELSE provider END,
                    'gpt-4.1',
                    status,
                    CASE status WHEN 'success' THEN 200 WHEN 'error' THEN 502
                                WHEN 'refused' THEN 429 ELSE 200 END,
                    CASE status WHEN 'error' THEN 'upstream_error'
                                WHEN 'refused' THEN 'rate_limited' ELSE '' END,
-                   '', 1, '[]'::jsonb,
+                   '',
+                   CASE WHEN status = 'refused' THEN 0 ELSE 1 END,
+                   CASE WHEN status = 'refused' THEN '[]'::jsonb
+                        ELSE jsonb_build_array(jsonb_build_object(
+                            'provider', provider, 'model', 'gpt-4.1', 'outcome',
+                            CASE WHEN status = 'error' THEN 'upstream_error' ELSE 'ok' END
+                        )) END,
                    prompt, completion,
                    (prompt * 2e-6 + completion * 8e-6)::numeric(18, 10),
                    (prompt * 2.5e-6 + completion * 10e-6)::numeric(18, 10),
@@ -82,6 +89,8 @@ def generate(rows: int, hours: int, policy_ids: list[str]) -> None:
                 SELECT g,
                        CASE WHEN r < 0.95 THEN 'success' WHEN r < 0.98 THEN 'error'
                             WHEN r < 0.99 THEN 'refused' ELSE 'cancelled' END AS status,
+                       (ARRAY['openai', 'anthropic', 'google', 'mistral', 'deepseek',
+                              'together'])[1 + (g / 7) %% 6] AS provider,
                        (50 + random() * 2000)::int AS prompt,
                        (10 + random() * 500)::int AS completion
                 FROM (SELECT g, random() AS r FROM generate_series(1, %(rows)s) AS g) AS draws
