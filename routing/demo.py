@@ -25,11 +25,13 @@ DEMO_POLICIES = [
     },
     {
         "name": "GPT-4o class: cheapest equivalent",
-        "description": "gpt-4o requests are served by the cheapest model of the same class "
-        "that meets the request's needs, within the cost guard.",
+        "description": "Requests for a GPT-4o-class model (gpt-4o, gpt-4.1, gemini-2.5-pro) are "
+        "served by the cheapest model of that class for the request's size: gpt-4.1 for short "
+        "prompts with long answers, gemini-2.5-pro for long prompts. Reasoning models (gpt-5, "
+        "o3-mini) are left out: their hidden reasoning tokens make list prices misleading.",
         "priority": 20,
         "status": PolicyStatus.ACTIVE,
-        "conditions": {"model": {"$in": ["gpt-4o", "gpt-4.1"]}},
+        "conditions": {"model": {"$in": ["gpt-4o", "gpt-4.1", "gemini-2.5-pro"]}},
         "actions": {
             "targets": [
                 {"provider": "openai", "model": "gpt-4o"},
@@ -43,19 +45,39 @@ DEMO_POLICIES = [
     },
     {
         "name": "Small models: cheapest equivalent",
-        "description": "gpt-4o-mini requests go to the cheapest comparable small model.",
+        "description": "Requests for a small fast model (gpt-4o-mini, gpt-4.1-nano, "
+        "gemini-2.5-flash-lite) go to the cheapest of the three; DeepSeek V3 is the last "
+        "fallback.",
         "priority": 30,
         "status": PolicyStatus.ACTIVE,
-        "conditions": {"model": "gpt-4o-mini"},
+        "conditions": {"model": {"$in": ["gpt-4o-mini", "gpt-4.1-nano", "gemini-2.5-flash-lite"]}},
         "actions": {
             "targets": [
                 {"provider": "openai", "model": "gpt-4o-mini"},
-                {"provider": "openai", "model": "gpt-4.1-mini"},
-                {"provider": "google", "model": "gemini-2.5-flash"},
+                {"provider": "openai", "model": "gpt-4.1-nano"},
+                {"provider": "google", "model": "gemini-2.5-flash-lite"},
                 {"provider": "deepseek", "model": "deepseek-chat"},
             ],
             "strategy": "cheapest",
             "constraints": {"capabilities": ["streaming"]},
+        },
+    },
+    {
+        "name": "Claude Sonnet chat: cheapest frontier equivalent",
+        "description": "Claude Sonnet requests without tools (chat, summaries, drafting) go to "
+        "the cheapest frontier model: Sonnet, Gemini 2.5 Pro or GPT-4.1. Requests with tools "
+        "(agents, built and tested against Sonnet) keep Sonnet.",
+        "priority": 35,
+        "status": PolicyStatus.ACTIVE,
+        "conditions": {"model": "claude-sonnet-4-5", "capabilities": {"$nin": ["tools"]}},
+        "actions": {
+            "targets": [
+                {"provider": "anthropic", "model": "claude-sonnet-4-5"},
+                {"provider": "google", "model": "gemini-2.5-pro"},
+                {"provider": "openai", "model": "gpt-4.1"},
+            ],
+            "strategy": "cheapest",
+            "retry": {"attempts": 2, "backoff_ms": 200, "respect_retry_after": True},
         },
     },
     {
