@@ -33,6 +33,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_actor
 from analytics.choices import ProbeOutcome
 from analytics.models import ProviderHealthCheck
 from providers.adapters import adapter_for
@@ -212,30 +213,37 @@ def _probe_all(now: datetime) -> list[ProbeResult]:
             )
         )
     rules = Hysteresis.from_settings()
-    return [
-        _apply(provider, answer, rules, now)
+    results = [
+        _apply(provider.id, answer, rules, now)
         for provider, answer in zip(providers, answers, strict=True)
     ]
+    return [r for r in results if r is not None]
 
 
-def _apply(provider: Provider, answer: ProbeAnswer, rules: Hysteresis, now) -> ProbeResult:
-    recent = list(
-        ProviderHealthCheck.objects.filter(provider=provider)
-        .order_by("-checked_at", "-id")
-        .values_list("outcome", "latency")[: max(rules.memory, _AVG_SAMPLES) - 1]
-    )
-    outcomes = [answer.outcome, *(o for o, _ in recent)][: rules.memory]
-    before = provider.status
-    after = provider_status_next(before, outcomes, rules)
-    answered = [
-        latency
-        for outcome, latency in [(answer.outcome, answer.latency), *recent]
-        if outcome != ProbeOutcome.FAILED
-    ][:_AVG_SAMPLES]
-    average = (
-        Decimal(sum(answered) / len(answered)).quantize(Decimal("0.001")) if answered else None
-    )
+def _apply(provider_id: str, answer: ProbeAnswer, rules: Hysteresis, now) -> ProbeResult | None:
+    """Record one probe and apply the status rules; None if the provider was deleted
+    meanwhile. The row is locked and read afresh, so a concurrent edit is not overwritten
+    with a stale copy."""
     with transaction.atomic():
+        provider = Provider.objects.select_for_update().filter(pk=provider_id).first()
+        if provider is None:
+            return None
+        recent = list(
+            ProviderHealthCheck.objects.filter(provider=provider)
+            .order_by("-checked_at", "-id")
+            .values_list("outcome", "latency")[: max(rules.memory, _AVG_SAMPLES) - 1]
+        )
+        outcomes = [answer.outcome, *(o for o, _ in recent)][: rules.memory]
+        before = provider.status
+        after = provider_status_next(before, outcomes, rules)
+        answered = [
+            latency
+            for outcome, latency in [(answer.outcome, answer.latency), *recent]
+            if outcome != ProbeOutcome.FAILED
+        ][:_AVG_SAMPLES]
+        average = (
+            Decimal(sum(answered) / len(answered)).quantize(Decimal("0.001")) if answered else None
+        )
         ProviderHealthCheck.objects.create(
             provider=provider,
             checked_at=now,
@@ -255,8 +263,10 @@ def _apply(provider: Provider, answer: ProbeAnswer, rules: Hysteresis, now) -> P
             provider.avg_response_time = average
             fields.append("avg_response_time")
         if fields:
-            # save(), not update(): the post_save signal bumps the catalogue version.
-            provider.save(update_fields=[*fields, "updated_at"])
+            # save(), not update(): post_save bumps the catalogue version (every gateway
+            # process reroutes) and writes the status change to the audit trail.
+            with audit_actor("provider health probe", via="system"):
+                provider.save(update_fields=[*fields, "updated_at"])
     if after != before:
         logger.warning(
             "provider %s: %s -> %s (probe %s%s)",

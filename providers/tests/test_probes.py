@@ -7,6 +7,7 @@ import pytest
 import requests
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.utils import timezone
 from waffle.models import Sample, Switch
 
 from accounts.services import api_key_create
@@ -110,6 +111,28 @@ def test_a_provider_that_goes_down_is_marked_down_then_healthy(
         provider_probe_all()
     assert status("openai") == HEALTHY
     assert catalogue_get().snapshot.providers["openai"].status == HEALTHY
+
+
+@pytest.mark.django_db
+def test_status_changes_are_in_the_audit_trail(demo_catalogue, fast_probes):
+    from accounts.models import AuditEvent
+
+    demo_catalogue.set_fault("openai", down=True)
+    provider_probe_all()
+    provider_probe_all()
+
+    event = AuditEvent.objects.filter(object_type="providers.Provider", object_id="openai").last()
+    assert (event.actor_label, event.via) == ("provider health probe", "system")
+    assert event.changes["status"] == ["healthy", "degraded"]
+
+
+@pytest.mark.django_db
+def test_a_provider_deleted_while_probed_is_skipped(demo_catalogue):
+    from providers.services import ProbeAnswer, _apply
+
+    answer = ProbeAnswer("ok", 0.01, models_listed=3)
+    assert _apply("no-such-provider", answer, RULES, timezone.now()) is None
+    assert not ProviderHealthCheck.objects.exists()
 
 
 @pytest.mark.django_db
