@@ -24,7 +24,13 @@ import logging
 import os
 import threading
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connections,
+)
 
 from .models import RequestLog
 
@@ -32,10 +38,10 @@ logger = logging.getLogger(__name__)
 
 
 class _Entry:
-    __slots__ = ("done", "error", "event", "promoted", "row")
+    __slots__ = ("done", "error", "event", "fields", "promoted")
 
-    def __init__(self, row: RequestLog):
-        self.row = row
+    def __init__(self, fields: dict):
+        self.fields = fields
         self.event = threading.Event()
         self.done = False
         self.promoted = False
@@ -50,18 +56,17 @@ class RequestLogWriter:
         self._lock = threading.Lock()
         self._queue: list[_Entry] = []
         self._writing = False
-        self._copy_sql: str | None = None
-        self._insert_sql: str | None = None
-        self._converters: list | None = None
+        self._columns = _Columns()
 
-    def write(self, row: RequestLog) -> None:
-        """Insert `row`; return once it is committed. Raises the database's error if it was
-        refused."""
+    def write(self, fields: dict) -> None:
+        """Insert the row `RequestLog(**fields)` would be; return once it is committed.
+        Raises the database's error if it refused the row."""
+        self._columns.check(fields)
         connection = connections[self.using]
         if connection.in_atomic_block:
-            row.save(force_insert=True, using=self.using)
+            RequestLog(**fields).save(force_insert=True, using=self.using)
             return
-        entry = _Entry(row)
+        entry = _Entry(fields)
         with self._lock:
             self._queue.append(entry)
             lead = not self._writing
@@ -99,7 +104,7 @@ class RequestLogWriter:
     def _write_batch(self, batch: list[_Entry]) -> None:
         try:
             # One statement, in autocommit: it commits or fails as a whole.
-            self._insert([entry.row for entry in batch])
+            self._insert([entry.fields for entry in batch])
         except DatabaseError as exc:
             if len(batch) == 1:
                 batch[0].error = exc
@@ -109,7 +114,7 @@ class RequestLogWriter:
             )
             for entry in batch:
                 try:
-                    entry.row.save(force_insert=True, using=self.using)
+                    RequestLog(**entry.fields).save(force_insert=True, using=self.using)
                 except Exception as row_exc:
                     entry.error = row_exc
                 else:
@@ -122,52 +127,98 @@ class RequestLogWriter:
         for entry in batch:
             entry.done = True
 
-    def _insert(self, rows: list[RequestLog]) -> None:
+    def _insert(self, rows: list[dict]) -> None:
         connection = connections[self.using]
         if connection.vendor != "postgresql":
-            RequestLog.objects.using(self.using).bulk_create(rows)
+            RequestLog.objects.using(self.using).bulk_create([RequestLog(**f) for f in rows])
             return
-        if self._copy_sql is None:
-            self._prepare(connection)
-        converters = self._converters
-        if len(rows) == 1:
-            # COPY takes two round trips; a lone row is cheaper as one INSERT.
-            with connection.cursor() as cursor:
-                cursor.execute(self._insert_sql, [convert(rows[0]) for convert in converters])
-            return
-        # wrap_database_errors: psycopg's errors become Django's, as for execute().
-        with (
-            connection.cursor() as cursor,
-            connection.wrap_database_errors,
-            cursor.copy(self._copy_sql) as copy,
-        ):
-            for row in rows:
-                copy.write_row([convert(row) for convert in converters])
+        values = [self._columns.values(fields) for fields in rows]
+        for attempt in (1, 2):
+            # The driver's connection directly: Django's cursor() would first run its health
+            # check, a `SELECT 1` round trip per request. A connection the server dropped is
+            # found by the write itself and replaced once instead.
+            connection.ensure_connection()
+            try:
+                with connection.wrap_database_errors:
+                    self._columns.send(connection.connection, values)
+                return
+            except (OperationalError, InterfaceError):
+                if attempt == 2:
+                    raise
+                logger.warning("request-log write lost its database connection; reconnecting")
+                connection.close()
 
-    def _prepare(self, connection) -> None:
-        # Every concrete column but the generated id, so columns added later are written too.
+
+class _Columns:
+    """RequestLog's columns as the writer sends them: every concrete column but the generated
+    id (so columns added later are written too), with the model's defaults."""
+
+    def __init__(self):
+        self._fields = None
+
+    def _load(self):
+        import psycopg
+
+        self._psycopg = psycopg
         fields = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        self._converters = [_converter(f) for f in fields]
-        table = quote(RequestLog._meta.db_table)
-        columns = ", ".join(quote(f.column) for f in fields)
+        # Callers may name a foreign key by its field (`user`) or column (`user_id`).
+        self._names = frozenset(f.name for f in fields) | frozenset(f.attname for f in fields)
+        self._readers = [_reader(f) for f in fields]
+        table = f'"{RequestLog._meta.db_table}"'
+        columns = ", ".join(f'"{f.column}"' for f in fields)
         placeholders = ", ".join(["%s"] * len(fields))
         self._insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
         self._copy_sql = f"COPY {table} ({columns}) FROM STDIN"
+        self._fields = fields
+
+    def check(self, fields: dict) -> None:
+        if self._fields is None:
+            self._load()
+        unknown = fields.keys() - self._names
+        if unknown:
+            raise TypeError(f"RequestLog has no field(s) {', '.join(sorted(unknown))}")
+
+    def values(self, fields: dict) -> list:
+        return [read(fields) for read in self._readers]
+
+    def send(self, raw_connection, rows: list[list]) -> None:
+        if len(rows) == 1:
+            # COPY takes two round trips; a lone row is one INSERT. A server-side-binding
+            # cursor lets psycopg prepare it after a few calls (its prepare_threshold).
+            with self._psycopg.Cursor(raw_connection) as cursor:
+                cursor.execute(self._insert_sql, rows[0])
+            return
+        with raw_connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
-def _converter(field):
-    """A function reading `field`'s database value off an instance, for COPY's text format."""
-    attname = field.attname
+def _reader(field):
+    """A function reading `field`'s value from a dict of fields, as the database takes it."""
+    name, attname = field.name, field.attname
+    default = field.get_default
+    if field.is_relation:
+
+        def related(fields):
+            if attname in fields:
+                return fields[attname]
+            value = fields.get(name)
+            return None if value is None else value.pk
+
+        return related
     if field.get_internal_type() == "JSONField":
         encoder = field.encoder
 
-        def json_value(row):
-            value = getattr(row, attname)
+        def json_value(fields):
+            value = fields[name] if name in fields else default()
             return None if value is None else json.dumps(value, cls=encoder)
 
         return json_value
-    return lambda row: getattr(row, attname)
+
+    def plain(fields):
+        return fields[name] if name in fields else default()
+
+    return plain
 
 
 _writer = RequestLogWriter()

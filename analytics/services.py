@@ -33,20 +33,18 @@ _POSTGRES_WORK_MEM = "64MB"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def request_log_record(**fields) -> RequestLog:
-    """Write one request's row. Called exactly once per gateway request, whatever happened.
+def request_log_record(**fields) -> None:
+    """Write one request's row (`fields` as for `RequestLog(**fields)`). Called exactly once
+    per gateway request, whatever happened; returns once the row is committed.
 
-    Returns once the row is committed. With REQUEST_LOG_GROUP_COMMIT (the default) rows that
-    arrive together share one statement and commit (analytics/log_writer.py); the returned
-    instance then has no primary key.
+    With REQUEST_LOG_GROUP_COMMIT (the default) rows that arrive together share one statement
+    and one commit (analytics/log_writer.py); otherwise each is its own INSERT.
     """
     fields.setdefault("created_at", timezone.now())
-    row = RequestLog(**fields)
     if settings.REQUEST_LOG_GROUP_COMMIT:
-        request_log_writer().write(row)
+        request_log_writer().write(fields)
     else:
-        row.save(force_insert=True)
-    return row
+        RequestLog.objects.create(**fields)
 
 
 # --- rollups ---------------------------------------------------------------------------------

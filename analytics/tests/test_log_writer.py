@@ -15,7 +15,7 @@ from analytics.services import request_log_record
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def row(request_id: str, **overrides) -> RequestLog:
+def row(request_id: str, **overrides) -> dict:
     fields = {
         "request_id": request_id,
         "created_at": timezone.now(),
@@ -34,7 +34,7 @@ def row(request_id: str, **overrides) -> RequestLog:
         "flags": {"routing_policies": True, "cost_optimization": False},
     }
     fields.update(overrides)
-    return RequestLog(**fields)
+    return fields
 
 
 def test_concurrent_writers_each_get_exactly_one_committed_row():
@@ -115,15 +115,15 @@ def test_a_refused_row_fails_alone_and_the_rest_of_its_group_is_written():
 
 
 def test_a_refused_row_raises_for_its_own_request():
-    request_log_record(**_fields(row("same-id")))
+    request_log_record(**row("same-id"))
     with pytest.raises(IntegrityError):
-        request_log_record(**_fields(row("same-id")))
+        request_log_record(**row("same-id"))
     assert RequestLog.objects.filter(request_id="same-id").count() == 1
 
 
 def test_inside_a_transaction_the_row_belongs_to_it():
     with pytest.raises(RuntimeError), transaction.atomic():
-        request_log_record(**_fields(row("in-tx")))
+        request_log_record(**row("in-tx"))
         assert RequestLog.objects.filter(request_id="in-tx").exists()
         raise RuntimeError("roll back")
     assert not RequestLog.objects.filter(request_id="in-tx").exists()
@@ -131,14 +131,48 @@ def test_inside_a_transaction_the_row_belongs_to_it():
 
 def test_one_insert_per_row_when_group_commit_is_off(settings):
     settings.REQUEST_LOG_GROUP_COMMIT = False
-    saved = request_log_record(**_fields(row("plain-1")))
-    assert saved.pk is not None
-    assert RequestLog.objects.get(pk=saved.pk).request_id == "plain-1"
+    request_log_record(**row("plain-1"))
+    assert RequestLog.objects.get(request_id="plain-1").prompt_tokens == 12
 
 
-def _fields(instance: RequestLog) -> dict:
-    return {
-        f.attname: getattr(instance, f.attname)
-        for f in RequestLog._meta.concrete_fields
-        if not f.primary_key
+def test_a_misspelt_field_is_refused_before_anything_is_written():
+    with pytest.raises(TypeError, match="promt_tokens"):
+        request_log_record(**row("typo-1", promt_tokens=3))
+    assert not RequestLog.objects.filter(request_id="typo-1").exists()
+
+
+def test_foreign_keys_by_field_or_column(django_user_model):
+    user = django_user_model.objects.create_user("owner", password="pw-123456")
+    request_log_record(**row("fk-col", user_id=user.pk))
+    request_log_record(**row("fk-obj", user=user))
+    assert set(RequestLog.objects.filter(user=user).values_list("request_id", flat=True)) == {
+        "fk-col",
+        "fk-obj",
     }
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_row_written():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    # given this thread's connection was killed by the server (restart, idle timeout)
+    connection.ensure_connection()
+    victim = connection.connection.info.backend_pid
+    with _other_connection() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [victim])
+
+    # when a row is written on it
+    request_log_record(**row("after-drop"))
+
+    # then the row is there, on a new connection
+    assert RequestLog.objects.filter(request_id="after-drop").exists()
+    assert connection.connection.info.backend_pid != victim
+
+
+def _other_connection():
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    return psycopg.connect(**params, autocommit=True)
