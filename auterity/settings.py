@@ -243,6 +243,9 @@ ROUTING_STATS_ERROR_ALPHA = env.float("ROUTING_STATS_ERROR_ALPHA", default=0.1)
 ROUTING_STATS_INFLIGHT_PENALTY_SECONDS = env.float(
     "ROUTING_STATS_INFLIGHT_PENALTY_SECONDS", default=60.0
 )
+# Decisions share a provider's live figures for this long (cheaper than recomputing them per
+# request); a breaker that just opened is still honoured exactly when the call is made.
+ROUTING_STATS_VIEW_MAX_AGE_SECONDS = env.float("ROUTING_STATS_VIEW_MAX_AGE_SECONDS", default=0.05)
 
 # --- Performance: the gateway's data plane (bench/README.md) --------------------------------
 # Request-log rows that arrive together share one COPY/INSERT and one commit; each request still
