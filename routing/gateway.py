@@ -59,6 +59,7 @@ def provider_stats_from_settings() -> ProviderStats:
             error_alpha=settings.ROUTING_STATS_ERROR_ALPHA,
             error_decay_s=settings.ROUTING_STATS_ERROR_DECAY_SECONDS,
             inflight_penalty_s=settings.ROUTING_STATS_INFLIGHT_PENALTY_SECONDS,
+            view_max_age_s=settings.ROUTING_STATS_VIEW_MAX_AGE_SECONDS,
             breaker=BreakerConfig(
                 failure_threshold=settings.ROUTING_BREAKER_FAILURE_THRESHOLD,
                 error_rate_threshold=settings.ROUTING_BREAKER_ERROR_RATE_THRESHOLD,
