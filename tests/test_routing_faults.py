@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import requests
 from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured
 
 from accounts.services import api_key_create
 from analytics.models import RequestLog
@@ -407,3 +408,17 @@ def test_no_primary_costs_more_than_the_guard_allows_under_the_demo_policies(
                 for target in decision["targets"][1:]:
                     if target["expected_cost"] > limit:
                         assert target["reason"] == OVER_COST_GUARD, decision
+
+
+def test_the_breaker_and_health_settings_configure_the_gateway(settings):
+    settings.ROUTING_BREAKER_FAILURE_THRESHOLD = 7
+    settings.ROUTING_BREAKER_COOLDOWN_SECONDS = 12.5
+    settings.ROUTING_BREAKER_HALF_OPEN_TRIALS = 2
+    settings.ROUTING_STATS_ERROR_ALPHA = 0.25
+    config = gateway.provider_stats_from_settings().config
+    assert (config.breaker.failure_threshold, config.breaker.cooldown_s) == (7, 12.5)
+    assert (config.breaker.half_open_max_trials, config.error_alpha) == (2, 0.25)
+
+    settings.ROUTING_BREAKER_FAILURE_THRESHOLD = 0
+    with pytest.raises(ImproperlyConfigured, match="failure_threshold"):
+        gateway.provider_stats_from_settings()
