@@ -23,6 +23,10 @@ PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault(
 )
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# One process per core: the GIL lets a process use one core, and the gateway's CPU per request
+# does not change with the thread count (bench/README.md). workers x threads is how many
+# requests and streams run at once; each thread may hold a database connection, so raising it
+# past PostgreSQL's max_connections needs a pooler in front.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
