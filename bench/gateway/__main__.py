@@ -525,6 +525,9 @@ def profile_gateway(gunicorn_pid, url, key, duration, out_dir: Path, py_spy: str
                     "250",
                     "--format",
                     "raw",
+                    # Only the thread holding the GIL: where the workers' CPU goes, not where
+                    # their threads wait.
+                    "--gil",
                     "--nonblocking",
                     "--output",
                     str(target),
@@ -571,8 +574,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--rate-limited",
         action="store_true",
-        help="give the key the default request limits (counted in the database unless the "
-        "cache is Redis); by default it has none, like the LiteLLM side",
+        help="give the key request limits it never reaches, so each request is counted in the "
+        "limits store (the database unless the cache is Redis); by default it has none, like "
+        "the LiteLLM side",
     )
     parser.add_argument(
         "--profile", type=Path, help="also py-spy the workers during a c=32 run into DIR"
@@ -623,7 +627,7 @@ def main(argv=None) -> int:
         "PYTHONPATH": str(args.app_root),
     }
     (prefix / "prometheus").mkdir()
-    print(f"work dir {prefix}; logs there", flush=True)
+    print(f"work dir {prefix}; logs there; Auterity from {args.app_root}", flush=True)
 
     runs: list[Run] = []
     with Stack() as stack:

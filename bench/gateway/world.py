@@ -18,7 +18,7 @@ USERNAME = "bench"
 
 def world_install(upstream_url: str, *, rate_limited: bool = False) -> str:
     """Create the benchmark's catalogue and caller; return the raw API key. The key has no
-    request limits unless `rate_limited` (then the settings' defaults apply)."""
+    request limits unless `rate_limited` (then limits it never reaches, to measure them)."""
     from django.apps import apps
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -74,12 +74,12 @@ def world_install(upstream_url: str, *, rate_limited: bool = False) -> str:
     user = get_user_model().objects.create_user(USERNAME, password=None)
     user.groups.add(Group.objects.get_or_create(name="enterprise")[0])
     api_key, raw_key = api_key_create(user=user, name="bench", scopes=["ai:execute"])
-    if rate_limited:
-        return raw_key
-    # 0 = no request limit for this key (None would mean the settings' default of 1000/min,
-    # which a throughput benchmark passes in a second). LiteLLM runs without limits too.
-    api_key.rate_limit_per_minute = 0
-    api_key.rate_limit_per_hour = 0
+    # The settings' default of 1000 requests a minute would be used up in a second. Without
+    # `rate_limited` the key has no limits (0), like the LiteLLM side; with it, limits too
+    # high to reach, so every request still counts itself in the limits store.
+    limit = 1_000_000_000 if rate_limited else 0
+    api_key.rate_limit_per_minute = limit
+    api_key.rate_limit_per_hour = limit
     api_key.save(update_fields=["rate_limit_per_minute", "rate_limit_per_hour"])
     return raw_key
 
