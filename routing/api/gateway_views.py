@@ -61,29 +61,37 @@ def _respond(result: gateway.GatewayResult):
     return response
 
 
+def _route(request, endpoint: str, parse):
+    """What every routed endpoint does before shaping its answer: authenticate, refuse an
+    oversized body unread, parse it with `parse`, serve it. Returns (chat request, result);
+    raises GatewayError."""
+    principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
+    gateway.body_size_check(
+        principal=principal,
+        request_id=request.request_id,
+        endpoint=endpoint,
+        size=content_length(request),
+    )
+    chat_request = parse(_json_body(request))
+    result = gateway.chat_completion(
+        principal=principal,
+        request=chat_request,
+        request_id=request.request_id,  # auterity.request_context.RequestContextMiddleware
+        headers=request.headers,
+        endpoint=endpoint,
+    )
+    return chat_request, result
+
+
 @checks_own_body_size
 @csrf_exempt
 @require_POST
 def chat_completions(request):
     """POST /v1/chat/completions: OpenAI's chat completions API, routed."""
-    request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
-        principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
-        gateway.body_size_check(
-            principal=principal,
-            request_id=request_id,
-            endpoint="chat",
-            size=content_length(request),
-        )
-        chat_request = gateway.parse_chat_request(_json_body(request))
-        result = gateway.chat_completion(
-            principal=principal,
-            request=chat_request,
-            request_id=request_id,
-            headers=request.headers,
-        )
+        _, result = _route(request, "chat", gateway.parse_chat_request)
     except GatewayError as error:
-        return _error_response(error, request_id)
+        return _error_response(error, request.request_id)
     return _respond(result)
 
 
@@ -154,30 +162,15 @@ def _native_chat_request(body: dict) -> ChatRequest:
 @require_POST
 def execute(request):
     """POST /api/ai/execute: the native API; the output plus the routing decision."""
-    request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
     try:
-        principal = authenticate_gateway_request(request, Scope.AI_EXECUTE)
-        gateway.body_size_check(
-            principal=principal,
-            request_id=request_id,
-            endpoint="execute",
-            size=content_length(request),
-        )
-        chat_request = _native_chat_request(_json_body(request))
-        result = gateway.chat_completion(
-            principal=principal,
-            request=chat_request,
-            request_id=request_id,
-            headers=request.headers,
-            endpoint="execute",
-        )
+        chat_request, result = _route(request, "execute", _native_chat_request)
     except GatewayError as error:
-        return _error_response(error, request_id)
+        return _error_response(error, request.request_id)
     choice = (result.body.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     decision = result.decision
     body = {
-        "id": request_id,
+        "id": request.request_id,
         "output": message.get("content"),
         "message": message,
         "finish_reason": choice.get("finish_reason"),
