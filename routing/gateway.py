@@ -193,20 +193,8 @@ def chat_completion(
     upstream failures (they become an error result with its log row)."""
     started = time.monotonic()
     rate_limit_headers = admit(principal, request, request_id, endpoint)
-    catalogue = catalogue_get()
-    options = flags.decision_options(principal, request_id)
-    ctx = _context(principal, request, request_id, headers)
     decided = time.monotonic()
-    try:
-        decision = decide(ctx, catalogue.snapshot, provider_stats.live_view(), options)
-    except UnknownModel as exc:
-        raise GatewayError(
-            404,
-            f"The model '{request.model}' does not exist or is not offered by any provider.",
-            type="invalid_request_error",
-            param="model",
-            code="model_not_found",
-        ) from exc
+    catalogue, options, _, decision = _decide(principal, request, request_id, headers)
     metrics.decision_observed(time.monotonic() - decided)
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
@@ -289,6 +277,22 @@ def simulate(
     *, principal: Principal, request: ChatRequest, request_id: str, headers: Mapping[str, str]
 ) -> dict:
     """The decision for a request, with its reasons, calling no provider and writing nothing."""
+    _, options, ctx, decision = _decide(principal, request, request_id, headers)
+    return {
+        "request_id": request_id,
+        "input_tokens_estimate": ctx.input_tokens,
+        "required_capabilities": sorted(ctx.capabilities),
+        "flags": flags.as_record(options),
+        "decision": decision.to_dict(),
+    }
+
+
+# --- building blocks -------------------------------------------------------------------------
+
+
+def _decide(principal, request: ChatRequest, request_id: str, headers):
+    """Flags -> catalogue snapshot -> engine: (catalogue, options, context, decision), the same
+    for a served request and its dry run."""
     catalogue = catalogue_get()
     options = flags.decision_options(principal, request_id)
     ctx = _context(principal, request, request_id, headers)
@@ -302,16 +306,7 @@ def simulate(
             param="model",
             code="model_not_found",
         ) from exc
-    return {
-        "request_id": request_id,
-        "input_tokens_estimate": ctx.input_tokens,
-        "required_capabilities": sorted(ctx.capabilities),
-        "flags": flags.as_record(options),
-        "decision": decision.to_dict(),
-    }
-
-
-# --- building blocks -------------------------------------------------------------------------
+    return catalogue, options, ctx, decision
 
 
 def _context(principal, request: ChatRequest, request_id, headers) -> RequestContext:

@@ -59,7 +59,7 @@ ERRORS = Counter(
 )
 DURATION = Histogram(
     "ai_routing_duration_seconds",
-    "Gateway time: phase=decision (the routing engine alone), request (a whole non-streamed "
+    "Gateway time: phase=decision (flags + snapshot + engine), request (a whole non-streamed "
     "request) or stream (a whole streamed request, until its last event).",
     ["phase"],
     buckets=_LATENCY_BUCKETS,
