@@ -39,6 +39,8 @@ def test_seed_demo_is_idempotent(capsys):
     key2 = second.split("Demo API key (all scopes, shown once): ")[1].split()[0]
     assert key1 != key2
     assert ApiKey.objects.filter(name="demo").count() == 1
+    # the demo caller is in the rollout, so the tour shows policies at work
+    assert ApiKey.objects.get(name="demo").user.groups.filter(name="beta-testers").exists()
 
 
 def test_demo_policies_are_valid():

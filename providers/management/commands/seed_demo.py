@@ -46,6 +46,9 @@ class Command(BaseCommand):
         if created:
             admin.set_password(options["admin_password"])
             admin.save()
+        # The demo caller is a beta tester, so the routing_policies flag is on for the demo key
+        # and the tour shows policies at work (everyone else: 25 % of users, docs/flags.md).
+        admin.groups.add(Group.objects.get(name="beta-testers"))
 
         ApiKey.objects.filter(user=admin, name=DEMO_KEY_NAME).delete()
         _, raw_key = api_key_create(user=admin, name=DEMO_KEY_NAME, scopes=Scope.values)
