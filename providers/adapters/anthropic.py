@@ -375,7 +375,9 @@ class AnthropicAdapter(ProviderAdapter):
                             "type": "tool_use",
                             "id": call["id"],
                             "name": call["function"]["name"],
-                            "input": self._tool_input(call, f"messages[{i}].tool_calls[{k}]"),
+                            "input": self.tool_call_arguments(
+                                call["function"], f"messages[{i}].tool_calls[{k}]"
+                            ),
                         }
                     )
             else:
@@ -404,16 +406,6 @@ class AnthropicAdapter(ProviderAdapter):
         if any(block.keys() != {"type", "text"} for block in system_blocks):
             return system_blocks, converted
         return "\n\n".join(block["text"] for block in system_blocks), converted
-
-    def _tool_input(self, call: dict, param: str) -> dict:
-        arguments = call["function"].get("arguments") or ""
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            raise self.invalid(f"{param}.function.arguments is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise self.invalid(f"{param}.function.arguments must encode a JSON object")
-        return parsed
 
     # -- response -----------------------------------------------------------------------
 

@@ -557,6 +557,18 @@ class ProviderAdapter:
         """An InvalidRequest raised while translating, before anything was sent."""
         return InvalidRequest(message, provider_id=self.provider_id, upstream_code=code)
 
+    def tool_call_arguments(self, function: dict, param: str) -> dict:
+        """An OpenAI tool call's `arguments` (a JSON string) as the object Anthropic's `input`
+        and Gemini's `args` need; `param` names the call in the error."""
+        arguments = function.get("arguments") or ""
+        try:
+            parsed = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            raise self.invalid(f"{param}.function.arguments is not valid JSON") from None
+        if not isinstance(parsed, dict):
+            raise self.invalid(f"{param}.function.arguments must encode a JSON object")
+        return parsed
+
     def redact(self, text: str) -> str:
         key = self.endpoint.api_key
         if key and key in text:

@@ -381,7 +381,9 @@ class GeminiAdapter(ProviderAdapter):
                     part: dict[str, Any] = {
                         "functionCall": {
                             "name": function["name"],
-                            "args": self._arguments(function, f"messages[{i}].tool_calls[{k}]"),
+                            "args": self.tool_call_arguments(
+                                function, f"messages[{i}].tool_calls[{k}]"
+                            ),
                         }
                     }
                     signature = _signature_of(call["id"])
@@ -407,16 +409,6 @@ class GeminiAdapter(ProviderAdapter):
             else:
                 contents.append({"role": target, "parts": parts})
         return system, contents
-
-    def _arguments(self, function: dict, param: str) -> dict:
-        arguments = function.get("arguments") or ""
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            raise self.invalid(f"{param}.function.arguments is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise self.invalid(f"{param}.function.arguments must encode a JSON object")
-        return parsed
 
     # -- response -----------------------------------------------------------------------
 
