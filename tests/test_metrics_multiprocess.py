@@ -20,9 +20,9 @@ import requests
 from django.contrib.auth.models import Group
 from django.db import connection
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.services import api_key_create
+from tests.metrics_exposition import scrape, total
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,24 +126,6 @@ def per_worker_requests(multiproc: Path) -> dict[int, float]:
                 value += sum(s.value for s in metric.samples if s.name.endswith("_total"))
         counts[pid] = value
     return counts
-
-
-def scrape(url: str) -> dict[str, list]:
-    response = requests.get(f"{url}/metrics", timeout=10)
-    assert response.status_code == 200, response.text
-    samples: dict[str, list] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
-def total(samples, name, **labels) -> float:
-    return sum(
-        value
-        for sample_labels, value in samples.get(name, [])
-        if all(sample_labels.get(k) == v for k, v in labels.items())
-    )
 
 
 def send(url: str, key: str) -> int:

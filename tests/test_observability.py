@@ -18,7 +18,6 @@ import requests
 import yaml
 from django.conf import settings
 from django.contrib.auth.models import Group
-from prometheus_client.parser import text_string_to_metric_families
 from pythonjsonlogger.json import JsonFormatter
 
 from accounts.services import api_key_create
@@ -27,6 +26,7 @@ from auterity import health
 from auterity.logs import RequestIdFilter, SecretRedactionFilter, redact
 from providers.models import Provider
 from routing import metrics
+from tests.metrics_exposition import scrape, total
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,25 +74,6 @@ def alert_exprs() -> list[str]:
 def dashboard_exprs() -> list[str]:
     dashboard = json.loads((ROOT / "deploy/grafana/auterity-overview.json").read_text())
     return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-
-
-def scrape(url: str, **kwargs) -> dict[str, list]:
-    """Sample name -> [(labels, value)] from a /metrics answer."""
-    response = requests.get(f"{url}/metrics", timeout=10, **kwargs)
-    assert response.status_code == 200, response.text
-    samples: dict[str, list] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
-def total(samples, name, **labels) -> float:
-    return sum(
-        value
-        for sample_labels, value in samples.get(name, [])
-        if all(sample_labels.get(k) == v for k, v in labels.items())
-    )
 
 
 @pytest.fixture
