@@ -98,6 +98,7 @@ class _PrincipalCache:
     def __init__(self):
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._loading: dict[str, threading.Lock] = {}
 
     def get(self, raw_token: str, load=None) -> Principal | None:
         """The principal for `raw_token`; `load(raw_token)` resolves a miss and returns
@@ -107,14 +108,24 @@ class _PrincipalCache:
         entry = self._entries.get(digest)
         if entry is not None and entry[0] > now:
             return entry[1]
-        principal, valid_s = (load or _load_api_key)(raw_token)
-        ttl = settings.PRINCIPAL_CACHE_SECONDS
-        if valid_s is not None:
-            ttl = min(ttl, valid_s)
         with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[digest] = (now + ttl, principal)
+            loading = self._loading.setdefault(digest, threading.Lock())
+        with loading:
+            # When an entry expires under load, one thread reloads it; the others waiting here
+            # find it fresh instead of each running the same queries.
+            entry = self._entries.get(digest)
+            now = time.monotonic()
+            if entry is not None and entry[0] > now:
+                return entry[1]
+            principal, valid_s = (load or _load_api_key)(raw_token)
+            ttl = settings.PRINCIPAL_CACHE_SECONDS
+            if valid_s is not None:
+                ttl = min(ttl, valid_s)
+            with self._lock:
+                if len(self._entries) > 10_000:
+                    self._entries.clear()
+                self._entries[digest] = (now + ttl, principal)
+                self._loading.pop(digest, None)
         return principal
 
     def clear(self):

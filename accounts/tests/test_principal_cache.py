@@ -1,0 +1,42 @@
+import threading
+import time
+
+from accounts.principal import _PrincipalCache
+
+
+def test_concurrent_misses_for_one_token_load_it_once():
+    # given: eight request threads presenting the same token the cache does not hold
+    cache = _PrincipalCache()
+    calls = []
+    start = threading.Barrier(8)
+
+    def load(raw_token):
+        calls.append(raw_token)
+        time.sleep(0.05)  # a database round trip, long enough for the others to arrive
+        return None, None
+
+    def request():
+        start.wait()
+        cache.get("sk-aut-same-token", load)
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then: one load, the other seven found its result
+    assert calls == ["sk-aut-same-token"]
+
+
+def test_different_tokens_each_load():
+    cache = _PrincipalCache()
+    calls = []
+
+    def load(raw_token):
+        calls.append(raw_token)
+        return None, None
+
+    cache.get("sk-aut-a", load)
+    cache.get("sk-aut-b", load)
+    cache.get("sk-aut-a", load)
+    assert calls == ["sk-aut-a", "sk-aut-b"]
