@@ -26,6 +26,24 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _request_log_rows_before_response(settings):
+    # Tests read the request log right after a response. The default, rows written in the
+    # background after it, has its own tests (analytics/tests/test_log_writer.py,
+    # tests/test_metrics_multiprocess.py); both modes go through the same writer thread.
+    settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE = True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _request_log_writer_stopped(django_db_setup, django_db_blocker):
+    # The writer thread holds a database connection; PostgreSQL refuses to drop the test
+    # database while it is open.
+    yield
+    from analytics.log_writer import request_log_writer
+
+    request_log_writer().close(10)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # PBKDF2's deliberate slowness (~1 s a hash here) buys nothing in tests.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

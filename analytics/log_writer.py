@@ -1,29 +1,41 @@
-"""Request-log rows written by group commit: one statement and one commit for every row that
-arrived while the previous group was being written.
+"""Request-log rows written by one background thread per process, in groups.
 
-Each gateway request still waits until its own row is committed before it answers, exactly as
-with one INSERT per request, so nothing is lost if the process dies afterwards (there is no
-queue to flush at exit: a row is either committed or its request has not answered yet). What
-changes is the cost. The first request to arrive while no write is running becomes the
-*leader* and writes every row queued at that moment, with its own database connection, in one
-statement: a `COPY` on PostgreSQL (an INSERT for a lone row), `bulk_create` elsewhere. The
-others wait for it; when it is done and more rows have queued, the oldest waiter takes over.
-No extra thread, no extra connection. On this machine a row costs ~1.2 ms of CPU through
-`Model.objects.create()`, ~0.5 ms as a raw INSERT and ~0.1 ms in a COPY of 8 (bench/README.md).
+A gateway request hands its row to the writer and answers; the writer thread takes every row
+queued at that moment and writes them in one statement and one commit: a `COPY` on PostgreSQL
+(an INSERT for a lone row), `bulk_create` elsewhere. Rows that arrive while a group is being
+written form the next group, so the load decides the group size and no row waits for a timer.
+On this machine a row costs ~0.5 ms of CPU as a lone INSERT and ~0.1 ms in a COPY of 8, and
+taking the database round trip and commit off the request is ~2 ms of latency per request
+(bench/README.md).
+
+What can happen to a row (docs/observability.md, "Request log"):
+
+- It is committed within milliseconds of the answer. `flush()` waits for everything queued so
+  far; the process drains the queue when it exits (`atexit`, and gunicorn's `worker_exit`).
+- The database is unreachable: the group is kept and retried with backoff (up to 5 s apart)
+  until it is written; requests keep being answered meanwhile. At most
+  REQUEST_LOG_QUEUE_MAX_ROWS rows wait in memory; past that a new row is dropped, with an error
+  line and `auterity_request_log_dropped_total`.
+- The database refuses a row (a duplicate request id, say): the group is retried one row at a
+  time so that only that row fails, with an error line and the same counter.
+- The process is killed (SIGKILL, OOM) before its rows are written: they are lost. With
+  REQUEST_LOG_COMMIT_BEFORE_RESPONSE each request instead waits until its own row is committed
+  (one more round trip of latency, same CPU) and gets the error if it could not be.
 
 A caller inside a transaction (`transaction.atomic`) writes its row itself, in that
-transaction, as before. If a group's statement fails (a row the database refuses, say a
-duplicate request id), its rows are written one at a time so that only the bad row fails, and
-its own request gets the error.
+transaction.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
+import time
 
+from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -36,96 +48,176 @@ from .models import RequestLog
 
 logger = logging.getLogger(__name__)
 
+# Backoff between retries of a group the database could not take (seconds).
+_RETRY_FIRST, _RETRY_MAX = 0.2, 5.0
+
 
 class _Entry:
-    __slots__ = ("done", "error", "event", "fields", "promoted")
+    __slots__ = ("done", "error", "event", "fields", "waited")
 
-    def __init__(self, fields: dict):
+    def __init__(self, fields: dict, waited: bool = False):
         self.fields = fields
+        self.waited = waited  # a request is blocked on this row (commit before response)
         self.event = threading.Event()
         self.done = False
-        self.promoted = False
         self.error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.done = error is None
+        self.error = error
+        self.event.set()
 
 
 class RequestLogWriter:
-    """Per-process group commit of request-log rows (see the module docstring)."""
+    """Per-process background writer of request-log rows (see the module docstring)."""
 
-    def __init__(self, using: str = DEFAULT_DB_ALIAS):
+    def __init__(self, using: str = DEFAULT_DB_ALIAS, max_rows: int | None = None):
         self.using = using
-        self._lock = threading.Lock()
+        self.max_rows = max_rows
+        self._cond = threading.Condition()
         self._queue: list[_Entry] = []
-        self._writing = False
+        self._in_progress = 0  # rows taken by the writer thread and not yet finished
+        self._thread: threading.Thread | None = None
+        self._closing = False
         self._columns = _Columns()
 
-    def write(self, fields: dict) -> None:
-        """Insert the row `RequestLog(**fields)` would be; return once it is committed.
-        Raises the database's error if it refused the row."""
+    # --- producers ---------------------------------------------------------------------------
+
+    def write(self, fields: dict, *, wait: bool = False) -> None:
+        """Queue the row `RequestLog(**fields)` would be. With `wait`, return only once it is
+        committed, raising the database's error if it was refused. A misspelt field raises
+        TypeError at once, in either case."""
         self._columns.check(fields)
-        connection = connections[self.using]
-        if connection.in_atomic_block:
+        if connections[self.using].in_atomic_block:
             RequestLog(**fields).save(force_insert=True, using=self.using)
             return
-        entry = _Entry(fields)
-        with self._lock:
-            self._queue.append(entry)
-            lead = not self._writing
-            self._writing = True
-        if not lead:
-            entry.event.wait()
-            if not entry.promoted:
-                if entry.error is not None:
-                    raise entry.error
+        entry = _Entry(fields, waited=wait)
+        limit = self.max_rows or settings.REQUEST_LOG_QUEUE_MAX_ROWS
+        with self._cond:
+            if len(self._queue) >= limit and not wait:
+                _dropped(1, f"the queue holds {limit} rows (REQUEST_LOG_QUEUE_MAX_ROWS)")
                 return
-        self._lead()
-        if entry.error is not None:
-            raise entry.error
+            self._queue.append(entry)
+            self._start_thread()
+            self._cond.notify_all()
+        if wait:
+            entry.event.wait()
+            if entry.error is not None:
+                raise entry.error
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row queued before this call is written (or refused). False if
+        `timeout` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._in_progress:
+                if self._thread is None or not self._thread.is_alive():
+                    self._start_thread()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write what is queued (for at most `timeout` seconds) and stop the thread; rows still
+        queued then are reported lost. Called at process exit."""
+        timeout = settings.REQUEST_LOG_DRAIN_SECONDS if timeout is None else timeout
+        if not self.flush(timeout):
+            with self._cond:
+                lost = len(self._queue) + self._in_progress
+            _dropped(lost, f"the process exited before they were written ({timeout:g} s)")
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)  # it closes its database connection on the way out
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._in_progress
+
+    # --- the writer thread -------------------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        # Under self._cond.
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = _RETRY_FIRST
         try:
-            self._write_batch(batch)
-        finally:
-            for entry in batch:
-                if not entry.done and entry.error is None:
-                    entry.error = RuntimeError("the request-log writer stopped")
-            with self._lock:
-                if self._queue:
-                    # The oldest waiter writes the next group (its row is in it).
-                    successor = self._queue[0]
-                    successor.promoted = True
-                    successor.event.set()
+            while True:
+                with self._cond:
+                    while not self._queue:
+                        if self._closing:
+                            return
+                        self._cond.wait()
+                    batch, self._queue = self._queue, []
+                    self._in_progress = len(batch)
+                retry = self._write_batch(batch)
+                with self._cond:
+                    if retry:
+                        # The database is unreachable: keep the rows, first in line.
+                        self._queue[:0] = retry
+                    self._in_progress = 0
+                    self._cond.notify_all()
+                if retry:
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, _RETRY_MAX)
                 else:
-                    self._writing = False
-            for entry in batch:
-                entry.event.set()
+                    backoff = _RETRY_FIRST
+        finally:
+            connections[self.using].close()
 
-    def _write_batch(self, batch: list[_Entry]) -> None:
+    def _write_batch(self, batch: list[_Entry]) -> list[_Entry]:
+        """Write a group; return the rows to retry later (database unreachable)."""
         try:
             # One statement, in autocommit: it commits or fails as a whole.
             self._insert([entry.fields for entry in batch])
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("request-log write of %d row(s) failed (%s); retrying", len(batch), exc)
+            # A request waiting for its row gets the error now rather than wait for the outage.
+            for entry in batch:
+                if entry.waited:
+                    entry.finish(exc)
+            return [entry for entry in batch if not entry.waited]
         except DatabaseError as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
-                return
-            logger.warning(
-                "request-log group of %d failed (%s); writing rows one by one", len(batch), exc
-            )
-            for entry in batch:
-                try:
-                    RequestLog(**entry.fields).save(force_insert=True, using=self.using)
-                except Exception as row_exc:
-                    entry.error = row_exc
-                else:
-                    entry.done = True
-            return
-        except Exception as exc:
-            for entry in batch:
-                entry.error = exc
-            return
+            if len(batch) > 1:
+                logger.warning(
+                    "request-log group of %d failed (%s); writing rows one by one", len(batch), exc
+                )
+            self._write_one_by_one(batch)
+            return []
+        except Exception as exc:  # a bug: say so loudly, do not spin on it
+            logger.exception("request-log write of %d row(s) failed", len(batch))
+            self._refused(batch, exc)
+            return []
         for entry in batch:
-            entry.done = True
+            entry.finish()
+        return []
+
+    def _write_one_by_one(self, batch: list[_Entry]) -> None:
+        for entry in batch:
+            try:
+                RequestLog(**entry.fields).save(force_insert=True, using=self.using)
+            except Exception as exc:
+                self._refused([entry], exc)
+            else:
+                entry.finish()
+
+    def _refused(self, entries: list[_Entry], exc: BaseException) -> None:
+        for entry in entries:
+            if not entry.waited:
+                _dropped(
+                    1,
+                    f"the database refused request {entry.fields.get('request_id')!r}: {exc}",
+                )
+            entry.finish(exc)
 
     def _insert(self, rows: list[dict]) -> None:
         connection = connections[self.using]
@@ -135,7 +227,7 @@ class RequestLogWriter:
         values = [self._columns.values(fields) for fields in rows]
         for attempt in (1, 2):
             # The driver's connection directly: Django's cursor() would first run its health
-            # check, a `SELECT 1` round trip per request. A connection the server dropped is
+            # check, a `SELECT 1` round trip per group. A connection the server dropped is
             # found by the write itself and replaced once instead.
             connection.ensure_connection()
             try:
@@ -143,10 +235,19 @@ class RequestLogWriter:
                     self._columns.send(connection.connection, values)
                 return
             except (OperationalError, InterfaceError):
+                connection.close()
                 if attempt == 2:
                     raise
                 logger.warning("request-log write lost its database connection; reconnecting")
-                connection.close()
+
+
+def _dropped(count: int, why: str) -> None:
+    if count <= 0:
+        return
+    from routing import metrics
+
+    logger.error("%d request-log row(s) lost: %s", count, why)
+    metrics.request_log_rows_dropped(count)
 
 
 class _Columns:
@@ -228,8 +329,17 @@ def request_log_writer() -> RequestLogWriter:
     return _writer
 
 
+def drain_at_exit() -> None:
+    """Write what this process still holds (atexit; gunicorn's worker_exit calls it too)."""
+    _writer.close()
+
+
+atexit.register(drain_at_exit)
+
+
 def _new_writer_after_fork() -> None:
-    # A forked worker starts with no queue and a free lock, whatever the parent was doing.
+    # A forked worker starts with no queue, no thread and a free lock, whatever the parent
+    # was doing; the parent's rows are the parent's to write.
     global _writer
     _writer = RequestLogWriter()
 

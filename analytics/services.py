@@ -35,16 +35,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def request_log_record(**fields) -> None:
     """Write one request's row (`fields` as for `RequestLog(**fields)`). Called exactly once
-    per gateway request, whatever happened; returns once the row is committed.
+    per gateway request, whatever happened.
 
-    With REQUEST_LOG_GROUP_COMMIT (the default) rows that arrive together share one statement
-    and one commit (analytics/log_writer.py); otherwise each is its own INSERT.
+    The row goes to this process's background writer (analytics/log_writer.py), which commits
+    it within milliseconds, in a group with the rows that arrived meanwhile. With
+    REQUEST_LOG_COMMIT_BEFORE_RESPONSE this returns only once the row is committed.
     """
     fields.setdefault("created_at", timezone.now())
-    if settings.REQUEST_LOG_GROUP_COMMIT:
-        request_log_writer().write(fields)
-    else:
-        RequestLog.objects.create(**fields)
+    request_log_writer().write(fields, wait=settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE)
 
 
 # --- rollups ---------------------------------------------------------------------------------

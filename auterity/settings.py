@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "auterity.request_context.RequestContextMiddleware",
+    # The gateway's endpoints leave here for GATEWAY_MIDDLEWARE (auterity/fast_path.py).
+    "auterity.fast_path.GatewayFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +59,14 @@ MIDDLEWARE = [
     "accounts.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+# What the gateway's endpoints (/v1/..., /api/ai/execute, /api/routing/simulate) run instead of
+# the rest of MIDDLEWARE: they take bearer tokens and answer JSON, so sessions, CSRF, messages,
+# static files and the audit trail have nothing to do there (auterity/fast_path.py).
+GATEWAY_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -248,9 +258,19 @@ ROUTING_STATS_INFLIGHT_PENALTY_SECONDS = env.float(
 ROUTING_STATS_VIEW_MAX_AGE_SECONDS = env.float("ROUTING_STATS_VIEW_MAX_AGE_SECONDS", default=0.05)
 
 # --- Performance: the gateway's data plane (bench/README.md) --------------------------------
-# Request-log rows that arrive together share one COPY/INSERT and one commit; each request still
-# answers only after its own row is committed (analytics/log_writer.py). False: one INSERT each.
-REQUEST_LOG_GROUP_COMMIT = env.bool("REQUEST_LOG_GROUP_COMMIT", default=True)
+# Request-log rows are committed by a background thread per process, in groups, within
+# milliseconds of the answer (analytics/log_writer.py). True: each request answers only once its
+# own row is committed (nothing lost if the process is killed; one more database round trip).
+REQUEST_LOG_COMMIT_BEFORE_RESPONSE = env.bool("REQUEST_LOG_COMMIT_BEFORE_RESPONSE", default=False)
+# Rows a process may hold while the database is unreachable; past that new rows are dropped
+# (logged, counted in auterity_request_log_dropped_total).
+REQUEST_LOG_QUEUE_MAX_ROWS = env.int("REQUEST_LOG_QUEUE_MAX_ROWS", default=20000)
+# How long an exiting process keeps writing the rows it still holds.
+REQUEST_LOG_DRAIN_SECONDS = env.float("REQUEST_LOG_DRAIN_SECONDS", default=10.0)
+if REQUEST_LOG_QUEUE_MAX_ROWS < 1 or REQUEST_LOG_DRAIN_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "REQUEST_LOG_QUEUE_MAX_ROWS must be at least 1, REQUEST_LOG_DRAIN_SECONDS at least 0"
+    )
 
 # --- Celery ---------------------------------------------------------------------------------
 # The filesystem transport needs no server, so `make run` works anywhere; Redis in production.

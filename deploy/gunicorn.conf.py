@@ -101,3 +101,13 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, PROMETHEUS_MULTIPROC_DIR)
+
+
+def worker_exit(server, worker):
+    """Write the request-log rows this worker still holds before it goes (they are written in
+    the background, analytics/log_writer.py). atexit would too; this runs even when gunicorn
+    ends the worker without a normal interpreter exit."""
+    import sys
+
+    if "analytics.log_writer" in sys.modules:  # a worker that never loaded the app has none
+        sys.modules["analytics.log_writer"].drain_at_exit()

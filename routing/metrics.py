@@ -89,6 +89,11 @@ BASELINE_COST = Counter(
     "What the same requests would have cost on their requested model's default provider (USD).",
     ["provider", "model"],
 )
+REQUEST_LOG_DROPPED = Counter(
+    "auterity_request_log_dropped_total",
+    "Request-log rows lost: the database refused them, the writer's queue was full during a "
+    "database outage, or the process exited before writing them (analytics/log_writer.py).",
+)
 IN_FLIGHT = Gauge(
     "ai_requests_in_flight",
     "Gateway requests being served now (streams until their last event).",
@@ -124,6 +129,10 @@ def decision_observed(seconds: float) -> None:
 def request_refused() -> None:
     """A request refused before routing (rate limit, budget, body size): counted, not timed."""
     REQUESTS.labels("none", "none", "none", "refused").inc()
+
+
+def request_log_rows_dropped(count: int) -> None:
+    REQUEST_LOG_DROPPED.inc(count)
 
 
 def request_started() -> None:

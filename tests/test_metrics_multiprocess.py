@@ -1,4 +1,5 @@
-"""/metrics under gunicorn with two workers: a scrape adds up every worker's counters.
+"""/metrics under gunicorn with two workers: a scrape adds up every worker's counters; and
+the request-log rows the workers write in the background are all there once gunicorn stops.
 
 Runs the real deploy/gunicorn.conf.py in a subprocess against the test database (committed
 rows: transactional test) and the provider simulator, with its multiprocess directory in a
@@ -22,6 +23,7 @@ from django.db import connection
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from accounts.services import api_key_create
+from analytics.models import RequestLog
 from tests.metrics_exposition import scrape, total
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,7 +98,7 @@ def gunicorn(tmp_path, demo_catalogue):
                 log.flush()
                 pytest.fail((tmp_path / "gunicorn.log").read_text()[-3000:])
             time.sleep(0.2)
-        yield url, multiproc
+        yield url, multiproc, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -141,7 +143,7 @@ def send(url: str, key: str) -> int:
 
 
 def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, key, sim):
-    url, multiproc = gunicorn
+    url, multiproc, _ = gunicorn
     # the stale file from "an earlier run" was removed at start
     assert not (multiproc / "counter_1.db").exists()
     sim.set_fault("anthropic", latency_ms=100)  # requests overlap, so both workers accept some
@@ -183,3 +185,30 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, ke
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda _: send(url, key), range(4)))
     assert total(scrape(url), "ai_routing_requests_total", status="success") == sent + 4
+
+
+def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(gunicorn, key):
+    if connection.vendor != "postgresql":
+        pytest.skip("holds a PostgreSQL table lock")
+    url, _, process = gunicorn
+    import psycopg
+
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as blocker:
+        # given the request log cannot be written for now (a long lock, a slow database)
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE request_log IN EXCLUSIVE MODE")
+
+        # when requests are served, they are answered all the same (rows wait in the workers)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda _: send(url, key), range(24)))
+        assert RequestLog.objects.count() == 0  # nothing written yet: the table is locked
+
+        # and gunicorn is stopped while they wait; the lock goes a moment later
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        blocker.execute("ROLLBACK")
+    process.wait(timeout=60)
+
+    # then every row was written on the way out
+    assert RequestLog.objects.filter(status="success").count() == 24

@@ -1,13 +1,17 @@
-"""Request-log group commit: every row written exactly once, committed before its writer
-returns, and a refused row failing alone (analytics/log_writer.py)."""
+"""The request-log writer (analytics/log_writer.py): every row written exactly once, by the
+background thread, in groups; committed before the request answers when asked; kept and retried
+through a database outage; a refused row failing alone; nothing left behind at exit."""
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
+from analytics import log_writer
 from analytics.log_writer import RequestLogWriter, _Entry
 from analytics.models import RequestLog
 from analytics.services import request_log_record
@@ -37,9 +41,19 @@ def row(request_id: str, **overrides) -> dict:
     return fields
 
 
-def test_concurrent_writers_each_get_exactly_one_committed_row():
-    # given 24 threads writing at once through one writer
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("auterity_request_log_dropped_total") or 0.0
+
+
+@pytest.fixture
+def writer():
     writer = RequestLogWriter()
+    yield writer
+    writer.close(10)
+
+
+def test_concurrent_writers_each_get_exactly_one_committed_row(writer):
+    # given 24 threads writing at once through one writer, each waiting for its commit
     seen_after_return = {}
     errors = []
     start = threading.Barrier(24)
@@ -47,7 +61,7 @@ def test_concurrent_writers_each_get_exactly_one_committed_row():
     def serve(n):
         try:
             start.wait()
-            writer.write(row(f"conc-{n}"))
+            writer.write(row(f"conc-{n}"), wait=True)
             # committed before write() returned: another connection sees it already
             seen_after_return[n] = RequestLog.objects.filter(request_id=f"conc-{n}").exists()
         except Exception as exc:  # pragma: no cover - reported below
@@ -99,14 +113,13 @@ def test_every_column_is_written_as_given():
     assert saved.api_key_name == ""  # model defaults fill what the caller left out
 
 
-def test_a_refused_row_fails_alone_and_the_rest_of_its_group_is_written():
+def test_a_refused_row_fails_alone_and_the_rest_of_its_group_is_written(writer):
     # given a row that already exists, and a group holding a duplicate of it
-    writer = RequestLogWriter()
-    writer.write(row("dup-1"))
+    writer.write(row("dup-1"), wait=True)
     group = [_Entry(row("grp-1")), _Entry(row("dup-1")), _Entry(row("grp-2"))]
 
     # when the group is written
-    writer._write_batch(group)
+    assert writer._write_batch(group) == []
 
     # then only the duplicate failed
     assert [e.done for e in group] == [True, False, True]
@@ -121,18 +134,131 @@ def test_a_refused_row_raises_for_its_own_request():
     assert RequestLog.objects.filter(request_id="same-id").count() == 1
 
 
+def test_by_default_the_request_does_not_wait_for_its_row(settings, writer):
+    if connection.vendor != "postgresql":
+        pytest.skip("holds a PostgreSQL table lock")
+    settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE = False
+    # given another session holding the table so that no row can be written yet
+    with _other_connection() as other, other.transaction():
+        other.execute("LOCK TABLE request_log IN EXCLUSIVE MODE")
+        started = time.monotonic()
+        writer.write(row("bg-1"))
+
+        # then write() returned at once, the row still waiting
+        assert time.monotonic() - started < 1
+        time.sleep(0.2)
+        assert writer.pending() == 1
+    # and once the table is free the thread writes it
+    assert writer.flush(10)
+    assert RequestLog.objects.filter(request_id="bg-1").exists()
+    assert writer.pending() == 0
+
+
+def test_rows_that_arrive_together_share_one_write(writer, monkeypatch):
+    groups = []
+    insert = writer._insert
+    gate = threading.Event()
+
+    def recording_insert(rows):
+        groups.append(len(rows))
+        gate.wait(10)
+        insert(rows)
+
+    monkeypatch.setattr(writer, "_insert", recording_insert)
+    writer.write(row("grp-a"))  # taken by the thread, which waits at the gate
+    while writer.pending() != 1 or not groups:
+        time.sleep(0.01)
+    for n in range(5):
+        writer.write(row(f"grp-b{n}"))  # queued behind it
+    gate.set()
+
+    assert writer.flush(10)
+    assert groups == [1, 5]
+    assert RequestLog.objects.filter(request_id__startswith="grp-").count() == 6
+
+
+def test_rows_are_kept_and_retried_while_the_database_is_unreachable(writer, monkeypatch):
+    # given a database that refuses the first two connections
+    monkeypatch.setattr(log_writer, "_RETRY_FIRST", 0.01)
+    failures = []
+    insert = writer._insert
+
+    def flaky_insert(rows):
+        if len(failures) < 2:
+            failures.append(len(rows))
+            raise OperationalError("connection refused")
+        insert(rows)
+
+    monkeypatch.setattr(writer, "_insert", flaky_insert)
+
+    # when rows arrive, one of them from a request that waits for its commit
+    writer.write(row("outage-1"))
+    writer.write(row("outage-2"))
+    with pytest.raises(OperationalError):
+        writer.write(row("outage-waited"), wait=True)
+
+    # then the background rows are written once it is back; the waiting request got the error
+    assert writer.flush(10)
+    assert len(failures) == 2
+    ids = set(RequestLog.objects.values_list("request_id", flat=True))
+    assert {"outage-1", "outage-2"} <= ids
+    assert "outage-waited" not in ids
+
+
+def test_past_the_queue_limit_rows_are_dropped_and_counted(writer, monkeypatch, caplog):
+    gate = threading.Event()
+    insert = writer._insert
+
+    def blocked_insert(rows):
+        gate.wait(10)
+        insert(rows)
+
+    monkeypatch.setattr(writer, "_insert", blocked_insert)
+    writer.max_rows = 2
+    before = _dropped()
+    writer.write(row("q-1"))  # taken by the thread
+    while writer.pending() != 1 or writer._queue:
+        time.sleep(0.01)
+    writer.write(row("q-2"))
+    writer.write(row("q-3"))  # the queue holds two
+    writer.write(row("q-4"))  # dropped
+    gate.set()
+
+    assert writer.flush(10)
+    assert set(RequestLog.objects.values_list("request_id", flat=True)) == {"q-1", "q-2", "q-3"}
+    assert _dropped() == before + 1
+    assert "1 request-log row(s) lost" in caplog.text
+
+
+def test_a_refused_background_row_is_counted_and_the_others_written(writer, caplog):
+    before = _dropped()
+    writer.write(row("bg-dup"), wait=True)
+    writer.write(row("bg-dup"))
+    writer.write(row("bg-after"))
+    assert writer.flush(10)
+    assert RequestLog.objects.filter(request_id="bg-dup").count() == 1
+    assert RequestLog.objects.filter(request_id="bg-after").exists()
+    assert _dropped() == before + 1
+    assert "the database refused request 'bg-dup'" in caplog.text
+
+
+def test_close_writes_what_is_queued_and_stops_the_thread(writer):
+    for n in range(20):
+        writer.write(row(f"close-{n}"))
+    writer.close(10)
+    assert RequestLog.objects.filter(request_id__startswith="close-").count() == 20
+    assert not writer._thread.is_alive()
+    # a later row starts it again
+    writer.write(row("close-after"), wait=True)
+    assert RequestLog.objects.filter(request_id="close-after").exists()
+
+
 def test_inside_a_transaction_the_row_belongs_to_it():
     with pytest.raises(RuntimeError), transaction.atomic():
         request_log_record(**row("in-tx"))
         assert RequestLog.objects.filter(request_id="in-tx").exists()
         raise RuntimeError("roll back")
     assert not RequestLog.objects.filter(request_id="in-tx").exists()
-
-
-def test_one_insert_per_row_when_group_commit_is_off(settings):
-    settings.REQUEST_LOG_GROUP_COMMIT = False
-    request_log_record(**row("plain-1"))
-    assert RequestLog.objects.get(request_id="plain-1").prompt_tokens == 12
 
 
 def test_a_misspelt_field_is_refused_before_anything_is_written():
@@ -151,23 +277,25 @@ def test_foreign_keys_by_field_or_column(django_user_model):
     }
 
 
-def test_a_connection_the_server_dropped_is_replaced_and_the_row_written():
-    from django.db import connection
-
+def test_a_connection_the_server_dropped_is_replaced_and_the_row_written(writer):
     if connection.vendor != "postgresql":
         pytest.skip("terminates a PostgreSQL backend")
-    # given this thread's connection was killed by the server (restart, idle timeout)
-    connection.ensure_connection()
-    victim = connection.connection.info.backend_pid
+    # given the writer threads' connections were killed by the server (restart, idle timeout)
+    writer.write(row("before-drop"), wait=True)
     with _other_connection() as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [victim])
+        victims = other.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'INSERT INTO \"request_log\"%%'"
+        ).fetchall()
+        assert victims
+        for (pid,) in victims:  # this writer's, and the process-wide one's if it has written
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
-    # when a row is written on it
-    request_log_record(**row("after-drop"))
+    # when the next row is written
+    writer.write(row("after-drop"), wait=True)
 
-    # then the row is there, on a new connection
+    # then it is there, written on a new connection
     assert RequestLog.objects.filter(request_id="after-drop").exists()
-    assert connection.connection.info.backend_pid != victim
 
 
 def _other_connection():

@@ -9,7 +9,10 @@ like any other cookie-authenticated write (otherwise any web page an operator vi
 spend money through their session).
 """
 
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.module_loading import import_string
 
 from accounts.principal import Principal, principal_for_user, principal_from_api_key
 from routing.gateway import GatewayError
@@ -25,6 +28,18 @@ def _csrf_failure(request) -> str | None:
     check = _CsrfCheck(lambda _request: None)
     check.process_request(request)
     return check.process_view(request, None, (), {})
+
+
+def _session_user(request):
+    """The admin-session user, or AnonymousUser. The gateway's paths skip the session and
+    authentication middleware (auterity/fast_path.py), so the session is read here, only for a
+    request that brought no bearer token; nothing is written back to it."""
+    if not hasattr(request, "user"):
+        if not hasattr(request, "session"):
+            store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+            request.session = store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        request.user = get_user(request)
+    return request.user
 
 
 def _unauthenticated(message: str) -> GatewayError:
@@ -48,7 +63,7 @@ def authenticate_gateway_request(request, scope: str) -> Principal:
             principal = principal_from_jwt(token)
         if principal is None:
             raise _unauthenticated("Invalid, expired or revoked API key or token.")
-    elif request.user.is_authenticated:
+    elif _session_user(request).is_authenticated:
         reason = _csrf_failure(request)
         if reason:
             raise GatewayError(
