@@ -38,8 +38,8 @@ def request_log_record(**fields) -> None:
     per gateway request, whatever happened.
 
     The row goes to this process's background writer (analytics/log_writer.py), which commits
-    it within milliseconds, in a group with the rows that arrived meanwhile. With
-    REQUEST_LOG_COMMIT_BEFORE_RESPONSE this returns only once the row is committed.
+    it within about REQUEST_LOG_BATCH_SECONDS, in one statement with the rows that arrived
+    meanwhile. With REQUEST_LOG_COMMIT_BEFORE_RESPONSE this returns only once it is committed.
     """
     fields.setdefault("created_at", timezone.now())
     request_log_writer().write(fields, wait=settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE)

@@ -262,14 +262,18 @@ ROUTING_STATS_VIEW_MAX_AGE_SECONDS = env.float("ROUTING_STATS_VIEW_MAX_AGE_SECON
 # milliseconds of the answer (analytics/log_writer.py). True: each request answers only once its
 # own row is committed (nothing lost if the process is killed; one more database round trip).
 REQUEST_LOG_COMMIT_BEFORE_RESPONSE = env.bool("REQUEST_LOG_COMMIT_BEFORE_RESPONSE", default=False)
+# How long the writer lets rows gather before writing them in one statement (not when a
+# request waits for its row).
+REQUEST_LOG_BATCH_SECONDS = env.float("REQUEST_LOG_BATCH_SECONDS", default=0.05)
 # Rows a process may hold while the database is unreachable; past that new rows are dropped
 # (logged, counted in auterity_request_log_dropped_total).
 REQUEST_LOG_QUEUE_MAX_ROWS = env.int("REQUEST_LOG_QUEUE_MAX_ROWS", default=20000)
 # How long an exiting process keeps writing the rows it still holds.
 REQUEST_LOG_DRAIN_SECONDS = env.float("REQUEST_LOG_DRAIN_SECONDS", default=10.0)
-if REQUEST_LOG_QUEUE_MAX_ROWS < 1 or REQUEST_LOG_DRAIN_SECONDS < 0:
+if REQUEST_LOG_QUEUE_MAX_ROWS < 1 or min(REQUEST_LOG_DRAIN_SECONDS, REQUEST_LOG_BATCH_SECONDS) < 0:
     raise ImproperlyConfigured(
-        "REQUEST_LOG_QUEUE_MAX_ROWS must be at least 1, REQUEST_LOG_DRAIN_SECONDS at least 0"
+        "REQUEST_LOG_QUEUE_MAX_ROWS must be at least 1, REQUEST_LOG_DRAIN_SECONDS and "
+        "REQUEST_LOG_BATCH_SECONDS at least 0"
     )
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -122,13 +122,27 @@ STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "down": 0.0}
 CIRCUIT_VALUE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *values):
+    """`metric.labels(*values)`, remembered: labels() checks its arguments and takes a lock on
+    every call, and a request touches a dozen series (bench/README.md). Label values come from
+    the catalogue (providers, models, policies) and fixed outcomes, so the map stays small."""
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 def decision_observed(seconds: float) -> None:
-    DURATION.labels("decision").observe(seconds)
+    _child(DURATION, "decision").observe(seconds)
 
 
 def request_refused() -> None:
     """A request refused before routing (rate limit, budget, body size): counted, not timed."""
-    REQUESTS.labels("none", "none", "none", "refused").inc()
+    _child(REQUESTS, "none", "none", "none", "refused").inc()
 
 
 def request_log_rows_dropped(count: int) -> None:
@@ -160,27 +174,27 @@ def request_finished(
     IN_FLIGHT.dec()
     provider = provider or "none"
     model = model or "none"
-    REQUESTS.labels(provider, model, policy or "none", status).inc()
-    DURATION.labels("stream" if stream else "request").observe(seconds)
+    _child(REQUESTS, provider, model, policy or "none", status).inc()
+    _child(DURATION, "stream" if stream else "request").observe(seconds)
     # A cancelled stream (the client left) or a refusal is not the router failing.
     if status == "error":
         last = attempts[-1].provider_id if attempts else provider
-        ERRORS.labels(last, error_type or "unknown").inc()
+        _child(ERRORS, last, error_type or "unknown").inc()
     for attempt in attempts:
-        ATTEMPTS.labels(attempt.provider_id, attempt.outcome).inc()
+        _child(ATTEMPTS, attempt.provider_id, attempt.outcome).inc()
         if attempt.outcome != "circuit_open":
-            UPSTREAM_DURATION.labels(attempt.provider_id).observe(attempt.latency_s)
+            _child(UPSTREAM_DURATION, attempt.provider_id).observe(attempt.latency_s)
     if fallback:
         primary = attempts[0].provider_id if attempts else "none"
-        FALLBACKS.labels(primary, provider).inc()
+        _child(FALLBACKS, primary, provider).inc()
     if prompt_tokens:
-        TOKENS.labels(provider, model, "prompt").inc(prompt_tokens)
+        _child(TOKENS, provider, model, "prompt").inc(prompt_tokens)
     if completion_tokens:
-        TOKENS.labels(provider, model, "completion").inc(completion_tokens)
+        _child(TOKENS, provider, model, "completion").inc(completion_tokens)
     if cost:
-        COST.labels(provider, model).inc(cost)
+        _child(COST, provider, model).inc(cost)
     if baseline_cost:
-        BASELINE_COST.labels(provider, model).inc(baseline_cost)
+        _child(BASELINE_COST, provider, model).inc(baseline_cost)
     if live_stats is not None:
         live_stats_observed(live_stats)
 

@@ -177,6 +177,29 @@ def test_rows_that_arrive_together_share_one_write(writer, monkeypatch):
     assert RequestLog.objects.filter(request_id__startswith="grp-").count() == 6
 
 
+def test_rows_gather_for_a_moment_unless_a_request_waits_for_its_own(writer, settings, monkeypatch):
+    settings.REQUEST_LOG_BATCH_SECONDS = 0.5
+    groups = []
+    insert = writer._insert
+
+    def recording_insert(rows):
+        groups.append(sorted(r["request_id"] for r in rows))
+        insert(rows)
+
+    monkeypatch.setattr(writer, "_insert", recording_insert)
+    # rows arriving within the gathering time go out in one statement
+    for n in range(3):
+        writer.write(row(f"gather-{n}"))
+    assert writer.flush(10)
+    assert groups == [["gather-0", "gather-1", "gather-2"]]
+
+    # a request waiting for its row does not wait for the gathering time
+    started = time.monotonic()
+    writer.write(row("gather-waited"), wait=True)
+    assert time.monotonic() - started < 0.4
+    assert groups[-1] == ["gather-waited"]
+
+
 def test_rows_are_kept_and_retried_while_the_database_is_unreachable(writer, monkeypatch):
     # given a database that refuses the first two connections
     monkeypatch.setattr(log_writer, "_RETRY_FIRST", 0.01)
