@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from waffle.models import Sample
 
 from accounts.services import api_key_create
+from analytics.log_writer import request_log_writer
 from analytics.models import RequestLog
 from routing import flags
 
@@ -47,6 +48,13 @@ def cost_optimization_everywhere():
     Sample.objects.filter(name="cost_optimization").update(percent=100)
     Sample.objects.get(name="cost_optimization").flush()
     flags.flags_reset()
+
+
+@pytest.fixture(params=["background", "before_response"])
+def log_mode(request, settings):
+    """Both ways of writing request-log rows (REQUEST_LOG_COMMIT_BEFORE_RESPONSE)."""
+    settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE = request.param == "before_response"
+    return request.param
 
 
 def sdk(live_server, key, **kwargs):
@@ -219,7 +227,7 @@ def test_auth_is_required_and_scoped(live_server, plain_key):
     assert not RequestLog.objects.exists()
 
 
-def test_one_row_per_request_under_concurrency(live_server, routed_key):
+def test_one_row_per_request_under_concurrency(live_server, routed_key, log_mode):
     client = sdk(live_server, routed_key)
     ids, errors = [], []
 
@@ -241,12 +249,13 @@ def test_one_row_per_request_under_concurrency(live_server, routed_key):
     for t in threads:
         t.join()
     assert not errors
+    assert request_log_writer().flush(10)  # background mode: what the writer still holds
     assert sorted(ids) == sorted(RequestLog.objects.values_list("request_id", flat=True))
     assert len(set(ids)) == 24
 
 
 def test_client_disconnect_mid_stream_closes_upstream_and_keeps_the_row(
-    live_server, routed_key, sim
+    live_server, routed_key, sim, log_mode
 ):
     # given: a slow stream (50 ms between events, 200 tokens)
     sim.set_fault("anthropic", chunk_delay_ms=50)
