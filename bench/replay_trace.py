@@ -318,6 +318,7 @@ def serve_gateway():
 def replay_live(requests, raw_key: str, engine: list[Served]) -> None:
     import requests as http
 
+    from analytics.log_writer import request_log_writer
     from analytics.models import RequestLog
 
     server, url = serve_gateway()
@@ -338,6 +339,8 @@ def replay_live(requests, raw_key: str, engine: list[Served]) -> None:
         elapsed = time.perf_counter() - started
         server.shutdown()
         server.server_close()
+    # Rows are written by a background thread shortly after each answer (analytics/log_writer.py).
+    request_log_writer().flush(30)
     rows = {
         row.request_id: row
         for row in RequestLog.objects.filter(request_id__in=[r.request_id for r in requests])

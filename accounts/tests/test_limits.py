@@ -429,6 +429,11 @@ def test_rate_limits_hold_across_two_gunicorn_workers(
     }
     assert len(served_by) == 2, served_by  # both workers served, and counted together
     assert upstream_calls(demo_catalogue) == 12
+    # the workers write their rows in the background, within ~50 ms of each answer
+    deadline = time.monotonic() + 10
+    while RequestLog.objects.filter(status="refused").count() < 8:
+        assert time.monotonic() < deadline, "the refusals' rows were not written"
+        time.sleep(0.05)
     assert RequestLog.objects.filter(status="refused").count() == 8
 
 
