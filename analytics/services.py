@@ -315,22 +315,32 @@ class PurgeResult:
     health_checks_deleted: int
     request_log_cutoff: datetime
     health_check_cutoff: datetime
+    audit_events_deleted: int = 0
+    audit_cutoff: datetime | None = None  # None: AUDIT_RETENTION_DAYS is 0, the trail is kept
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data["request_log_cutoff"] = self.request_log_cutoff.isoformat()
-        data["health_check_cutoff"] = self.health_check_cutoff.isoformat()
+        for name in ("request_log_cutoff", "health_check_cutoff", "audit_cutoff"):
+            data[name] = data[name].isoformat() if data[name] else None
         return data
 
 
 def old_rows_purge(*, now: datetime | None = None, batch_size: int | None = None) -> PurgeResult:
-    """Delete request-log rows older than REQUEST_LOG_RETENTION_DAYS and health-probe rows
-    older than PROVIDER_PROBE_RETENTION_DAYS, `batch_size` rows per statement, each in its
-    own transaction so the gateway's inserts never wait long. Rollups and reports are kept."""
+    """Delete request-log rows older than REQUEST_LOG_RETENTION_DAYS, health-probe rows older
+    than PROVIDER_PROBE_RETENTION_DAYS and, if AUDIT_RETENTION_DAYS is set, audit events older
+    than that; `batch_size` rows per statement, each in its own transaction so the gateway's
+    inserts never wait long. Rollups and reports are kept."""
+    from accounts.models import AuditEvent
+
     now = now or timezone.now()
     batch_size = batch_size or settings.RETENTION_BATCH_SIZE
     log_cutoff = retention_horizon(now)
     check_cutoff = now - timedelta(days=settings.PROVIDER_PROBE_RETENTION_DAYS)
+    audit_cutoff = (
+        now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+        if settings.AUDIT_RETENTION_DAYS
+        else None
+    )
     result = PurgeResult(
         request_log_deleted=_purge_batches(
             RequestLog.objects.filter(created_at__lt=log_cutoff), batch_size
@@ -340,13 +350,22 @@ def old_rows_purge(*, now: datetime | None = None, batch_size: int | None = None
         ),
         request_log_cutoff=log_cutoff,
         health_check_cutoff=check_cutoff,
+        audit_events_deleted=(
+            _purge_batches(AuditEvent.objects.filter(created_at__lt=audit_cutoff), batch_size)
+            if audit_cutoff
+            else 0
+        ),
+        audit_cutoff=audit_cutoff,
     )
     logger.info(
-        "retention: %d request-log rows before %s and %d health checks before %s deleted",
+        "retention: %d request-log rows before %s, %d health checks before %s and %d audit "
+        "events before %s deleted",
         result.request_log_deleted,
         log_cutoff.isoformat(),
         result.health_checks_deleted,
         check_cutoff.isoformat(),
+        result.audit_events_deleted,
+        audit_cutoff.isoformat() if audit_cutoff else "(kept forever)",
     )
     return result
 

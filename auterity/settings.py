@@ -323,6 +323,8 @@ ANALYTICS_REPORT_RECIPIENTS = env.list("ANALYTICS_REPORT_RECIPIENTS", default=[]
 # Retention: raw rows older than this are deleted in batches; rollups and reports are kept.
 REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=30)
 PROVIDER_PROBE_RETENTION_DAYS = env.int("PROVIDER_PROBE_RETENTION_DAYS", default=7)
+# The audit trail (accounts.AuditEvent) is kept forever unless this is set (days).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 RETENTION_SCHEDULE = env.str("RETENTION_SCHEDULE", default="30 3 * * *")
 if ANALYTICS_ROLLUP_PERIOD_MINUTES < 1 or 1440 % ANALYTICS_ROLLUP_PERIOD_MINUTES:
@@ -331,6 +333,8 @@ if ANALYTICS_ROLLUP_PERIOD_MINUTES < 1 or 1440 % ANALYTICS_ROLLUP_PERIOD_MINUTES
     )
 if REQUEST_LOG_RETENTION_DAYS < 1 or PROVIDER_PROBE_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("retention periods must be at least 1 day")
+if AUDIT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("AUDIT_RETENTION_DAYS must be 0 (keep forever) or more")
 
 
 def _crontab(name: str, value: str):

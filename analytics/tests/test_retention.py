@@ -73,3 +73,30 @@ def test_purging_twice_deletes_nothing_more(aged):
 def test_purge_command(aged, capsys):
     call_command("purge_old_rows")
     assert "7 request-log rows" in capsys.readouterr().out
+
+
+def test_the_audit_trail_is_kept_unless_a_retention_is_set(settings, django_user_model):
+    from accounts.models import AuditEvent
+
+    now = timezone.now()
+    for days in (1, 100, 400):
+        AuditEvent.objects.create(
+            created_at=now - timedelta(days=days),
+            actor_label="root",
+            via="admin",
+            action="update",
+            object_type="routing.routingpolicy",
+            object_id="1",
+            object_repr="cheap first",
+        )
+    settings.AUDIT_RETENTION_DAYS = 0
+    result = old_rows_purge(now=now)
+    assert (result.audit_events_deleted, result.audit_cutoff) == (0, None)
+    assert AuditEvent.objects.count() == 3
+
+    settings.AUDIT_RETENTION_DAYS = 90
+    result = old_rows_purge(now=now, batch_size=1)
+    assert result.audit_events_deleted == 2
+    assert result.as_dict()["audit_cutoff"] == (now - timedelta(days=90)).isoformat()
+    assert list(AuditEvent.objects.values_list("object_repr", flat=True)) == ["cheap first"]
+    assert AuditEvent.objects.get().created_at == now - timedelta(days=1)
