@@ -379,13 +379,26 @@ def gunicorn_server(tmp_path):
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
+        # Ready when both workers answer: one that is still importing Django accepts nothing,
+        # and the other could serve the whole test alone. Probes overlap, so a busy worker
+        # leaves the next connection to the other.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
-                requests.get(f"{url}/healthz", timeout=2)
-                return url
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    list(pool.map(lambda _: requests.get(f"{url}/healthz", timeout=2), range(8)))
             except requests.RequestException:
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+                continue
+            log = tmp_path / "access.log"
+            pids = (
+                {line.split()[0] for line in log.read_text().splitlines()}
+                if log.exists()
+                else set()
+            )
+            if len(pids) >= 2:
+                return url
+        raise RuntimeError("gunicorn's two workers did not both start")
 
     yield start
     for process in started:
