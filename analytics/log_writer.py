@@ -169,7 +169,9 @@ class RequestLogWriter:
                         # The database is unreachable: keep the rows, first in line.
                         self._queue[:0] = retry
                     self._in_progress = 0
+                    held = len(self._queue)
                     self._cond.notify_all()
+                _held(held)
                 if retry:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, _RETRY_MAX)
@@ -255,6 +257,12 @@ class RequestLogWriter:
                 if attempt == 2:
                     raise
                 logger.warning("request-log write lost its database connection; reconnecting")
+
+
+def _held(count: int) -> None:
+    from routing import metrics
+
+    metrics.request_log_rows_held(count)
 
 
 def _dropped(count: int, why: str) -> None:

@@ -94,6 +94,12 @@ REQUEST_LOG_DROPPED = Counter(
     "Request-log rows lost: the database refused them, the writer's queue was full during a "
     "database outage, or the process exited before writing them (analytics/log_writer.py).",
 )
+REQUEST_LOG_HELD = Gauge(
+    "auterity_request_log_rows_held",
+    "Request-log rows waiting in the web processes to be written, after the last write: a few "
+    "in normal operation, growing while the database is unreachable (analytics/log_writer.py).",
+    multiprocess_mode="livesum",
+)
 IN_FLIGHT = Gauge(
     "ai_requests_in_flight",
     "Gateway requests being served now (streams until their last event).",
@@ -147,6 +153,10 @@ def request_refused() -> None:
 
 def request_log_rows_dropped(count: int) -> None:
     REQUEST_LOG_DROPPED.inc(count)
+
+
+def request_log_rows_held(count: int) -> None:
+    REQUEST_LOG_HELD.set(count)
 
 
 def request_started() -> None:

@@ -202,7 +202,7 @@ def test_rows_gather_for_a_moment_unless_a_request_waits_for_its_own(writer, set
 
 def test_rows_are_kept_and_retried_while_the_database_is_unreachable(writer, monkeypatch):
     # given a database that refuses the first two connections
-    monkeypatch.setattr(log_writer, "_RETRY_FIRST", 0.01)
+    monkeypatch.setattr(log_writer, "_RETRY_FIRST", 0.3)  # long enough to watch
     failures = []
     insert = writer._insert
 
@@ -220,8 +220,15 @@ def test_rows_are_kept_and_retried_while_the_database_is_unreachable(writer, mon
     with pytest.raises(OperationalError):
         writer.write(row("outage-waited"), wait=True)
 
+    # meanwhile the rows held are visible to operators
+    deadline = time.monotonic() + 10
+    while (REGISTRY.get_sample_value("auterity_request_log_rows_held") or 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
     # then the background rows are written once it is back; the waiting request got the error
     assert writer.flush(10)
+    assert REGISTRY.get_sample_value("auterity_request_log_rows_held") == 0
     assert len(failures) == 2
     ids = set(RequestLog.objects.values_list("request_id", flat=True))
     assert {"outage-1", "outage-2"} <= ids
