@@ -1,4 +1,5 @@
-"""The request id: minted (or taken from the caller) once per request, on every log line.
+"""The request id: minted (or taken from the caller) once per request, on every log line; in
+a Celery task, the task id.
 
 `RequestContextMiddleware` owns the id. It sets `request.request_id`, keeps it in a context
 variable that the logging filter (auterity/logs.py) reads, and echoes it in the
@@ -47,6 +48,16 @@ def current_request_id() -> str | None:
     """The id of the request this thread is serving, or None outside a request."""
     context = _current.get()
     return context.request_id if context is not None else None
+
+
+def task_started(task_id: str) -> None:
+    """A Celery task starts in this thread: its log lines carry the task id as `request_id`
+    (auterity/celery.py connects this and `task_finished` to Celery's signals)."""
+    _current.set(RequestContext(task_id, "TASK", "", time.monotonic()))
+
+
+def task_finished() -> None:
+    _current.set(None)
 
 
 class RequestContextMiddleware:
