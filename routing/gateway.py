@@ -516,7 +516,8 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
             if final is not None:
                 yield _sse(final)
             status, error_type = RequestStatus.SUCCESS, ""
-            # Finished (row written) before the end marker: a client that read [DONE] finds it.
+            # Finished before the end marker: the row is queued (committed, with
+            # REQUEST_LOG_COMMIT_BEFORE_RESPONSE) by the time a client reads [DONE].
             finish(status, error_type, message)
             yield b"data: [DONE]\n\n"
         except ProviderError as exc:
