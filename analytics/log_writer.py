@@ -61,14 +61,15 @@ class _Entry:
     def __init__(self, fields: dict, waited: bool = False):
         self.fields = fields
         self.waited = waited  # a request is blocked on this row (commit before response)
-        self.event = threading.Event()
+        self.event = threading.Event() if waited else None
         self.done = False
         self.error: BaseException | None = None
 
     def finish(self, error: BaseException | None = None) -> None:
         self.done = error is None
         self.error = error
-        self.event.set()
+        if self.event is not None:
+            self.event.set()
 
 
 class RequestLogWriter:
@@ -100,9 +101,14 @@ class RequestLogWriter:
             if len(self._queue) >= limit and not wait:
                 _dropped(1, f"the queue holds {limit} rows (REQUEST_LOG_QUEUE_MAX_ROWS)")
                 return
+            was_empty = not self._queue
             self._queue.append(entry)
             self._start_thread()
-            self._cond.notify_all()
+            if was_empty or wait or len(self._queue) >= _BATCH_MAX_ROWS:
+                # Wake the writer: it sleeps on an empty queue, and while it gathers a group
+                # only a waiting request or a full group ends the wait; other rows just join.
+                # (Waking it for every row cost a thread switch and the GIL per request.)
+                self._cond.notify_all()
         if wait:
             entry.event.wait()
             if entry.error is not None:
