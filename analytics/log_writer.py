@@ -136,6 +136,7 @@ class RequestLogWriter:
             with self._cond:
                 lost = len(self._queue) + self._in_progress
             _dropped(lost, f"the process exited before they were written ({timeout:g} s)")
+        report_drops()
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -178,6 +179,8 @@ class RequestLogWriter:
                     held = len(self._queue)
                     self._cond.notify_all()
                 _held(held)
+                if _drops_unreported:
+                    report_drops()
                 if retry:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, _RETRY_MAX)
@@ -271,13 +274,41 @@ def _held(count: int) -> None:
     metrics.request_log_rows_held(count)
 
 
+# During an outage every request past the queue limit loses its row: one error line per
+# reason every few seconds, with the count since the previous line, rather than one per request.
+_DROP_LOG_INTERVAL = 5.0
+_drop_lock = threading.Lock()
+_drops_unreported: dict[str, int] = {}  # reason -> rows lost since its last line
+_drops_logged_at: dict[str, float] = {}
+
+
 def _dropped(count: int, why: str) -> None:
     if count <= 0:
         return
     from routing import metrics
 
-    logger.error("%d request-log row(s) lost: %s", count, why)
     metrics.request_log_rows_dropped(count)
+    now = time.monotonic()
+    with _drop_lock:
+        count += _drops_unreported.pop(why, 0)
+        if now - _drops_logged_at.get(why, -_DROP_LOG_INTERVAL) < _DROP_LOG_INTERVAL:
+            _drops_unreported[why] = count
+            return
+        _drops_logged_at[why] = now
+    logger.error("%d request-log row(s) lost: %s", count, why)
+
+
+def report_drops() -> None:
+    """Log the losses still waiting for their line (the writer calls this after each write,
+    so the last count of an outage is not held back)."""
+    with _drop_lock:
+        unreported = dict(_drops_unreported)
+        _drops_unreported.clear()
+        now = time.monotonic()
+        for why in unreported:
+            _drops_logged_at[why] = now
+    for why, count in unreported.items():
+        logger.error("%d request-log row(s) lost: %s", count, why)
 
 
 class _Columns:

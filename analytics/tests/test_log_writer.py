@@ -47,6 +47,8 @@ def _dropped() -> float:
 
 @pytest.fixture
 def writer():
+    log_writer._drops_unreported.clear()  # loss lines are throttled per reason, process-wide
+    log_writer._drops_logged_at.clear()
     writer = RequestLogWriter()
     yield writer
     writer.close(10)
@@ -258,6 +260,40 @@ def test_past_the_queue_limit_rows_are_dropped_and_counted(writer, monkeypatch, 
     assert set(RequestLog.objects.values_list("request_id", flat=True)) == {"q-1", "q-2", "q-3"}
     assert _dropped() == before + 1
     assert "1 request-log row(s) lost" in caplog.text
+
+
+def test_an_outage_logs_its_losses_once_every_few_seconds_not_once_per_row(
+    writer, monkeypatch, caplog
+):
+    gate = threading.Event()
+    insert = writer._insert
+
+    def blocked_insert(rows):
+        gate.wait(10)
+        insert(rows)
+
+    monkeypatch.setattr(writer, "_insert", blocked_insert)
+    writer.max_rows = 1
+    before = _dropped()
+    writer.write(row("burst-0"))  # taken by the thread
+    while writer.pending() != 1 or writer._queue:
+        time.sleep(0.01)
+    writer.write(row("burst-1"))  # the queue holds one
+    for n in range(2, 52):
+        writer.write(row(f"burst-{n}"))  # 50 dropped
+
+    lines = [r.getMessage() for r in caplog.records if "request-log row(s) lost" in r.message]
+    assert lines == [
+        "1 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS)"
+    ]
+    assert _dropped() == before + 50
+    # the rest of the count is logged once the writer gets going again
+    gate.set()
+    assert writer.flush(10)
+    lines = [r.getMessage() for r in caplog.records if "request-log row(s) lost" in r.message]
+    assert lines[1:] == [
+        "49 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS)"
+    ]
 
 
 def test_a_refused_background_row_is_counted_and_the_others_written(writer, caplog):
