@@ -237,7 +237,9 @@ def test_rows_are_kept_and_retried_while_the_database_is_unreachable(writer, mon
     assert "outage-waited" not in ids
 
 
-def test_past_the_queue_limit_rows_are_dropped_and_counted(writer, monkeypatch, caplog):
+def stalled(writer, monkeypatch, first_row: dict) -> threading.Event:
+    """The writer thread takes `first_row` and waits in its write until the returned event is
+    set (a database that hangs); rows queued meanwhile stay in the queue."""
     gate = threading.Event()
     insert = writer._insert
 
@@ -246,11 +248,16 @@ def test_past_the_queue_limit_rows_are_dropped_and_counted(writer, monkeypatch, 
         insert(rows)
 
     monkeypatch.setattr(writer, "_insert", blocked_insert)
-    writer.max_rows = 2
-    before = _dropped()
-    writer.write(row("q-1"))  # taken by the thread
+    writer.write(first_row)
     while writer.pending() != 1 or writer._queue:
         time.sleep(0.01)
+    return gate
+
+
+def test_past_the_queue_limit_rows_are_dropped_and_counted(writer, monkeypatch, caplog):
+    writer.max_rows = 2
+    before = _dropped()
+    gate = stalled(writer, monkeypatch, row("q-1"))
     writer.write(row("q-2"))
     writer.write(row("q-3"))  # the queue holds two
     writer.write(row("q-4"))  # dropped
@@ -265,19 +272,9 @@ def test_past_the_queue_limit_rows_are_dropped_and_counted(writer, monkeypatch, 
 def test_an_outage_logs_its_losses_once_every_few_seconds_not_once_per_row(
     writer, monkeypatch, caplog
 ):
-    gate = threading.Event()
-    insert = writer._insert
-
-    def blocked_insert(rows):
-        gate.wait(10)
-        insert(rows)
-
-    monkeypatch.setattr(writer, "_insert", blocked_insert)
     writer.max_rows = 1
     before = _dropped()
-    writer.write(row("burst-0"))  # taken by the thread
-    while writer.pending() != 1 or writer._queue:
-        time.sleep(0.01)
+    gate = stalled(writer, monkeypatch, row("burst-0"))
     writer.write(row("burst-1"))  # the queue holds one
     for n in range(2, 52):
         writer.write(row(f"burst-{n}"))  # 50 dropped
