@@ -16,6 +16,7 @@ from django.utils import timezone
 from .choices import Scope
 from .limits import KeyLimits
 from .models import KEY_PREFIX, ApiKey, hash_key
+from .services import api_key_authenticate
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,9 @@ class _PrincipalCache:
             self._entries.clear()
 
 
-def _load_api_key(raw_key: str) -> tuple[Principal | None, None]:
-    api_key = ApiKey.objects.select_related("user").filter(hashed_key=hash_key(raw_key)).first()
-    if api_key is None or not api_key.is_active or not api_key.user.is_active:
+def _load_api_key(raw_key: str) -> tuple[Principal | None, float | None]:
+    api_key = api_key_authenticate(raw_key)
+    if api_key is None:
         return None, None
     now = timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
