@@ -3,7 +3,7 @@
 Model signals record every save and delete of the audited models, whatever made it (admin,
 REST API, services, management commands), as an `AuditEvent` written in the same
 transaction as the change. The actor comes from the request being served
-(`RequestContextMiddleware` puts it in a context variable; DRF copies the API-key or JWT user
+(`AuditContextMiddleware` puts it in a context variable; DRF copies the API-key or JWT user
 onto the Django request when it authenticates) or from `audit_actor()` around work done
 outside a request. Changes made through `QuerySet.update()` send no signals and are not
 recorded; the code paths operators use (admin, API, services) all save instances.

@@ -5,7 +5,7 @@
 - `TokenEndpointThrottle` (the JWT views): password guesses per client address.
 
 Headers for the response (`X-RateLimit-*`) are left on the Django request for
-`accounts.middleware.RequestContextMiddleware` to copy, because a throttle cannot touch the
+`accounts.middleware.AuditContextMiddleware` to copy, because a throttle cannot touch the
 response itself.
 """
 
