@@ -73,14 +73,17 @@ def world_install(upstream_url: str, *, rate_limited: bool = False) -> str:
     policy.save()
     user = get_user_model().objects.create_user(USERNAME, password=None)
     user.groups.add(Group.objects.get_or_create(name="enterprise")[0])
-    api_key, raw_key = api_key_create(user=user, name="bench", scopes=["ai:execute"])
     # The settings' default of 1000 requests a minute would be used up in a second. Without
     # `rate_limited` the key has no limits (0), like the LiteLLM side; with it, limits too
     # high to reach, so every request still counts itself in the limits store.
     limit = 1_000_000_000 if rate_limited else 0
-    api_key.rate_limit_per_minute = limit
-    api_key.rate_limit_per_hour = limit
-    api_key.save(update_fields=["rate_limit_per_minute", "rate_limit_per_hour"])
+    _, raw_key = api_key_create(
+        user=user,
+        name="bench",
+        scopes=["ai:execute"],
+        rate_limit_per_minute=limit,
+        rate_limit_per_hour=limit,
+    )
     return raw_key
 
 
