@@ -338,16 +338,18 @@ def _fragments(text: str, size: int = 8) -> list[str]:
 
 def stream(gen: Generation, response_id: str) -> list[bytes]:
     """The SSE events of the answer, each framed `data: ...\\n\\n`, ending with [DONE]."""
-    created = int(time.time())
+    common = {
+        "id": response_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": gen.model,
+        "service_tier": "default",
+        "system_fingerprint": _FINGERPRINT,
+    }
 
     def chunk(delta: dict, finish_reason=None) -> bytes:
         payload = {
-            "id": response_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": gen.model,
-            "service_tier": "default",
-            "system_fingerprint": _FINGERPRINT,
+            **common,
             "choices": [
                 {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],
@@ -374,16 +376,7 @@ def stream(gen: Generation, response_id: str) -> list[bytes]:
             )
         events.append(chunk({}, "tool_calls"))
     if gen.include_usage:
-        payload = {
-            "id": response_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": gen.model,
-            "service_tier": "default",
-            "system_fingerprint": _FINGERPRINT,
-            "choices": [],
-            "usage": _usage(gen),
-        }
+        payload = {**common, "choices": [], "usage": _usage(gen)}
         events.append(b"data: " + _dumps(payload) + b"\n\n")
     events.append(b"data: [DONE]\n\n")
     return events
