@@ -20,6 +20,7 @@ from rest_framework_simplejwt.serializers import (
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 
+from .models import KEY_PREFIX
 from .principal import Principal, principal_cache, principal_for_user, user_scopes
 
 SCOPES_CLAIM = "scopes"
@@ -106,6 +107,6 @@ class ScopedJWTAuthentication(JWTAuthentication):
         if header is None:
             return None
         raw = self.get_raw_token(header)
-        if raw is None or raw.startswith(b"sk-aut-"):
+        if raw is None or raw.startswith(KEY_PREFIX.encode()):
             return None
         return super().authenticate(request)
