@@ -681,15 +681,7 @@ class ProviderAdapter:
         retry_after = parse_retry_after(headers)
         if retry_after is None:
             retry_after = details.get("retry_after")
-        error = error_for_status(
-            status,
-            self.redact(str(message)),
-            provider_id=self.provider_id,
-            retry_after=retry_after,
-            upstream_code=details.get("code"),
-            context_exceeded=bool(details.get("context_exceeded")),
-            auth_failed=bool(details.get("auth_failed")),
-        )
+        error = self._error_for(status, details, message, retry_after)
         if details.get("retryable") is not None:
             error.retryable = details["retryable"]
         logger.info("provider %s answered HTTP %s: %s", self.provider_id, status, error.error_type)
@@ -698,11 +690,18 @@ class ProviderAdapter:
     def stream_error(self, status: int, body: Any) -> ProviderError:
         """An error event inside a stream, mapped like an HTTP error with `status`."""
         details = self.error_details(status, body) or {}
+        message = details.get("message") or "error event in stream"
+        return self._error_for(status, details, message, details.get("retry_after"))
+
+    def _error_for(
+        self, status: int, details: dict, message: Any, retry_after: float | None
+    ) -> ProviderError:
+        """The taxonomy error for `status` and what error_details() read from the body."""
         return error_for_status(
             status,
-            self.redact(str(details.get("message") or "error event in stream")),
+            self.redact(str(message)),
             provider_id=self.provider_id,
-            retry_after=details.get("retry_after"),
+            retry_after=retry_after,
             upstream_code=details.get("code"),
             context_exceeded=bool(details.get("context_exceeded")),
             auth_failed=bool(details.get("auth_failed")),
