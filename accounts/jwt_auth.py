@@ -35,16 +35,21 @@ def token_scopes(token: Token, user) -> frozenset[str]:
     return scopes & frozenset(claimed)
 
 
+def _token_user(token: Token):
+    """The user a token names (active or not), or None."""
+    return (
+        get_user_model()
+        .objects.filter(**{api_settings.USER_ID_FIELD: token.get(api_settings.USER_ID_CLAIM)})
+        .first()
+    )
+
+
 def _load_jwt(raw_token: str) -> tuple[Principal | None, float | None]:
     try:
         token = AccessToken(raw_token)
     except TokenError:
         return None, None
-    user = (
-        get_user_model()
-        .objects.filter(**{api_settings.USER_ID_FIELD: token.get(api_settings.USER_ID_CLAIM)})
-        .first()
-    )
+    user = _token_user(token)
     if user is None or not user.is_active:
         return None, None
     principal = replace(principal_for_user(user), scopes=token_scopes(token, user))
@@ -84,11 +89,7 @@ class ScopedTokenRefreshSerializer(TokenRefreshSerializer):
             refresh = self.token_class(attrs["refresh"])
         except TokenError as exc:
             raise exceptions.AuthenticationFailed(str(exc), "token_not_valid") from exc
-        user = (
-            get_user_model()
-            .objects.filter(**{api_settings.USER_ID_FIELD: refresh.get(api_settings.USER_ID_CLAIM)})
-            .first()
-        )
+        user = _token_user(refresh)
         if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
             raise exceptions.AuthenticationFailed(
                 self.error_messages["no_active_account"], "no_active_account"
