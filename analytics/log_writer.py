@@ -316,12 +316,6 @@ class _Columns:
     id (so columns added later are written too), with the model's defaults."""
 
     def __init__(self):
-        self._fields = None
-
-    def _load(self):
-        import psycopg
-
-        self._psycopg = psycopg
         fields = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
         # Callers may name a foreign key by its field (`user`) or column (`user_id`).
         self._names = frozenset(f.name for f in fields) | frozenset(f.attname for f in fields)
@@ -331,11 +325,8 @@ class _Columns:
         placeholders = ", ".join(["%s"] * len(fields))
         self._insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
         self._copy_sql = f"COPY {table} ({columns}) FROM STDIN"
-        self._fields = fields
 
     def check(self, fields: dict) -> None:
-        if self._fields is None:
-            self._load()
         unknown = fields.keys() - self._names
         if unknown:
             raise TypeError(f"RequestLog has no field(s) {', '.join(sorted(unknown))}")
@@ -344,10 +335,12 @@ class _Columns:
         return [read(fields) for read in self._readers]
 
     def send(self, raw_connection, rows: list[list]) -> None:
+        import psycopg  # only PostgreSQL gets here
+
         if len(rows) == 1:
             # COPY takes two round trips; a lone row is one INSERT. A server-side-binding
             # cursor lets psycopg prepare it after a few calls (its prepare_threshold).
-            with self._psycopg.Cursor(raw_connection) as cursor:
+            with psycopg.Cursor(raw_connection) as cursor:
                 cursor.execute(self._insert_sql, rows[0])
             return
         with raw_connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
