@@ -3,18 +3,16 @@ the request-log rows the workers write in the background are all there once guni
 
 Runs the real deploy/gunicorn.conf.py in a subprocess against the test database (committed
 rows: transactional test) and the provider simulator, with its multiprocess directory in a
-temporary folder. Ports come from 18200-18299.
+temporary folder.
 """
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -25,35 +23,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from accounts.services import api_key_create
 from analytics.models import RequestLog
 from tests.metrics_exposition import scrape, total
+from tests.subprocess_env import database_url, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = [{"role": "user", "content": "Count me once, whichever worker serves me."}]
-
-
-def free_port() -> int:
-    for port in range(18210, 18300):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 18210-18299")
-
-
-def database_url() -> str:
-    """The test database, as a URL the subprocess's settings read."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture

@@ -1,0 +1,27 @@
+"""What a server a test starts in a subprocess (gunicorn, a Celery worker) needs to reach the
+test's own database, and a port to listen on."""
+
+import socket
+from urllib.parse import quote
+
+from django.db import connection
+
+
+def database_url() -> str:
+    """The test database (pytest-django's), as a URL the subprocess's settings read."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+
+
+def free_port() -> int:
+    """A port no one listens on now, chosen by the OS."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
