@@ -56,14 +56,18 @@ _BATCH_MAX_ROWS = 1000
 
 
 class _Entry:
-    __slots__ = ("done", "error", "event", "fields", "waited")
+    __slots__ = ("done", "error", "event", "fields")
 
     def __init__(self, fields: dict, waited: bool = False):
         self.fields = fields
-        self.waited = waited  # a request is blocked on this row (commit before response)
+        # Only a row a request is blocked on (commit before response) has one.
         self.event = threading.Event() if waited else None
         self.done = False
         self.error: BaseException | None = None
+
+    @property
+    def waited(self) -> bool:
+        return self.event is not None
 
     def finish(self, error: BaseException | None = None) -> None:
         self.done = error is None
@@ -120,8 +124,7 @@ class RequestLogWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._queue or self._in_progress:
-                if self._thread is None or not self._thread.is_alive():
-                    self._start_thread()
+                self._start_thread()  # if it is not running
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
