@@ -17,11 +17,10 @@ Request translation:
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ProviderAdapter, StreamTranslator, new_completion_id
+from .base import ProviderAdapter, StreamTranslator, completion_response
 from .errors import MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
 from .types import ChatRequest, image_url_of, split_data_url
@@ -442,18 +441,7 @@ class AnthropicAdapter(ProviderAdapter):
         finish = STOP_REASONS.get(data.get("stop_reason"), "stop")
         if finish == "tool_calls" and not tool_calls:
             finish = "stop"
-        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
-        if tool_calls:
-            message["tool_calls"] = tool_calls
-        result = {
-            "id": data.get("id") or new_completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            ],
-        }
+        result = completion_response(request, data.get("id"), text, tool_calls, finish)
         prompt, completion, cached = _anthropic_usage(data.get("usage"))
         if prompt is not None and completion is not None:
             result["usage"] = {

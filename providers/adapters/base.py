@@ -190,6 +190,29 @@ def new_completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
+def completion_response(
+    request: ChatRequest,
+    response_id: str | None,
+    content: str | None,
+    tool_calls: list[dict],
+    finish_reason: str,
+) -> dict:
+    """An OpenAI `chat.completion` dict with one assistant choice, for adapters that translate
+    another format; the caller adds `usage` when the provider reported it."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": response_id or new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+
+
 def usage_from_openai(usage: Any) -> Usage | None:
     """Usage from an OpenAI-shaped `usage` object, or None when it is absent or not numbers."""
     if not isinstance(usage, Mapping):

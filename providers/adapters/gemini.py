@@ -28,12 +28,11 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-import time
 import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .base import ProviderAdapter, StreamTranslator, new_completion_id
+from .base import ProviderAdapter, StreamTranslator, completion_response
 from .errors import MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
 from .types import ChatRequest, image_url_of, split_data_url
@@ -429,22 +428,8 @@ class GeminiAdapter(ProviderAdapter):
             texts, tool_calls, finish = [], [], "content_filter"
         else:
             raise MalformedResponse("response has no candidates", provider_id=self.provider_id)
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(texts) if texts else None,
-            "refusal": None,
-        }
-        if tool_calls:
-            message["tool_calls"] = tool_calls
-        result = {
-            "id": data.get("responseId") or new_completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            ],
-        }
+        text = "".join(texts) if texts else None
+        result = completion_response(request, data.get("responseId"), text, tool_calls, finish)
         prompt, completion = _usage(data.get("usageMetadata"))
         if prompt is not None and completion is not None:
             result["usage"] = {

@@ -253,7 +253,11 @@ def test_response_translation(stub, stub_adapter):
 
     assert result.response["model"] == "client-model"
     assert result.response["id"] == "msg_01"
+    assert result.response["object"] == "chat.completion"
+    assert isinstance(result.response["created"], int)
     (choice,) = result.response["choices"]
+    assert (choice["index"], choice["logprobs"]) == (0, None)
+    assert (choice["message"]["role"], choice["message"]["refusal"]) == ("assistant", None)
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] == "Let me check."
     assert choice["message"]["tool_calls"] == [

@@ -234,7 +234,12 @@ def test_response_translation_with_thought_signature_round_trip(stub, stub_adapt
 
     first = adapter.chat(chat_request(tools=[WEATHER_TOOL]), MODEL)
 
-    choice = first.response["choices"][0]
+    assert first.response["object"] == "chat.completion"
+    assert first.response["model"] == "client-model"
+    assert isinstance(first.response["created"], int)
+    (choice,) = first.response["choices"]
+    assert (choice["index"], choice["logprobs"]) == (0, None)
+    assert (choice["message"]["role"], choice["message"]["refusal"]) == ("assistant", None)
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] == "Checking."
     (call,) = choice["message"]["tool_calls"]
