@@ -76,18 +76,7 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ["id", "name"]
     ordering = ["id"]
     inlines = [ProviderModelInline]
-    fields = [
-        "id",
-        "name",
-        "type",
-        "status",
-        "capacity",
-        "cost_per_token",
-        "avg_response_time",
-        "config",
-        "api_key",
-        "clear_api_key",
-    ]
+    fields = [*ProviderAdminForm.Meta.fields, "clear_api_key"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["id"] if obj else []
