@@ -205,13 +205,14 @@ def _rollup_filter(query: SummaryQuery) -> Q:
     return condition
 
 
-# Named apart from the columns they sum: an aggregate may not refer to another's name.
+# Named apart from the columns they sum (sum_<column>): an aggregate may not refer to
+# another's name.
 _ROLLUP_SUMS = {
-    "sum_requests": Sum("request_count"),
-    "sum_successes": Sum("success_count"),
-    "sum_errors": Sum("error_count"),
-    "sum_refused": Sum("refused_count"),
-    "sum_cancelled": Sum("cancelled_count"),
+    "sum_request_count": Sum("request_count"),
+    "sum_success_count": Sum("success_count"),
+    "sum_error_count": Sum("error_count"),
+    "sum_refused_count": Sum("refused_count"),
+    "sum_cancelled_count": Sum("cancelled_count"),
     "cost": Sum("total_cost"),
     "baseline": Sum("baseline_cost"),
     # per-period averages weighted by the successes they average over
@@ -295,8 +296,7 @@ def histogram_percentiles(buckets: list[tuple[float, int]]) -> dict:
 
 def _figures(row: dict) -> dict:
     for key in [k for k in row if k.startswith("sum_")]:
-        name = _SUM_NAMES.get(key, key[4:])
-        row[name] = row.pop(key)
+        row[key.removeprefix("sum_")] = row.pop(key)
     count = row.get("request_count") or 0
     successes = row.get("success_count") or 0
     cancelled = row.get("cancelled_count") or 0
@@ -326,15 +326,6 @@ def _figures(row: dict) -> dict:
         "prompt_tokens": row.get("prompt_tokens") or 0,
         "completion_tokens": row.get("completion_tokens") or 0,
     }
-
-
-_SUM_NAMES = {
-    "sum_requests": "request_count",
-    "sum_successes": "success_count",
-    "sum_errors": "error_count",
-    "sum_refused": "refused_count",
-    "sum_cancelled": "cancelled_count",
-}
 
 
 def _seconds(value) -> float | None:
