@@ -145,6 +145,14 @@ def _bucket_name(minutes: int) -> str:
 
 
 def _dashboard_charts(series: dict, start, end, minutes: int) -> list[dict]:
+    def chart(title, lines, label, description, **options):
+        return {
+            "title": title,
+            "chart": charts.line_chart(
+                lines, start=start, end=end, label=label, description=description, **options
+            ),
+        }
+
     def per_group(attribute):
         return [
             charts.Series(name, [(p.at, getattr(p, attribute)) for p in points])
@@ -159,56 +167,35 @@ def _dashboard_charts(series: dict, start, end, minutes: int) -> list[dict]:
     moments = sorted(totals)
     bucket = _bucket_name(minutes)
     return [
-        {
-            "title": f"Cost vs baseline (USD per {bucket}, all groups)",
-            "chart": charts.line_chart(
-                [
-                    charts.Series("cost", [(m, totals[m][0]) for m in moments]),
-                    charts.Series("baseline", [(m, totals[m][1]) for m in moments], dashed=True),
-                ],
-                start=start,
-                end=end,
-                label=_usd,
-                description="cost and baseline cost over time",
-            ),
-        },
-        {
-            "title": f"Cost (USD per {bucket})",
-            "chart": charts.line_chart(
-                per_group("cost"), start=start, end=end, label=_usd, description="cost over time"
-            ),
-        },
-        {
-            "title": "Request rate (requests per minute)",
-            "chart": charts.line_chart(
-                per_group("requests_per_minute"),
-                start=start,
-                end=end,
-                label=lambda v: f"{v:g}",
-                description="requests per minute over time",
-            ),
-        },
-        {
-            "title": "Latency p95 of successful requests (seconds)",
-            "chart": charts.line_chart(
-                per_group("p95_latency"),
-                start=start,
-                end=end,
-                label=lambda v: f"{v:g} s",
-                description="p95 latency over time",
-            ),
-        },
-        {
-            "title": "Success rate (%)",
-            "chart": charts.line_chart(
-                per_group("success_rate"),
-                start=start,
-                end=end,
-                label=lambda v: f"{v:g}%",
-                y_max=100.0,
-                description="success rate over time",
-            ),
-        },
+        chart(
+            f"Cost vs baseline (USD per {bucket}, all groups)",
+            [
+                charts.Series("cost", [(m, totals[m][0]) for m in moments]),
+                charts.Series("baseline", [(m, totals[m][1]) for m in moments], dashed=True),
+            ],
+            _usd,
+            "cost and baseline cost over time",
+        ),
+        chart(f"Cost (USD per {bucket})", per_group("cost"), _usd, "cost over time"),
+        chart(
+            "Request rate (requests per minute)",
+            per_group("requests_per_minute"),
+            lambda v: f"{v:g}",
+            "requests per minute over time",
+        ),
+        chart(
+            "Latency p95 of successful requests (seconds)",
+            per_group("p95_latency"),
+            lambda v: f"{v:g} s",
+            "p95 latency over time",
+        ),
+        chart(
+            "Success rate (%)",
+            per_group("success_rate"),
+            lambda v: f"{v:g}%",
+            "success rate over time",
+            y_max=100.0,
+        ),
     ]
 
 
