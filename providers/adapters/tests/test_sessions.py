@@ -12,6 +12,7 @@ from providers.adapters import (
     close_sessions,
     session_for,
 )
+from providers.adapters.base import _transport_for
 
 from .payloads import chat_request
 from .recording_server import Reply, sse
@@ -67,6 +68,8 @@ def test_pool_size_comes_from_max_connections(stub):
     http_adapter = session_for(endpoint).get_adapter(stub.base_url)
     assert http_adapter._pool_maxsize == 200
     assert http_adapter.max_retries.total == 0
+    # the urllib3 pool the calls actually go through has that size too
+    assert _transport_for(endpoint).pool.pool.maxsize == 200
 
 
 def test_rotated_key_is_sent_on_the_shared_session(stub):

@@ -27,15 +27,18 @@ def test_an_environment_proxy_carries_the_calls(stub, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("http_proxy", stub.base_url)
     monkeypatch.setenv("HTTP_PROXY", stub.base_url)
-    stub.reply(Reply(body=COMPLETION))
+    stub.reply(Reply(body=COMPLETION, headers={"Set-Cookie": "tenant=a"}), Reply(body=COMPLETION))
     endpoint = ProviderEndpoint("behind-proxy", "openai", "http://upstream.invalid:8080", "k")
 
     # when
     result = adapter_for(endpoint).chat(chat_request(), "gpt-4o")
+    adapter_for(endpoint).chat(chat_request(), "gpt-4o")
 
     # then the request went to the proxy, addressed to the real upstream
     assert result.response["choices"][0]["message"]["content"]
-    (seen,) = stub.requests
+    seen, second = stub.requests
     assert seen.path == "/v1/chat/completions"
     assert seen.headers["host"] == "upstream.invalid:8080"
     assert seen.headers["authorization"] == "Bearer k"
+    # this path goes through the shared Session: its cookie jar must keep nothing either
+    assert "cookie" not in second.headers
