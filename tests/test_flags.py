@@ -7,7 +7,6 @@ from django.core.management import call_command
 from waffle.models import Flag, Sample, Switch
 
 from accounts.principal import Principal
-from accounts.services import api_key_create
 from analytics.models import RequestLog
 from routing import flags
 
@@ -118,19 +117,14 @@ def test_flags_are_listed_and_editable_in_the_admin(admin_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_rollback_all_three_off_sends_every_request_to_the_default_route(
-    live_server, demo_catalogue, django_user_model
+    live_server, routed_key, cost_optimization_everywhere
 ):
-    # given: an enterprise caller (policies always on) and cost optimisation everywhere
-    user = django_user_model.objects.create_user("ent", password="pw-123456")
-    user.groups.add(Group.objects.get(name="enterprise"))
-    _, key = api_key_create(user=user, name="k", scopes=["ai:execute"])
-    Sample.objects.filter(name="cost_optimization").update(percent=100)
-    flags.flags_reset()
+    # given (fixtures): an enterprise caller (policies always on), cost optimisation everywhere
 
     def served(model, **extra):
         response = requests.post(
             f"{live_server.url}/v1/chat/completions",
-            headers={"Authorization": f"Bearer {key}"},
+            headers={"Authorization": f"Bearer {routed_key}"},
             json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra},
             timeout=10,
         )

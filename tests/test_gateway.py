@@ -12,12 +12,10 @@ import openai
 import pytest
 import requests
 from django.contrib.auth.models import Group
-from waffle.models import Sample
 
 from accounts.services import api_key_create
 from analytics.log_writer import request_log_writer
 from analytics.models import RequestLog
-from routing import flags
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,21 +31,8 @@ def make_key(django_user_model, username, *, groups=(), scopes=("ai:execute",)):
 
 
 @pytest.fixture
-def routed_key(django_user_model, demo_catalogue):
-    """A caller in the enterprise group: routing policies always apply to it."""
-    return make_key(django_user_model, "ent", groups=["enterprise"])
-
-
-@pytest.fixture
 def plain_key(django_user_model, demo_catalogue):
     return make_key(django_user_model, "viewer", scopes=["routing:view"])
-
-
-@pytest.fixture
-def cost_optimization_everywhere():
-    Sample.objects.filter(name="cost_optimization").update(percent=100)
-    Sample.objects.get(name="cost_optimization").flush()
-    flags.flags_reset()
 
 
 @pytest.fixture(params=["background", "before_response"])

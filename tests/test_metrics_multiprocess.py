@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.contrib.auth.models import Group
 from django.db import connection
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from accounts.services import api_key_create
 from analytics.models import RequestLog
 from tests.metrics_exposition import scrape, total
 from tests.subprocess_env import database_url, free_port
@@ -84,14 +82,6 @@ def gunicorn(tmp_path, demo_catalogue):
         log.close()
 
 
-@pytest.fixture
-def key(django_user_model, demo_catalogue):
-    user = django_user_model.objects.create_user("mp", password="pw-123456")
-    user.groups.add(Group.objects.get_or_create(name="enterprise")[0])
-    _, raw_key = api_key_create(user=user, name="mp-key", scopes=["ai:execute"])
-    return raw_key
-
-
 def per_worker_requests(multiproc: Path) -> dict[int, float]:
     """ai_routing_requests_total in each worker's own counter file."""
     counts = {}
@@ -117,7 +107,7 @@ def send(url: str, key: str) -> int:
     return response.json()["usage"]["completion_tokens"]
 
 
-def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, key, sim):
+def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, routed_key, sim):
     url, multiproc, _ = gunicorn
     # the stale file from "an earlier run" was removed at start
     assert not (multiproc / "counter_1.db").exists()
@@ -125,7 +115,7 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, ke
     sent, tokens = 0, 0
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(20):  # bounded: stops as soon as both workers have served traffic
-            tokens += sum(pool.map(lambda _: send(url, key), range(8)))
+            tokens += sum(pool.map(lambda _: send(url, routed_key), range(8)))
             sent += 8
             if sum(1 for v in per_worker_requests(multiproc).values() if v > 0) >= 2:
                 break
@@ -158,11 +148,11 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, ke
     assert total(samples, "ai_routing_requests_total", status="success") == sent
     # and the replacement worker counts on top of them
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda _: send(url, key), range(4)))
+        list(pool.map(lambda _: send(url, routed_key), range(4)))
     assert total(scrape(url), "ai_routing_requests_total", status="success") == sent + 4
 
 
-def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(gunicorn, key):
+def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(gunicorn, routed_key):
     if connection.vendor != "postgresql":
         pytest.skip("holds a PostgreSQL table lock")
     url, _, process = gunicorn
@@ -176,7 +166,7 @@ def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(guni
 
         # when requests are served, they are answered all the same (rows wait in the workers)
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda _: send(url, key), range(24)))
+            list(pool.map(lambda _: send(url, routed_key), range(24)))
         assert RequestLog.objects.count() == 0  # nothing written yet: the table is locked
 
         # and gunicorn is stopped while they wait; the lock goes a moment later

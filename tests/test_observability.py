@@ -17,10 +17,8 @@ import pytest
 import requests
 import yaml
 from django.conf import settings
-from django.contrib.auth.models import Group
 from pythonjsonlogger.json import JsonFormatter
 
-from accounts.services import api_key_create
 from analytics.models import RequestLog
 from auterity import health
 from auterity.logs import RequestIdFilter, SecretRedactionFilter, redact
@@ -76,14 +74,6 @@ def dashboard_exprs() -> list[str]:
     return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
 
 
-@pytest.fixture
-def key(django_user_model, demo_catalogue):
-    user = django_user_model.objects.create_user("obs", password="pw-123456")
-    user.groups.add(Group.objects.get_or_create(name="enterprise")[0])
-    _, raw_key = api_key_create(user=user, name="obs-key", scopes=["ai:execute"])
-    return raw_key
-
-
 def chat(live_server, key, **body):
     return requests.post(
         f"{live_server.url}/v1/chat/completions",
@@ -105,19 +95,19 @@ def fresh_savings(settings):
 
 
 def test_every_metric_in_the_alerts_and_the_dashboard_is_exported_after_traffic(
-    live_server, key, sim, fresh_savings
+    live_server, routed_key, sim, fresh_savings
 ):
     # given: traffic that succeeds, streams, falls back and fails
-    assert chat(live_server, key, model="claude-haiku-4-5").status_code == 200
-    streamed = chat(live_server, key, model="claude-haiku-4-5", stream=True)
+    assert chat(live_server, routed_key, model="claude-haiku-4-5").status_code == 200
+    streamed = chat(live_server, routed_key, model="claude-haiku-4-5", stream=True)
     assert streamed.status_code == 200 and b"[DONE]" in streamed.content
     sim.set_fault("openai", error_rate=1.0, error_status=503)
-    fallback = chat(live_server, key, model="gpt-4o-mini")
+    fallback = chat(live_server, routed_key, model="gpt-4o-mini")
     assert fallback.status_code == 200
     assert fallback.headers["X-Auterity-Provider"] != "openai"
     for name in ("openai", "google", "deepseek"):
         sim.set_fault(name, error_rate=1.0, error_status=500)
-    assert chat(live_server, key, model="gpt-4o-mini").status_code == 502
+    assert chat(live_server, routed_key, model="gpt-4o-mini").status_code == 502
     # when
     samples = scrape(live_server.url)
     # then
@@ -128,14 +118,14 @@ def test_every_metric_in_the_alerts_and_the_dashboard_is_exported_after_traffic(
     assert not missing, f"referenced but not exported: {missing}"
 
 
-def test_routing_metrics_count_what_happened(live_server, key, sim):
+def test_routing_metrics_count_what_happened(live_server, routed_key, sim):
     before = scrape(live_server.url)
-    ok = chat(live_server, key, model="claude-haiku-4-5")
+    ok = chat(live_server, routed_key, model="claude-haiku-4-5")
     sim.set_fault("openai", error_rate=1.0, error_status=503)
-    fell_back = chat(live_server, key, model="gpt-4o-mini")
+    fell_back = chat(live_server, routed_key, model="gpt-4o-mini")
     for name in ("openai", "google", "deepseek"):
         sim.set_fault(name, error_rate=1.0, error_status=500)
-    failed = chat(live_server, key, model="gpt-4o-mini")
+    failed = chat(live_server, routed_key, model="gpt-4o-mini")
     after = scrape(live_server.url)
 
     def delta(name, **labels):
@@ -162,7 +152,9 @@ def test_routing_metrics_count_what_happened(live_server, key, sim):
     assert total(after, "ai_provider_in_flight") == 0
 
 
-def test_provider_status_is_exported_before_any_traffic_and_follows_the_database(live_server, key):
+def test_provider_status_is_exported_before_any_traffic_and_follows_the_database(
+    live_server, demo_catalogue
+):
     # given: no gateway request has been made
     samples = scrape(live_server.url)
     status = {labels["provider"]: value for labels, value in samples["ai_provider_status"]}
@@ -183,19 +175,12 @@ def test_provider_status_is_exported_before_any_traffic_and_follows_the_database
 
 
 def test_cost_savings_is_one_minus_cost_over_baseline_in_the_window(
-    live_server, key, fresh_savings
+    live_server, routed_key, cost_optimization_everywhere, fresh_savings
 ):
     # given: a routed request that saved money (the demo policy sends gpt-4o to gpt-4.1)
-    from waffle.models import Sample
-
-    from routing import flags
-
-    Sample.objects.filter(name="cost_optimization").update(percent=100)
-    Sample.objects.get(name="cost_optimization").flush()
-    flags.flags_reset()
     response = requests.post(
         f"{live_server.url}/api/ai/execute",
-        headers={"Authorization": f"Bearer {key}"},
+        headers={"Authorization": f"Bearer {routed_key}"},
         json={"model": "gpt-4o", "prompt": "Write a haiku about routers.", "max_tokens": 40},
         timeout=20,
     )
@@ -326,13 +311,15 @@ def json_log():
         root.removeHandler(handler)
 
 
-def test_json_log_lines_of_a_request_carry_its_id_and_no_prompt(live_server, key, sim, json_log):
+def test_json_log_lines_of_a_request_carry_its_id_and_no_prompt(
+    live_server, routed_key, sim, json_log
+):
     # given: a fallback, so the adapters log the upstream 503 during the request
     sim.set_fault("openai", error_rate=1.0, error_status=503)
     response = requests.post(
         f"{live_server.url}/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 8},
-        headers={"Authorization": f"Bearer {key}", "X-Request-ID": "obs-log-trace-1"},
+        headers={"Authorization": f"Bearer {routed_key}", "X-Request-ID": "obs-log-trace-1"},
         timeout=20,
     )
     assert response.status_code == 200
@@ -358,7 +345,7 @@ def test_json_log_lines_of_a_request_carry_its_id_and_no_prompt(live_server, key
     assert {"time", "level", "message"} <= access.keys()
     everything = json.dumps(json_log())
     assert "zebra" not in everything
-    assert key not in everything
+    assert routed_key not in everything
 
 
 def test_secrets_are_masked_in_messages_and_tracebacks():

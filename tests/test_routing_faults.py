@@ -377,14 +377,8 @@ def test_the_cost_guard_puts_a_costlier_target_behind_and_marks_it_when_it_serve
 
 @pytest.mark.parametrize("model", ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-pro"])
 def test_no_primary_costs_more_than_the_guard_allows_under_the_demo_policies(
-    live_server, routed_key, model
+    live_server, routed_key, cost_optimization_everywhere, model
 ):
-    from waffle.models import Sample
-
-    from routing import flags
-
-    Sample.objects.filter(name="cost_optimization").update(percent=100)
-    flags.flags_reset()
     for prompt_chars in (40, 4_000, 60_000):
         for max_tokens in (None, 16, 4_000):
             for metadata in ({}, {"priority": "batch"}):

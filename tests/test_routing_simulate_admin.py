@@ -4,10 +4,8 @@ import json
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from waffle.models import Sample
 
 from accounts.services import api_key_create
-from routing import flags
 
 pytestmark = pytest.mark.django_db
 
@@ -17,12 +15,6 @@ GPT_4O = {
     "messages": [{"role": "user", "content": "Write a haiku about routers."}],
     "max_tokens": 40,
 }
-
-
-@pytest.fixture
-def cost_optimization_everywhere(demo_catalogue):
-    Sample.objects.filter(name="cost_optimization").update(percent=100)
-    flags.flags_reset()
 
 
 @pytest.fixture
