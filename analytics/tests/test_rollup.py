@@ -24,28 +24,9 @@ P2 = P1 + timedelta(minutes=5)  # ... and the current one, still filling (NOW is
 
 
 def snapshot():
-    """Every rollup row with its id: what "nothing changed" is checked against."""
-    return sorted(
-        tuple(str(v) for v in r)
-        for r in RoutingAnalytics.objects.values_list(
-            "id",
-            "period_start",
-            "period_end",
-            "policy_id",
-            "provider_id",
-            "request_count",
-            "success_count",
-            "error_count",
-            "cancelled_count",
-            "total_cost",
-            "baseline_cost",
-            "avg_response_time",
-            "success_rate",
-            "prompt_tokens",
-            "completion_tokens",
-            "latency_le",
-        )
-    )
+    """Every rollup row, every column with its id: what "nothing changed" is checked against."""
+    columns = [f.attname for f in RoutingAnalytics._meta.concrete_fields]
+    return sorted(tuple(str(v) for v in r) for r in RoutingAnalytics.objects.values_list(*columns))
 
 
 @pytest.fixture
