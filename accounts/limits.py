@@ -193,6 +193,11 @@ def counter_store_reset() -> None:
 # --- keys and windows ------------------------------------------------------------------------
 
 
+def caller_key(api_key_id: int | None, user_id: int | None) -> str:
+    """Whose counters: the API key's when one is used, else the user's."""
+    return f"key:{api_key_id}" if api_key_id else f"user:{user_id}"
+
+
 def _effective(own: int | None, default: int) -> int:
     return default if own is None else own
 
@@ -357,9 +362,10 @@ def usage_record(principal, *, tokens: int, cost: Decimal, now: float | None = N
 
 def api_key_spend(api_key, *, now: float | None = None) -> Decimal:
     """What a key has spent in its current budget period (USD), read from its counter."""
-    # Same identity as Principal.caller_key for a key.
     spend_key, seconds_left = _spend_key(
-        f"key:{api_key.pk}", api_key.budget_period, time.time() if now is None else now
+        caller_key(api_key.pk, api_key.user_id),
+        api_key.budget_period,
+        time.time() if now is None else now,
     )
     values = counter_store().add([(spend_key, 0, seconds_left + 3600)])
     return Decimal(values.get(spend_key, 0)) / NANO_USD

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .choices import Scope
-from .limits import KeyLimits
+from .limits import KeyLimits, caller_key
 from .models import KEY_PREFIX, ApiKey, hash_key
 from .services import api_key_authenticate
 
@@ -37,7 +37,7 @@ class Principal:
     @property
     def caller_key(self) -> str:
         """Stable identity for bucketing and limits: the API key, else the user."""
-        return f"key:{self.api_key_id}" if self.api_key_id else f"user:{self.user_id}"
+        return caller_key(self.api_key_id, self.user_id)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -31,8 +31,8 @@ def _caller(request) -> _Caller | None:
         return None
     if isinstance(auth, ApiKey):
         own = replace(limits.KeyLimits.from_api_key(auth), tokens_per_minute=None, budget_usd=None)
-        return _Caller(f"key:{auth.pk}", auth.pk, own)
-    return _Caller(f"user:{user.pk}", None, limits.DEFAULT_LIMITS)
+        return _Caller(limits.caller_key(auth.pk, user.pk), auth.pk, own)
+    return _Caller(limits.caller_key(None, user.pk), None, limits.DEFAULT_LIMITS)
 
 
 class CallerRateThrottle(BaseThrottle):
