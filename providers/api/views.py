@@ -1,4 +1,3 @@
-import django_filters
 from rest_framework import viewsets
 
 from providers.models import Provider, ProviderModel
@@ -16,17 +15,18 @@ class ProviderViewSet(viewsets.ModelViewSet):
     ordering_fields = ["id", "name", "type", "status", "avg_response_time", "capacity"]
 
 
-class ProviderModelFilter(django_filters.FilterSet):
-    class Meta:
-        model = ProviderModel
-        fields = ["provider", "model", "is_default", "enabled", "supports_tools", "supports_vision"]
-
-
 class ProviderModelViewSet(viewsets.ModelViewSet):
     """Models offered by providers, with list prices (USD per token) and capabilities."""
 
     queryset = ProviderModel.objects.select_related("provider")
     serializer_class = ProviderModelSerializer
-    filterset_class = ProviderModelFilter
+    filterset_fields = [
+        "provider",
+        "model",
+        "is_default",
+        "enabled",
+        "supports_tools",
+        "supports_vision",
+    ]
     search_fields = ["model", "upstream_model", "provider__id"]
     ordering_fields = ["model", "provider", "input_price", "output_price", "context_window"]
