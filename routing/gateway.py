@@ -318,7 +318,7 @@ def _context(principal, request: ChatRequest, request_id, headers) -> RequestCon
         stream=request.stream,
         capabilities=request.required_capabilities(),
         metadata=request.metadata or {},
-        headers={k.lower(): v for k, v in headers.items()},
+        headers=headers,  # lower-cased by the engine, only when some policy reads a header
         caller=Caller(
             user_id=str(principal.user_id),
             username=principal.username,

@@ -93,7 +93,8 @@ class Caller:
 class RequestContext:
     """What the engine knows about one chat request before any provider is called.
 
-    `headers` must use lower-case names. `capabilities` are the ones the request needs
+    `headers` names may be in any case (the engine lower-cases them, and only when a policy
+    reads a header). `capabilities` are the ones the request needs
     (`stream=True` implies "streaming" even if the caller did not list it). `now` should be
     timezone-aware (a naive value is taken as UTC); with `now=None` the `time.*` attributes
     are missing, so conditions on them do not match.
