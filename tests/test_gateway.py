@@ -6,6 +6,7 @@ Every test talks over real HTTP to a live server and to the simulator; nothing i
 import json
 import socket
 import threading
+import time
 from urllib.parse import urlparse
 
 import openai
@@ -16,6 +17,7 @@ from django.contrib.auth.models import Group
 from accounts.services import api_key_create
 from analytics.log_writer import request_log_writer
 from analytics.models import RequestLog
+from routing import gateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -258,10 +260,10 @@ def test_client_disconnect_mid_stream_closes_upstream_and_keeps_the_row(
         conn.sendall(request)
         received = b""
         while received.count(b"data: ") < 3:
-            received += conn.recv(4096)
+            chunk = conn.recv(4096)
+            assert chunk, received  # the server ended the stream before three events
+            received += chunk
     # then: the row appears, cancelled, with the usage seen so far
-    import time
-
     deadline = time.monotonic() + 10
     while not RequestLog.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -270,13 +272,14 @@ def test_client_disconnect_mid_stream_closes_upstream_and_keeps_the_row(
     assert row.stream is True
     assert 0 < row.completion_tokens < 200
     assert row.prompt_tokens > 0
+    # and the upstream stream was closed: its provider slot is free again
+    assert gateway.provider_stats.view("anthropic").inflight == 0
 
 
 def test_a_stream_closed_before_its_first_event_still_gets_its_row(routed_key, sim):
     # given: a stream the server never starts sending (the client left at once)
     from accounts.principal import principal_from_api_key
     from providers.adapters.types import ChatRequest
-    from routing import gateway
 
     principal = principal_from_api_key(routed_key)
     request = ChatRequest.from_openai(
