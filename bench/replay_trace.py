@@ -189,15 +189,10 @@ def seed_world(simulator_url: str):
 # --- engine-only replay ---------------------------------------------------------------------
 
 
-def price(offer, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    # The gateway's rounding (routing.gateway._price): USD to 1e-10.
-    cost = prompt_tokens * offer.input_price + completion_tokens * offer.output_price
-    return Decimal(repr(cost)).quantize(Decimal("1e-10"))
-
-
 def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served], float]:
     from django.conf import settings
 
+    from providers.adapters.types import Usage
     from routing import gateway
     from routing.api.gateway_views import simulation_request
     from routing.catalog import catalogue_get
@@ -218,14 +213,16 @@ def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served]
         primary, baseline = decision["targets"][0], decision["baseline"]
         offer = offers[(primary["provider_id"], primary["model"])]
         base_offer = offers[(baseline["provider_id"], baseline["model"])]
+        # Priced as the gateway prices the request-log row, on the trace's real token counts.
+        usage = Usage(prompt_tokens=req.context_tokens, completion_tokens=req.generated_tokens)
         served.append(
             Served(
                 request=req,
                 policy=decision["policy_name"] or "(default route)",
                 provider_model=f"{primary['provider_id']}/{primary['model']}",
                 baseline=f"{baseline['provider_id']}/{baseline['model']}",
-                cost=price(offer, req.context_tokens, req.generated_tokens),
-                baseline_cost=price(base_offer, req.context_tokens, req.generated_tokens),
+                cost=gateway._price(offer, usage),
+                baseline_cost=gateway._price(base_offer, usage),
                 over_guard=primary["reason"] == OVER_COST_GUARD
                 or primary["expected_cost"] > baseline["expected_cost"] * limit,
             )
