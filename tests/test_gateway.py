@@ -12,7 +12,6 @@ from urllib.parse import urlparse
 import openai
 import pytest
 import requests
-from django.contrib.auth.models import Group
 
 from accounts.services import api_key_create
 from analytics.log_writer import request_log_writer
@@ -24,17 +23,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HELLO = [{"role": "user", "content": "Say hello to the gateway, please."}]
 
 
-def make_key(django_user_model, username, *, groups=(), scopes=("ai:execute",)):
-    user = django_user_model.objects.create_user(username, password="pw-123456")
-    for name in groups:
-        user.groups.add(Group.objects.get_or_create(name=name)[0])
-    _, raw_key = api_key_create(user=user, name=f"{username}-key", scopes=list(scopes))
-    return raw_key
-
-
 @pytest.fixture
 def plain_key(django_user_model, demo_catalogue):
-    return make_key(django_user_model, "viewer", scopes=["routing:view"])
+    """A key without the ai:execute scope."""
+    user = django_user_model.objects.create_user("viewer", password="pw-123456")
+    return api_key_create(user=user, name="viewer-key", scopes=["routing:view"])[1]
 
 
 @pytest.fixture(params=["background", "before_response"])
