@@ -192,9 +192,10 @@ def chat_completion(
     """Serve one chat request: decide, call with retry/fallback, record. Never raises for
     upstream failures (they become an error result with its log row)."""
     started = time.monotonic()
-    rate_limit_headers = admit(principal, request, request_id, endpoint)
+    input_tokens = estimate_input_tokens(request)  # for the token limit and for routing
+    rate_limit_headers = admit(principal, request, request_id, endpoint, input_tokens)
     decided = time.monotonic()
-    catalogue, options, _, decision = _decide(principal, request, request_id, headers)
+    catalogue, options, _, decision = _decide(principal, request, request_id, headers, input_tokens)
     metrics.decision_observed(time.monotonic() - decided)
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
@@ -226,14 +227,15 @@ def chat_completion(
     return _serve(catalogue, request, decision, result, log)
 
 
-def admit(principal: Principal, request: ChatRequest, request_id: str, endpoint: str) -> dict:
-    """The caller's rate limits, tokens per minute and budget (accounts/limits.py), checked
-    before anything is routed. Returns the X-RateLimit-* headers; over a limit, writes the
-    `refused` log row and raises the 429 (no provider is called)."""
-    own = principal.limits
-    estimated = estimate_input_tokens(request) if own and own.tokens_per_minute else 0
+def admit(
+    principal: Principal, request: ChatRequest, request_id: str, endpoint: str, input_tokens: int
+) -> dict:
+    """The caller's rate limits, tokens per minute (against `input_tokens`, the request's
+    estimate) and budget (accounts/limits.py), checked before anything is routed. Returns the
+    X-RateLimit-* headers; over a limit, writes the `refused` log row and raises the 429 (no
+    provider is called)."""
     try:
-        return limits.admit(principal, estimated_tokens=estimated)
+        return limits.admit(principal, estimated_tokens=input_tokens)
     except limits.LimitExceeded as exc:
         error = GatewayError(exc.status, exc.message, type=exc.type, code=exc.code)
         error.retry_after = exc.retry_after
@@ -277,7 +279,9 @@ def simulate(
     *, principal: Principal, request: ChatRequest, request_id: str, headers: Mapping[str, str]
 ) -> dict:
     """The decision for a request, with its reasons, calling no provider and writing nothing."""
-    _, options, ctx, decision = _decide(principal, request, request_id, headers)
+    _, options, ctx, decision = _decide(
+        principal, request, request_id, headers, estimate_input_tokens(request)
+    )
     return {
         "request_id": request_id,
         "input_tokens_estimate": ctx.input_tokens,
@@ -290,12 +294,12 @@ def simulate(
 # --- building blocks -------------------------------------------------------------------------
 
 
-def _decide(principal, request: ChatRequest, request_id: str, headers):
+def _decide(principal, request: ChatRequest, request_id: str, headers, input_tokens: int):
     """Flags -> catalogue snapshot -> engine: (catalogue, options, context, decision), the same
     for a served request and its dry run."""
     catalogue = catalogue_get()
     options = flags.decision_options(principal, request_id)
-    ctx = _context(principal, request, request_id, headers)
+    ctx = _context(principal, request, request_id, headers, input_tokens)
     try:
         decision = decide(ctx, catalogue.snapshot, provider_stats.live_view(), options)
     except UnknownModel as exc:
@@ -309,11 +313,11 @@ def _decide(principal, request: ChatRequest, request_id: str, headers):
     return catalogue, options, ctx, decision
 
 
-def _context(principal, request: ChatRequest, request_id, headers) -> RequestContext:
+def _context(principal, request: ChatRequest, request_id, headers, input_tokens) -> RequestContext:
     return RequestContext(
         request_id=request_id,
         model=request.model,
-        input_tokens=estimate_input_tokens(request),
+        input_tokens=input_tokens,
         max_tokens=request.max_tokens,
         stream=request.stream,
         capabilities=request.required_capabilities(),
