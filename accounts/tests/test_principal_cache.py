@@ -40,3 +40,20 @@ def test_different_tokens_each_load():
     cache.get("sk-aut-b", load)
     cache.get("sk-aut-a", load)
     assert calls == ["sk-aut-a", "sk-aut-b"]
+
+
+def test_a_token_is_trusted_no_longer_than_its_loader_says(settings):
+    # given: a long cache lifetime, and one token that expires now and one that does not
+    settings.PRINCIPAL_CACHE_SECONDS = 60
+    cache = _PrincipalCache()
+    calls = []
+
+    def load(raw_token):
+        calls.append(raw_token)
+        return raw_token, 0.0 if raw_token.endswith("expiring") else None
+
+    # when: each is presented twice
+    for token in ("sk-aut-expiring", "sk-aut-expiring", "sk-aut-lasting", "sk-aut-lasting"):
+        assert cache.get(token, load) == token
+    # then: the expiring one is loaded again (and so refused once its key is gone)
+    assert calls == ["sk-aut-expiring", "sk-aut-expiring", "sk-aut-lasting"]
