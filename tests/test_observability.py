@@ -7,6 +7,7 @@ the exposition is parsed with prometheus_client's own parser. Nothing is mocked.
 import io
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -225,10 +226,8 @@ def test_healthz_and_readyz_answer_without_auth(client, settings, broker_probe_r
     assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}  # embedded broker
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("REDIS_TEST_URL"), reason="no Redis")
+@pytest.mark.skipif(not os.environ.get("REDIS_TEST_URL"), reason="no Redis")
 def test_readyz_checks_a_configured_broker(client, settings, broker_probe_reset):
-    import os
-
     settings.CELERY_BROKER_URL = os.environ["REDIS_TEST_URL"]
     ready = client.get("/readyz")
     assert ready.status_code == 200
