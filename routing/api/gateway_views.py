@@ -7,13 +7,13 @@ Each view parses, authorises and calls one gateway function.
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.choices import Scope
 from accounts.middleware import checks_own_body_size, content_length
-from providers.adapters.errors import RequestValidationError
 from providers.adapters.types import ChatRequest
 from routing import gateway
 from routing.api.gateway_auth import authenticate_gateway_request
@@ -116,8 +116,6 @@ def list_models(request):
 
 def _native_chat_request(body: dict) -> ChatRequest:
     """The native shape: `prompt` or `messages`, optional `model`, `system`, `metadata`."""
-    from django.conf import settings
-
     body = dict(body)
     prompt = body.pop("prompt", None)
     system = body.pop("system", None)
@@ -151,10 +149,7 @@ def _native_chat_request(body: dict) -> ChatRequest:
             param="stream",
         )
     body.setdefault("model", settings.GATEWAY_DEFAULT_MODEL)
-    try:
-        return ChatRequest.from_openai(body)
-    except RequestValidationError as exc:
-        raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
+    return gateway.parse_chat_request(body)
 
 
 @checks_own_body_size
