@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from auterity.request_context import request_id_from
+
 from . import gateway, services
 from .forms import SimulationForm
 from .models import RoutingPolicy
@@ -99,7 +101,7 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
                 result = gateway.simulate(
                     principal=principal,
                     request=form.cleaned_data["chat_request"],
-                    request_id=form.cleaned_data["request_id"] or gateway.new_request_id(),
+                    request_id=form.cleaned_data["request_id"] or request_id_from(None),
                     headers=form.cleaned_data["headers_json"],
                 )
             except gateway.GatewayError as exc:

@@ -27,7 +27,6 @@ from accounts.middleware import body_too_large_message
 from accounts.principal import Principal
 from analytics.choices import RequestStatus
 from analytics.services import request_log_record
-from auterity.request_context import request_id_from
 from providers.adapters import adapter_for
 from providers.adapters.errors import ProviderError, RequestValidationError
 from providers.adapters.types import ChatRequest, Usage, estimate_input_tokens
@@ -167,11 +166,6 @@ class GatewayResult:
 
 
 # --- entry points ----------------------------------------------------------------------------
-
-
-def new_request_id(incoming: str | None = None) -> str:
-    """Keep a sane caller-supplied X-Request-ID, else mint one (views use the middleware's)."""
-    return request_id_from(incoming)
 
 
 def parse_chat_request(body) -> ChatRequest:
