@@ -283,6 +283,7 @@ _DROP_LOG_INTERVAL = 5.0
 _drop_lock = threading.Lock()
 _drops_unreported: dict[str, int] = {}  # reason -> rows lost since its last line
 _drops_logged_at: dict[str, float] = {}
+_drops_pruned_at = 0.0
 
 
 def _dropped(count: int, why: str) -> None:
@@ -298,7 +299,20 @@ def _dropped(count: int, why: str) -> None:
             _drops_unreported[why] = count
             return
         _drops_logged_at[why] = now
+        _forget_old_reasons(now)
     logger.error("%d request-log row(s) lost: %s", count, why)
+
+
+def _forget_old_reasons(now: float) -> None:
+    """Under _drop_lock, at most every _DROP_LOG_INTERVAL: forget when the reasons whose
+    interval has passed were logged (such an entry throttles nothing). A refused row's reason
+    names its request, so without this every refused row would stay in the dict for good."""
+    global _drops_pruned_at
+    if now - _drops_pruned_at < _DROP_LOG_INTERVAL:
+        return
+    _drops_pruned_at = now
+    for why in [w for w, at in _drops_logged_at.items() if now - at >= _DROP_LOG_INTERVAL]:
+        del _drops_logged_at[why]
 
 
 def report_drops() -> None:

@@ -5,6 +5,7 @@ through a database outage; a refused row failing alone; nothing left behind at e
 import threading
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
@@ -291,6 +292,19 @@ def test_an_outage_logs_its_losses_once_every_few_seconds_not_once_per_row(
     assert lines[1:] == [
         "49 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS)"
     ]
+
+
+def test_a_reason_naming_one_request_is_not_remembered_forever(writer, monkeypatch, caplog):
+    # given a clock the test moves, and a refused row every second, each reason naming its row
+    clock = [time.monotonic()]
+    monkeypatch.setattr(log_writer, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    for n in range(100):
+        log_writer._dropped(1, f"the database refused request 'gone-{n}': duplicate key")
+        clock[0] += 1
+
+    # then each got its line, and only the last few seconds' reasons are still held
+    assert caplog.text.count("1 request-log row(s) lost: the database refused") == 100
+    assert len(log_writer._drops_logged_at) < 20
 
 
 def test_a_refused_background_row_is_counted_and_the_others_written(writer, caplog):
