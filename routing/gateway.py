@@ -88,15 +88,28 @@ _STATUS_FOR_ERROR = {
 
 
 class GatewayError(Exception):
-    """A request Auterity answers with an error of its own (OpenAI error shape)."""
+    """A request Auterity answers with an error of its own (OpenAI error shape), with the
+    seconds for a Retry-After header and any other headers the response must carry."""
 
-    def __init__(self, status: int, message: str, *, type: str, param=None, code=None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str,
+        param=None,
+        code=None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type
         self.param = param
         self.code = code
+        self.retry_after = retry_after
+        self.headers = headers or {}
 
     def body(self) -> dict:
         return {
@@ -231,9 +244,14 @@ def admit(
     try:
         return limits.admit(principal, estimated_tokens=input_tokens)
     except limits.LimitExceeded as exc:
-        error = GatewayError(exc.status, exc.message, type=exc.type, code=exc.code)
-        error.retry_after = exc.retry_after
-        error.headers = exc.headers
+        error = GatewayError(
+            exc.status,
+            exc.message,
+            type=exc.type,
+            code=exc.code,
+            retry_after=exc.retry_after,
+            headers=exc.headers,
+        )
         _record_refusal(principal, request_id, endpoint, error, request)
         raise error from exc
 
@@ -563,14 +581,13 @@ def _upstream_failure(exc: ProviderError) -> GatewayError:
     status = _STATUS_FOR_ERROR.get(exc.error_type, 502)
     attempts = getattr(exc, "attempts", [])
     summary = ", ".join(f"{a.provider_id}/{a.model}: {a.outcome}" for a in attempts)
-    error = GatewayError(
+    return GatewayError(
         status,
         f"All providers failed ({summary}). Last error: {exc.message}" if attempts else exc.message,
         type="upstream_error" if status >= 500 or status == 429 else "invalid_request_error",
         code=exc.error_type,
+        retry_after=exc.retry_after if status == 429 else None,
     )
-    error.retry_after = exc.retry_after if status == 429 else None
-    return error
 
 
 class _LogContext:

@@ -43,9 +43,13 @@ def _session_user(request):
 
 
 def _unauthenticated(message: str) -> GatewayError:
-    error = GatewayError(401, message, type="invalid_request_error", code="invalid_api_key")
-    error.headers = {"WWW-Authenticate": 'Bearer realm="auterity"'}
-    return error
+    return GatewayError(
+        401,
+        message,
+        type="invalid_request_error",
+        code="invalid_api_key",
+        headers={"WWW-Authenticate": 'Bearer realm="auterity"'},
+    )
 
 
 def authenticate_gateway_request(request, scope: str) -> Principal:

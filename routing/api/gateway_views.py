@@ -25,10 +25,9 @@ def _error_response(error: GatewayError, request_id: str | None = None) -> JsonR
     response = JsonResponse(error.body(), status=error.status)
     if request_id:
         response["X-Request-ID"] = request_id
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after:
-        response["Retry-After"] = str(max(1, round(retry_after)))
-    for name, value in getattr(error, "headers", {}).items():
+    if error.retry_after:
+        response["Retry-After"] = str(max(1, round(error.retry_after)))
+    for name, value in error.headers.items():
         response[name] = value
     return response
 
