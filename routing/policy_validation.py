@@ -9,13 +9,12 @@ from routing.engine import validate_actions, validate_conditions
 
 
 def policy_errors(conditions, actions) -> dict[str, list[str]]:
+    from providers.models import Provider
     from routing.catalog import catalogue_offers
 
     offers = catalogue_offers()
-    providers = {offer.provider_id for offer in offers}
-    from providers.models import Provider
-
-    providers |= set(Provider.objects.values_list("id", flat=True))
+    # Every provider, with or without enabled models (an offer's provider is one of them).
+    providers = set(Provider.objects.values_list("id", flat=True))
     errors: dict[str, list[str]] = {}
     for field, issues in (
         ("conditions", validate_conditions(conditions)),
