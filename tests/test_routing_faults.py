@@ -160,6 +160,7 @@ def test_failing_provider_falls_back_opens_the_breaker_and_closes_after_recovery
 
     # every attempt is in the log: the failed one first, then the fallback that served it
     logged = rows()
+    assert len(logged) == THRESHOLD + 3
     assert [attempts(r) for r in logged[:THRESHOLD]] == (
         [[("openai", outcome), ("anthropic", "ok")]] * THRESHOLD
     )
