@@ -1,5 +1,3 @@
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -9,7 +7,7 @@ from django.urls import path, reverse
 from auterity.request_context import request_id_from
 
 from . import gateway, services
-from .forms import SimulationForm
+from .forms import SimulationForm, json_object
 from .models import RoutingPolicy
 
 
@@ -40,13 +38,7 @@ class RoutingPolicyAdminForm(forms.ModelForm):
             if self.data.get("clear_sensitive_values"):
                 return {}
             return self.instance.sensitive_values if self.instance.pk else {}
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise ValidationError("Must be a JSON object mapping names to values.")
-        return value
+        return json_object(text, "Must be a JSON object mapping names to values.")
 
     def _post_clean(self):
         # Set before the model's full_clean(), which resolves references against these values.

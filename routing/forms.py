@@ -19,6 +19,18 @@ EXAMPLE_REQUEST = {
 }
 
 
+def json_object(text: str, not_an_object: str) -> dict:
+    """`text` parsed as a JSON object, else a ValidationError (`not_an_object` for valid JSON
+    of another type)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"Not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValidationError(not_an_object)
+    return value
+
+
 class SimulationForm(forms.Form):
     """What `routing.gateway.simulate` needs, as an operator types it.
 
@@ -49,7 +61,7 @@ class SimulationForm(forms.Form):
         label="Headers (JSON object)",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 90, "style": "font-family: monospace"}),
-        help_text='For headers.* conditions, e.g. {"X-Tenant": "acme"}.',
+        help_text='For header.<name> conditions, e.g. {"X-Tenant": "acme"}.',
     )
     request_id = forms.CharField(
         label="Request id",
@@ -61,12 +73,7 @@ class SimulationForm(forms.Form):
 
     def clean_request_json(self):
         text = self.cleaned_data["request_json"]
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise ValidationError("The request must be a JSON object.")
+        body = json_object(text, "The request must be a JSON object.")
         try:
             self.cleaned_data["chat_request"] = simulation_request(body)
         except GatewayError as exc:
@@ -78,14 +85,10 @@ class SimulationForm(forms.Form):
         text = self.cleaned_data["headers_json"].strip()
         if not text:
             return {}
-        try:
-            headers = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}") from exc
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ValidationError('Give an object of header names to string values: {"X-A": "b"}.')
+        not_headers = 'Give an object of header names to string values: {"X-A": "b"}.'
+        headers = json_object(text, not_headers)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise ValidationError(not_headers)
         return headers
 
     def clean(self):
