@@ -289,6 +289,7 @@ def test_a_stream_cut_before_its_first_content_falls_back_and_the_client_never_n
         assert streamed_text(events)
 
     logged = rows()
+    assert len(logged) == THRESHOLD + 2  # each row is written before its stream's [DONE]
     assert all(r.status == "success" and r.stream for r in logged)
     first_attempts = [r.attempts_detail[0] for r in logged[:THRESHOLD]]
     assert all(a["provider"] == "anthropic" for a in first_attempts)
