@@ -127,14 +127,15 @@ class _CatalogueHolder:
         if current is not None and now - self._checked_at < settings.ROUTING_SNAPSHOT_CHECK_SECONDS:
             return current
         with self._lock:
-            if self._catalogue is not current:  # another thread just refreshed it
-                return self._catalogue
+            latest = self._catalogue  # None again if invalidate() ran while this thread waited
+            if latest is not None and latest is not current:
+                return latest  # another thread just refreshed it
             version = cache.get(VERSION_KEY)
             if version is None:
                 version = uuid.uuid4().hex
                 cache.add(VERSION_KEY, version, timeout=None)
                 version = cache.get(VERSION_KEY, version)
-            if current is None or current.version != version:
+            if latest is None or latest.version != version:
                 self._catalogue = catalogue_build(version)
             self._checked_at = now
             return self._catalogue
