@@ -140,14 +140,16 @@ class _StateHolder:
 
     def get(self) -> _FlagState:
         now = time.monotonic()
-        if self._state is None or now - self._loaded_at >= settings.ROUTING_SNAPSHOT_CHECK_SECONDS:
+        max_age = settings.ROUTING_SNAPSHOT_CHECK_SECONDS
+        state = self._state
+        if state is None or now - self._loaded_at >= max_age:
             with self._lock:
-                if self._state is None or now - self._loaded_at >= (
-                    settings.ROUTING_SNAPSHOT_CHECK_SECONDS
-                ):
-                    self._state = _load()
+                state = self._state
+                if state is None or now - self._loaded_at >= max_age:
+                    state = self._state = _load()
                     self._loaded_at = now
-        return self._state
+        # The local, not self._state: a reset() in another thread may have cleared that since.
+        return state
 
     def reset(self):
         with self._lock:
