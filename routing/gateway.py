@@ -207,7 +207,9 @@ def chat_completion(
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
     result.rate_limit_headers = rate_limit_headers
-    log = _LogContext(principal, request, request_id, endpoint, decision, flag_states, started)
+    log = _LogContext(
+        principal, request, request_id, endpoint, catalogue, decision, flag_states, started
+    )
     metrics.request_started()
 
     if not decision.targets:
@@ -219,7 +221,6 @@ def chat_completion(
             code="no_eligible_provider",
         )
         log.record(
-            catalogue,
             result,
             RequestStatus.ERROR,
             error.status,
@@ -444,7 +445,6 @@ def _attempt_or_fail(catalogue, decision, result: GatewayResult, log, call, *, h
         result.attempts = exc.attempts
         error = _upstream_failure(exc)
         log.record(
-            catalogue,
             result,
             RequestStatus.ERROR,
             error.status,
@@ -462,7 +462,7 @@ def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log
         catalogue, decision, result, log, lambda adapter, t: adapter.chat(request, t.upstream_model)
     )
     body = chat.response
-    log.record(catalogue, result, RequestStatus.SUCCESS, 200, chat.usage)
+    log.record(result, RequestStatus.SUCCESS, 200, chat.usage)
     body.setdefault("usage", chat.usage.to_dict())
     body["usage"]["cost"] = float(result.cost)
     result.body = body
@@ -494,7 +494,6 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
             error_type=error_type or None,
         )
         log.record(
-            catalogue,
             result,
             status,
             200,
@@ -593,11 +592,14 @@ def _upstream_failure(exc: ProviderError) -> GatewayError:
 class _LogContext:
     """What the request-log row needs, gathered once; `record` writes exactly one row."""
 
-    def __init__(self, principal, request, request_id, endpoint, decision, flag_states, started):
+    def __init__(
+        self, principal, request, request_id, endpoint, catalogue, decision, flag_states, started
+    ):
         self.principal = principal
         self.request = request
         self.request_id = request_id
         self.endpoint = endpoint
+        self.catalogue = catalogue
         self.decision = decision
         self.flag_states = flag_states
         self.started = started
@@ -605,7 +607,6 @@ class _LogContext:
 
     def record(
         self,
-        catalogue,
         result: GatewayResult,
         status,
         http_status,
@@ -617,7 +618,7 @@ class _LogContext:
         if self.recorded:
             return
         self.recorded = True
-        decision, target = self.decision, result.target
+        catalogue, decision, target = self.catalogue, self.decision, result.target
         serving = catalogue.offers.get((target.provider_id, target.model)) if target else None
         baseline = decision.baseline
         baseline_offer = (
