@@ -11,6 +11,7 @@ from django.contrib.auth.models import Permission
 
 from accounts.limits import counter_store_reset
 from accounts.services import api_key_create
+from tests.subprocess_env import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -52,12 +53,6 @@ def make_user(django_user_model):
     return make
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A throwaway redis-server, or REDIS_TEST_URL; skips when neither is available."""
@@ -69,7 +64,7 @@ def redis_url(tmp_path_factory):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("no redis-server and no REDIS_TEST_URL")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
@@ -19,6 +18,7 @@ from accounts import limits
 from accounts.limits import KeyLimits, LimitExceeded
 from accounts.principal import Principal, principal_from_api_key
 from analytics.models import RequestLog
+from tests.subprocess_env import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there."}]}
@@ -251,17 +251,6 @@ for _ in range(attempts):
         pass
 print(admitted)
 """
-
-
-def database_url() -> str:
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings_dict['NAME']}"
-    return (
-        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD'] or ''}@"
-        f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/"
-        f"{settings_dict['NAME']}"
-    )
 
 
 def worker_env(**extra) -> dict:

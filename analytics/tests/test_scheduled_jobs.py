@@ -13,15 +13,14 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from analytics.models import ProviderHealthCheck, RoutingAnalytics
+from tests.subprocess_env import database_url
 
 from .factories import RequestLogFactory
 
@@ -47,18 +46,6 @@ def broker():
     for key in client.scan_iter(match=f"*{queue}*"):
         client.delete(key)
     client.close()
-
-
-def database_url() -> str:
-    """The URL of the database this test runs on (pytest-django's test database)."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{credentials}@{host}/{db['NAME']}"
 
 
 def start(args, env, log: Path) -> subprocess.Popen:
