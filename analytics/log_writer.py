@@ -409,10 +409,12 @@ atexit.register(drain_at_exit)
 
 
 def _new_writer_after_fork() -> None:
-    # A forked worker starts with no queue, no thread and a free lock, whatever the parent
-    # was doing; the parent's rows are the parent's to write.
-    global _writer
+    # A forked worker starts with no queue, no thread and free locks, whatever the parent's
+    # threads were doing; the parent's rows (and its loss counts) are the parent's to report.
+    global _writer, _drop_lock
     _writer = RequestLogWriter()
+    _drop_lock = threading.Lock()
+    _drops_unreported.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -2,6 +2,7 @@
 background thread, in groups; committed before the request answers when asked; kept and retried
 through a database outage; a refused row failing alone; nothing left behind at exit."""
 
+import os
 import threading
 import time
 from decimal import Decimal
@@ -381,3 +382,24 @@ def _other_connection():
 
     params = connection.get_connection_params()
     return psycopg.connect(**params, autocommit=True)
+
+
+def test_a_forked_worker_does_not_inherit_a_held_loss_lock():
+    # given the parent's loss-line lock held by one of its threads at the moment of the fork
+    with log_writer._drop_lock:
+        pid = os.fork()
+        if pid == 0:  # the child: reporting a loss must not wait for a thread it does not have
+            try:
+                log_writer._dropped(1, "forked child")
+            finally:
+                os._exit(0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the child hung on the lock it inherited")
