@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from auterity.admin_base import ReadOnlyAdmin
+
 from . import services
 from .choices import Scope
 from .limits import api_key_spend
@@ -117,7 +119,7 @@ def _pretty(value) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the trail is written by the application, never edited by hand."""
 
     list_display = ["created_at", "actor_label", "via", "action", "object_type", "object_repr"]
@@ -152,12 +154,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="after")
     def after_pretty(self, obj):
         return _pretty(obj.after)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

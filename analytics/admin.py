@@ -10,25 +10,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from auterity.admin_base import ReadOnlyAdmin
 from providers.models import Provider
 from routing.models import RoutingPolicy
 
 from . import charts, reports
 from .models import AnalyticsReport, ProviderHealthCheck, RequestLog, RoutingAnalytics
 from .selectors import SummaryQuery, analytics_summary, analytics_timeseries
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the gateway and the jobs: operators look, never edit."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RequestLog)
