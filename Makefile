@@ -21,7 +21,7 @@ migrate: setup
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# Web (gunicorn, http://127.0.0.1:8000), provider simulator (:9100), Celery worker and beat,
+# Web (granian, http://127.0.0.1:8000), provider simulator (:9100), Celery worker and beat,
 # all under honcho (Procfile); Ctrl-C stops them together.
 run: seed
 	$(PY) manage.py collectstatic --noinput -v0

@@ -116,3 +116,21 @@ def demo_catalogue(db, sim):
     demo_policies_install()
     install_seed_flags(apps)  # transactional tests flush what the migration created
     return sim
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    """Start the production web server in a subprocess (tests/web_server.py): call it with
+    the environment to add; every server started is stopped after the test."""
+    from tests.web_server import start_web_server
+
+    started = []
+
+    def start(**env):
+        server = start_web_server(tmp_path, **env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -12,7 +12,7 @@ What can happen to a row (docs/observability.md, "Request log durability"):
 
 - It is committed within about REQUEST_LOG_BATCH_SECONDS of the answer. `flush()` waits for
   everything queued so far; the process drains the queue when it exits (`atexit`, and
-  gunicorn's `worker_exit`).
+  multiprocessing's exit finalizers, which granian's workers run instead of `atexit`).
 - The database is unreachable: the group is kept and retried with backoff (up to 5 s apart)
   until it is written; requests keep being answered meanwhile. At most
   REQUEST_LOG_QUEUE_MAX_ROWS rows wait in memory; past that a new row is dropped, with an error
@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import multiprocessing.util
 import os
 import threading
 import time
@@ -160,6 +161,7 @@ class RequestLogWriter:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
         self._thread.start()
+        _drain_at_exit_of_this_process()
 
     def _run(self) -> None:
         backoff = _RETRY_FIRST
@@ -401,11 +403,23 @@ def request_log_writer() -> RequestLogWriter:
 
 
 def drain_at_exit() -> None:
-    """Write what this process still holds (atexit; gunicorn's worker_exit calls it too)."""
+    """Write what this process still holds (at exit; running it twice is harmless)."""
     _writer.close()
 
 
 atexit.register(drain_at_exit)
+_exit_finalizer_pid: int | None = None
+
+
+def _drain_at_exit_of_this_process() -> None:
+    """Also drain through multiprocessing's exit finalizers: a process started by
+    multiprocessing (granian's workers) ends with `os._exit()`, which skips `atexit` but runs
+    these first. Registered by the process that starts a writer thread, once: a child forked
+    by multiprocessing starts with the finalizers cleared."""
+    global _exit_finalizer_pid
+    if _exit_finalizer_pid != os.getpid():
+        _exit_finalizer_pid = os.getpid()
+        multiprocessing.util.Finalize(None, drain_at_exit, exitpriority=10)
 
 
 def _new_writer_after_fork() -> None:

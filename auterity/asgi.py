@@ -1,4 +1,5 @@
-"""ASGI entry point, for servers that prefer it; production serving uses WSGI (gunicorn)."""
+"""ASGI entry point, for servers that prefer it; production serving uses WSGI
+(`python -m auterity.server`, granian)."""
 
 import os
 

@@ -1,11 +1,13 @@
 """GET /metrics: the Prometheus exposition of the whole service (docs/observability.md).
 
-Under gunicorn with several workers each worker counts into its own files in
-`PROMETHEUS_MULTIPROC_DIR` (set by deploy/gunicorn.conf.py before any worker imports
+Under the web server with several workers each worker counts into its own files in
+`PROMETHEUS_MULTIPROC_DIR` (set by auterity/server.py before any worker imports
 prometheus_client); whichever worker answers the scrape adds up every worker's files, so the
-numbers are the service's, not one worker's. Without that variable (manage.py runserver, the
-test server) the process's own registry is served. Either way the collectors that read the
-database (provider status, cost savings) are added at scrape time.
+numbers are the service's, not one worker's. A worker that died (and was replaced) keeps its
+counters, but its live gauges (in flight, breakers, rows held) are dropped at the next scrape.
+Without that variable (manage.py runserver, the test server) the process's own registry is
+served. Either way the collectors that read the database (provider status, cost savings) are
+added at scrape time.
 
 Open by default, like django-prometheus; set METRICS_TOKEN to require
 `Authorization: Bearer <token>` (Prometheus: `authorization.credentials_file`).
@@ -13,8 +15,10 @@ Open by default, like django-prometheus; set METRICS_TOKEN to require
 
 from __future__ import annotations
 
+import glob
 import hmac
 import os
+import re
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
@@ -36,10 +40,38 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def drop_dead_workers_live_gauges(directory: str) -> list[int]:
+    """Remove the live-gauge files of processes that no longer run (a worker that crashed or
+    was replaced) so that a scrape does not add up a dead worker's in-flight requests or
+    breaker states. Their counters stay: counts must never go down. Returns the pids dropped."""
+    dead = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        match = _LIVE_GAUGE_FILE.search(path)
+        if match and not _pid_alive(int(match[1])):
+            dead.add(int(match[1]))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, directory)
+    return sorted(dead)
+
+
 def scrape_registry() -> CollectorRegistry:
     """A registry holding everything one scrape reports."""
     registry = CollectorRegistry()
     if multiprocess_enabled():
+        drop_dead_workers_live_gauges(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(REGISTRY)

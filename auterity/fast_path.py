@@ -9,7 +9,7 @@ CPU per request here, about a third of the gateway's own work (bench/README.md).
 it hands the request to a second Django handler built from `GATEWAY_MIDDLEWARE` (security
 headers and redirects, django-prometheus' per-view metrics), which resolves the URL and calls
 the view as Django always does; every other path goes on down `MIDDLEWARE` unchanged. It works
-the same under gunicorn, the test client and live-server tests, so the tests exercise it.
+the same under the web server, the test client and live-server tests, so the tests exercise it.
 
 A gateway request authenticated by an admin session instead of a bearer token (allowed, with a
 CSRF check) has no session middleware here: routing/api/gateway_auth.py loads the session user
@@ -69,5 +69,10 @@ class GatewayFastPathMiddleware:
 
     def __call__(self, request):
         if request.path in self.gateway_paths():
-            return self._handler._middleware_chain(request)
+            response = self._handler._middleware_chain(request)
+            if not response.streaming and "Content-Length" not in response:
+                # What CommonMiddleware does on the full chain: without it a JSON answer goes
+                # out chunked, unlike the providers' own APIs.
+                response.headers["Content-Length"] = str(len(response.content))
+            return response
         return self.get_response(request)

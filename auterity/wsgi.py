@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn auterity.wsgi)."""
+"""WSGI entry point (served in production by `python -m auterity.server`, granian)."""
 
 import os
 

@@ -28,6 +28,7 @@ def test_gateway_answers_skip_the_browser_middleware_but_keep_security_headers(c
     assert response["X-Request-ID"]
     assert "X-Frame-Options" not in response  # clickjacking middleware did not
     assert "Cookie" not in response.get("Vary", "")  # nor sessions
+    assert response["Content-Length"] == str(len(response.content))  # not sent chunked
     # the admin, off the gateway's paths, keeps the whole chain
     assert client.get("/admin/login/")["X-Frame-Options"] == "DENY"
 
@@ -64,3 +65,13 @@ def test_no_credentials_and_no_session_is_refused(client, demo_catalogue):
     response = client.post("/v1/chat/completions", HELLO, content_type="application/json")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_stream_is_sent_as_it_comes_without_a_length(client, key):
+    response = client.post(
+        "/v1/chat/completions", {**HELLO, "stream": True}, content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert response.streaming and "Content-Length" not in response
+    assert b"".join(response.streaming_content).endswith(b"data: [DONE]\n\n")

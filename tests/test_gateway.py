@@ -4,10 +4,8 @@ Every test talks over real HTTP to a live server and to the simulator; nothing i
 """
 
 import json
-import socket
 import threading
 import time
-from urllib.parse import urlparse
 
 import openai
 import pytest
@@ -17,6 +15,7 @@ from accounts.services import api_key_create
 from analytics.log_writer import request_log_writer
 from analytics.models import RequestLog
 from routing import gateway
+from tests.streaming_client import read_events_then_leave
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -239,23 +238,8 @@ def test_client_disconnect_mid_stream_closes_upstream_and_keeps_the_row(
 ):
     # given: a slow stream (50 ms between events, 200 tokens)
     sim.set_fault("anthropic", chunk_delay_ms=50)
-    url = urlparse(live_server.url)
-    body = json.dumps(
-        {"model": "claude-haiku-4-5", "messages": HELLO, "max_tokens": 200, "stream": True}
-    ).encode()
-    request = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\n"
-        f"Authorization: Bearer {routed_key}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
     # when: the client reads the first events and goes away
-    with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
-        conn.sendall(request)
-        received = b""
-        while received.count(b"data: ") < 3:
-            chunk = conn.recv(4096)
-            assert chunk, received  # the server ended the stream before three events
-            received += chunk
+    read_events_then_leave(live_server.url, routed_key)
     # then: the row appears, cancelled, with the usage seen so far
     deadline = time.monotonic() + 10
     while not RequestLog.objects.exists() and time.monotonic() < deadline:

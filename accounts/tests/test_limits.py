@@ -329,76 +329,13 @@ def test_the_database_store_deletes_expired_counters():
     assert set(UsageCounter.objects.values_list("key", flat=True)) == {"fresh"}
 
 
-# --- over HTTP, two gunicorn workers ---------------------------------------------------------
-
-
-@pytest.fixture
-def gunicorn_server(tmp_path):
-    """Start gunicorn with two single-threaded workers against the test database; the access
-    log (tmp_path / "access.log") names the worker process of every request."""
-    started = []
-
-    def start(**env):
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "auterity.wsgi",
-                "--workers",
-                "2",
-                "--threads",
-                "1",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "--access-logfile",
-                str(tmp_path / "access.log"),
-                "--access-logformat",
-                "%(p)s %(U)s %(s)s",
-            ],
-            env=worker_env(**env),
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(process)
-        url = f"http://127.0.0.1:{port}"
-        # Ready when both workers answer: one that is still importing Django accepts nothing,
-        # and the other could serve the whole test alone. Probes overlap, so a busy worker
-        # leaves the next connection to the other.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with ThreadPoolExecutor(max_workers=4) as pool:
-                    list(pool.map(lambda _: requests.get(f"{url}/healthz", timeout=2), range(8)))
-            except requests.RequestException:
-                time.sleep(0.1)
-                continue
-            log = tmp_path / "access.log"
-            pids = (
-                {line.split()[0] for line in log.read_text().splitlines()}
-                if log.exists()
-                else set()
-            )
-            if len(pids) >= 2:
-                return url
-        raise RuntimeError("gunicorn's two workers did not both start")
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(timeout=30)
+# --- over HTTP, two web-server workers ------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("store", ["database", "redis"])
-def test_rate_limits_hold_across_two_gunicorn_workers(
-    store, request, tmp_path, make_key, demo_catalogue, gunicorn_server
+def test_rate_limits_hold_across_two_web_server_workers(
+    store, request, make_key, demo_catalogue, web_server
 ):
     env = {}
     if store == "redis":
@@ -409,7 +346,9 @@ def test_rate_limits_hold_across_two_gunicorn_workers(
         env["CACHE_URL"] = redis_url
     # an hour window: a 1-minute window could roll over while the requests are in flight
     raw, _ = make_key(rate_limit_per_minute=0, rate_limit_per_hour=12)
-    url = gunicorn_server(**env)
+    # one thread per worker: a busy worker leaves the next request to the other
+    server = web_server(threads=1, **env)
+    url = server.url
 
     def call(_):
         return requests.post(
@@ -424,11 +363,8 @@ def test_rate_limits_hold_across_two_gunicorn_workers(
 
     assert statuses.count(200) == 12, statuses
     assert statuses.count(429) == 8, statuses
-    served_by = {
-        line.split()[0]
-        for line in (tmp_path / "access.log").read_text().splitlines()
-        if "/v1/chat/completions" in line
-    }
+    served = server.responses_per_worker("openai-chat-completions")
+    served_by = {pid: n for pid, n in served.items() if n > 0}
     assert len(served_by) == 2, served_by  # both workers served, and counted together
     assert upstream_calls(demo_catalogue) == 12
     # the workers write their rows in the background, within ~50 ms of each answer

@@ -1,4 +1,4 @@
-"""Gateway data-plane benchmark: Auterity under gunicorn vs LiteLLM proxy, same canned upstream.
+"""Gateway data-plane benchmark: Auterity's web server vs LiteLLM proxy, same canned upstream.
 
     .venv/bin/python -m bench.gateway [--rounds 3] [--duration 10] [--no-litellm]
                                       [--profile DIR] [--json FILE]
@@ -10,8 +10,9 @@ Sets everything up from scratch on this machine, loopback only, and stops what i
 2. a fresh PostgreSQL database (`--db-name`, default auterity_bench), migrated, holding one
    provider pointing at nginx, two models, one active policy and an API key (bench/gateway/
    world.py); request logging to that database stays on, as in production;
-3. gunicorn with deploy/gunicorn.conf.py (its worker and thread counts, unless the
-   environment overrides them);
+3. Auterity's web server, `python -m auterity.server` (granian; its worker and thread counts,
+   unless the environment overrides them; a checkout from before it, `--app-root`, is served
+   by its deploy/gunicorn.conf.py);
 4. LiteLLM proxy (one worker, from a separate venv: `--litellm`) with the same upstream;
 5. per round: wrk at concurrency 1 on the upstream directly, on Auterity and on LiteLLM
    (added latency), then at concurrency 32 on Auterity and on LiteLLM (throughput).
@@ -139,7 +140,7 @@ def wait_ready(name: str, url: str, proc, *, headers=None, timeout=90.0) -> None
 
 
 def children(pid: int) -> list[int]:
-    """`pid` and its descendants (gunicorn's workers, nginx's worker)."""
+    """`pid` and its descendants (the web server's workers, nginx's worker)."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -186,7 +187,7 @@ class LoadWindow:
 
 class LoadMeter:
     """Samples /proc around one run. `groups` maps a name to a callable returning the pids of
-    that group now (re-read at the end: gunicorn may have recycled a worker)."""
+    that group now (re-read at the end: the web server may have replaced a worker)."""
 
     def __init__(self, groups: dict):
         self._groups = groups
@@ -315,6 +316,17 @@ def measure(round_no, target, url, connections, duration, key, meter_factory, ro
 
 
 # --- setup ----------------------------------------------------------------------------------------
+
+
+def server_command(app_root: Path) -> list[str]:
+    """How `app_root` serves itself in production: `python -m auterity.server`, or gunicorn with
+    deploy/gunicorn.conf.py for a checkout from before it (gunicorn must then be installed)."""
+    if (app_root / "auterity" / "server.py").exists():
+        return [str(VENV_PYTHON), "-m", "auterity.server"]
+    gunicorn = VENV_BIN / "gunicorn"
+    if not gunicorn.exists():
+        raise SystemExit(f"{app_root} is served by gunicorn: {VENV_BIN}/pip install gunicorn")
+    return [str(gunicorn), "-c", str(app_root / "deploy" / "gunicorn.conf.py"), "auterity.wsgi"]
 
 
 def db_recreate(admin_url: str, name: str) -> None:
@@ -505,10 +517,10 @@ def print_table(summary: dict) -> None:
 # --- profile ---------------------------------------------------------------------------------
 
 
-def profile_gateway(gunicorn_pid, url, key, duration, out_dir: Path, py_spy: str) -> None:
-    """py-spy every gunicorn worker while wrk drives c=32; writes collapsed stacks per worker."""
+def profile_gateway(server_pid, url, key, duration, out_dir: Path, py_spy: str) -> None:
+    """py-spy every web-server worker while wrk drives c=32; writes collapsed stacks per worker."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    workers = [pid for pid in children(gunicorn_pid) if pid != gunicorn_pid]
+    workers = [pid for pid in children(server_pid) if pid != server_pid]
     spies = []
     for pid in workers:
         target = out_dir / f"worker-{pid}.txt"
@@ -569,7 +581,7 @@ def main(argv=None) -> int:
         type=Path,
         default=ROOT,
         help="serve Auterity from this checkout (e.g. a `git worktree` of an older commit, for "
-        "before/after figures); its own deploy/gunicorn.conf.py is used",
+        "before/after figures); served the way that checkout serves itself",
     )
     parser.add_argument(
         "--rate-limited",
@@ -620,9 +632,12 @@ def main(argv=None) -> int:
         "DJANGO_SETTINGS_MODULE": "auterity.settings",
         "DEBUG": "false",
         "CACHE_URL": f"filecache://{prefix / 'cache'}",
+        "WEB_BIND": f"127.0.0.1:{gateway_port}",
+        "WEB_LOGLEVEL": "warning",
+        # for checkouts served by gunicorn (before auterity/server.py)
         "GUNICORN_BIND": f"127.0.0.1:{gateway_port}",
         "GUNICORN_LOGLEVEL": "warning",
-        # deploy/gunicorn.conf.py empties this directory on start: never the shared default.
+        # the server empties this directory on start: never the shared default.
         "PROMETHEUS_MULTIPROC_DIR": str(prefix / "prometheus"),
         "PYTHONPATH": str(args.app_root),
     }
@@ -656,23 +671,18 @@ def main(argv=None) -> int:
             text=True,
         ).stdout.strip()
 
-        gunicorn = stack.start(
-            "gunicorn",
-            [
-                str(VENV_BIN / "gunicorn"),
-                "-c",
-                str(args.app_root / "deploy" / "gunicorn.conf.py"),
-                "auterity.wsgi",
-            ],
-            log=prefix / "gunicorn.log",
+        server = stack.start(
+            "web server",
+            server_command(args.app_root),
+            log=prefix / "server.log",
             env=env,
             cwd=args.app_root,
         )
         auth = {"Authorization": f"Bearer {key}"}
-        wait_ready("gunicorn", f"{gateway}/v1/chat/completions", gunicorn, headers=auth)
+        wait_ready("web server", f"{gateway}/v1/chat/completions", server, headers=auth)
         groups = {
             "upstream": lambda: children(nginx.pid),
-            "auterity": lambda: children(gunicorn.pid),
+            "auterity": lambda: children(server.pid),
             "db": lambda: db_backend_pids(admin_url, args.db_name),
         }
 
@@ -701,7 +711,7 @@ def main(argv=None) -> int:
             print(
                 f"holding {args.hold:g} s: upstream {upstream}, Auterity {gateway} (key {key}), "
                 f"LiteLLM {litellm if use_litellm else '-'} (key {LITELLM_MASTER_KEY}), "
-                f"gunicorn pid {gunicorn.pid}",
+                f"web server pid {server.pid}",
                 flush=True,
             )
             time.sleep(args.hold)
@@ -726,7 +736,7 @@ def main(argv=None) -> int:
 
         if args.profile:
             profile_gateway(
-                gunicorn.pid,
+                server.pid,
                 f"{gateway}/v1/chat/completions",
                 key,
                 max(args.duration, 12),

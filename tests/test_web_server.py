@@ -1,15 +1,15 @@
-"""/metrics under gunicorn with two workers: a scrape adds up every worker's counters; and
-the request-log rows the workers write in the background are all there once gunicorn stops.
+"""The production web server (`python -m auterity.server`, granian) with two workers: a scrape
+adds up every worker's counters and drops a dead worker's live gauges; the request-log rows the
+workers write in the background are all there once the server stops; a client that leaves a
+stream mid-way cancels it.
 
-Runs the real deploy/gunicorn.conf.py in a subprocess against the test database (committed
+Runs the real server in a subprocess (tests/web_server.py) against the test database (committed
 rows: transactional test) and the provider simulator, with its multiprocess directory in a
 temporary folder.
 """
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,65 +21,18 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from analytics.models import RequestLog
 from tests.metrics_exposition import scrape, total
-from tests.subprocess_env import database_url, free_port
+from tests.streaming_client import read_events_then_leave
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parent.parent
 HELLO = [{"role": "user", "content": "Count me once, whichever worker serves me."}]
 
 
 @pytest.fixture
-def gunicorn(tmp_path, demo_catalogue):
-    multiproc = tmp_path / "prometheus"
-    multiproc.mkdir()
-    (multiproc / "counter_1.db").write_bytes(b"stale file from an earlier run")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "4",
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "auterity.settings",
-    }
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c",
-            "deploy/gunicorn.conf.py",
-            "auterity.wsgi",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail((tmp_path / "gunicorn.log").read_text()[-3000:])
-            time.sleep(0.2)
-        yield url, multiproc, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def server(tmp_path, web_server, demo_catalogue):
+    (tmp_path / "prometheus").mkdir()
+    (tmp_path / "prometheus" / "counter_1.db").write_bytes(b"stale file from an earlier run")
+    return web_server()
 
 
 def per_worker_requests(multiproc: Path) -> dict[int, float]:
@@ -107,8 +60,8 @@ def send(url: str, key: str) -> int:
     return response.json()["usage"]["completion_tokens"]
 
 
-def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, routed_key, sim):
-    url, multiproc, _ = gunicorn
+def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(server, routed_key, sim):
+    url, multiproc = server.url, server.multiproc
     # the stale file from "an earlier run" was removed at start
     assert not (multiproc / "counter_1.db").exists()
     sim.set_fault("anthropic", latency_ms=100)  # requests overlap, so both workers accept some
@@ -136,15 +89,19 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, ro
         }
         assert total(samples, "django_http_responses_total_by_status_total", status="200") >= sent
 
-    # when one worker dies, gunicorn replaces it; its counts stay, its live gauges go
+    # when one worker dies, the server replaces it; its counts stay, its live gauges go
     dead = next(iter(workers))
-    os.kill(dead, signal.SIGTERM)
+    assert list(multiproc.glob(f"gauge_live*_{dead}.db"))
+    os.kill(dead, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while any(multiproc.glob(f"gauge_live*_{dead}.db")) and time.monotonic() < deadline:
+    # the replacement has started (a server stopped while a worker is still loading the app
+    # waits WEB_GRACEFUL_TIMEOUT for it)
+    while server.workers_started() < 3:
+        assert time.monotonic() < deadline, server.log_text()[-2000:]
         time.sleep(0.1)
+    samples = scrape(url)  # whichever worker answers, the dead one's live gauges are gone
     assert not list(multiproc.glob(f"gauge_live*_{dead}.db"))
     assert (multiproc / f"counter_{dead}.db").exists()
-    samples = scrape(url)
     assert total(samples, "ai_routing_requests_total", status="success") == sent
     # and the replacement worker counts on top of them
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -152,10 +109,10 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(gunicorn, ro
     assert total(scrape(url), "ai_routing_requests_total", status="success") == sent + 4
 
 
-def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(gunicorn, routed_key):
+def test_request_log_rows_held_by_workers_are_written_before_the_server_exits(server, routed_key):
     if connection.vendor != "postgresql":
         pytest.skip("holds a PostgreSQL table lock")
-    url, _, process = gunicorn
+    url, process = server.url, server.process
     import psycopg
 
     params = connection.get_connection_params()
@@ -169,7 +126,7 @@ def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(guni
             list(pool.map(lambda _: send(url, routed_key), range(24)))
         assert RequestLog.objects.count() == 0  # nothing written yet: the table is locked
 
-        # and gunicorn is stopped while they wait; the lock goes a moment later
+        # and the server is stopped while they wait; the lock goes a moment later
         process.send_signal(signal.SIGTERM)
         time.sleep(1)
         blocker.execute("ROLLBACK")
@@ -177,3 +134,20 @@ def test_request_log_rows_held_by_workers_are_written_before_gunicorn_exits(guni
 
     # then every row was written on the way out
     assert RequestLog.objects.filter(status="success").count() == 24
+
+
+def test_a_stream_the_client_leaves_is_cancelled_and_logged(server, routed_key, sim):
+    # given: a slow stream (50 ms between events, 200 tokens)
+    sim.set_fault("anthropic", chunk_delay_ms=50)
+    # when: the client reads the first events and goes away
+    read_events_then_leave(server.url, routed_key)
+    # then: the server stops reading the upstream and the row says so, with the usage so far
+    deadline = time.monotonic() + 15
+    while not RequestLog.objects.exists():
+        assert time.monotonic() < deadline, "no row for the stream"
+        time.sleep(0.05)
+    row = RequestLog.objects.get()
+    assert (row.status, row.stream) == ("cancelled", True)
+    assert 0 < row.completion_tokens < 200
+    # and the request is over in the worker too
+    assert total(scrape(server.url), "ai_requests_in_flight") == 0

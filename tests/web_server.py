@@ -1,0 +1,102 @@
+"""The production web server (`python -m auterity.server`: granian, several worker processes)
+started in a subprocess against the test database, for tests that need real workers: metrics
+added up across processes, limits shared between them, rows drained at exit, streams cut by
+the client. The `web_server` fixture (conftest.py) starts it and stops it after the test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from tests.subprocess_env import database_url, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class WebServer:
+    url: str
+    process: subprocess.Popen
+    multiproc: Path
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def workers_started(self) -> int:
+        """Workers that have loaded the app so far, replacements included."""
+        return self.log_text().count("Started worker-")
+
+    def responses_per_worker(self, view: str) -> dict[int, float]:
+        """Responses of the view named `view` that each worker process has answered, from its
+        own metric files."""
+        counts = {}
+        for path in self.multiproc.glob("counter_*.db"):
+            pid = int(path.stem.split("_")[1])
+            counts[pid] = sum(
+                sample.value
+                for metric in MultiProcessCollector.merge([str(path)], accumulate=False)
+                if metric.name == "django_http_responses_total_by_status_view_method"
+                for sample in metric.samples
+                if sample.name.endswith("_total") and sample.labels.get("view") == view
+            )
+        return counts
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def start_web_server(tmp_path: Path, *, workers: int = 2, threads: int = 4, **env) -> WebServer:
+    """Start the server and return once every worker has loaded the app and /healthz answers.
+    `env` adds to or overrides the environment (e.g. CACHE_URL)."""
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir(exist_ok=True)
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "auterity.settings",
+        "DATABASE_URL": database_url(),
+        "CACHE_URL": "locmemcache://",
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "WEB_THREADS": str(threads),
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    log = tmp_path / "web-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "auterity.server"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = WebServer(f"http://127.0.0.1:{port}", process, multiproc, log)
+    deadline = time.monotonic() + 60
+    while True:
+        if server.workers_started() >= workers:
+            try:
+                if requests.get(f"{server.url}/healthz", timeout=5).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"the web server did not start:\n{server.log_text()[-3000:]}")
+        time.sleep(0.1)
