@@ -6,4 +6,52 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
 
-application = get_wsgi_application()
+# What a server puts in every request's environ itself (PEP 3333); anything else not HTTP_*.
+_SERVER_KEYS = frozenset(
+    {
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "SERVER_SOFTWARE",
+        "GATEWAY_INTERFACE",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "REMOTE_HOST",
+    }
+)
+
+
+def process_environment_keys() -> frozenset[str]:
+    return frozenset(os.environ) - _SERVER_KEYS
+
+
+_PROCESS_ENV_KEYS = process_environment_keys()
+
+
+def without_process_environment(environ: dict, process_keys=None) -> dict:
+    """Remove the process environment from a request's environ.
+
+    granian (like wsgiref, manage.py runserver) starts every environ from a copy of os.environ,
+    as CGI did. The database URL, SECRET_KEY and provider settings would then sit in
+    request.META, where an error report or a debugging aid could show them, and a variable such
+    as HTTP_PROXY would read as a header the client sent ("httpoxy"). A key the process
+    environment has is dropped when the request carries the same value for it: a header the
+    client really sent with exactly that value is the only thing lost."""
+    keys = _PROCESS_ENV_KEYS if process_keys is None else process_keys
+    for key in keys & environ.keys():
+        if environ[key] == os.environ.get(key):
+            del environ[key]
+    return environ
+
+
+_django_application = get_wsgi_application()
+
+
+def application(environ, start_response):
+    return _django_application(without_process_environment(environ), start_response)

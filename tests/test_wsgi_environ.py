@@ -1,0 +1,40 @@
+"""auterity/wsgi.py keeps the process environment out of request.META."""
+
+import os
+
+from auterity import wsgi
+
+
+def test_the_process_environment_is_not_part_of_a_request(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://app:hunter2@db/auterity")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("SERVER_NAME", "from-the-environment")
+    keys = wsgi.process_environment_keys()
+    # what a server such as granian hands over: os.environ, then the request's own keys
+    environ = {
+        **os.environ,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/healthz",
+        "SERVER_NAME": "from-the-environment",
+        "HTTP_HOST": "gateway.example",
+        "HTTP_X_REQUEST_ID": "abc",
+    }
+    wsgi.without_process_environment(environ, keys)
+    assert "DATABASE_URL" not in environ
+    assert "HTTP_PROXY" not in environ  # not a header the client sent
+    assert not (set(environ) & (keys - {"SERVER_NAME"}))
+    # the request's own keys stay, including a server key that happens to equal a variable
+    assert environ == {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/healthz",
+        "SERVER_NAME": "from-the-environment",
+        "HTTP_HOST": "gateway.example",
+        "HTTP_X_REQUEST_ID": "abc",
+    }
+
+
+def test_a_header_the_client_sent_stays(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    environ = {"REQUEST_METHOD": "GET", "HTTP_PROXY": "something else"}
+    wsgi.without_process_environment(environ, wsgi.process_environment_keys())
+    assert environ["HTTP_PROXY"] == "something else"
