@@ -56,7 +56,8 @@ class WebServer:
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            # the server and its workers: killing the server alone would orphan the workers
+            os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
 
 
@@ -86,6 +87,7 @@ def start_web_server(tmp_path: Path, *, workers: int = 2, threads: int = 4, **en
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so that stop() can end it whole
         )
     server = WebServer(f"http://127.0.0.1:{port}", process, multiproc, log)
     deadline = time.monotonic() + 60
