@@ -7,6 +7,9 @@ from providers.simulator import SimulatorServer
 
 from .recording_server import RecordingServer
 
+# payloads.py holds assertion helpers: have pytest explain their failures too.
+pytest.register_assert_rewrite("providers.adapters.tests.payloads")
+
 _names = itertools.count()
 
 

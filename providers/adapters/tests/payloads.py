@@ -30,3 +30,15 @@ def chat_request(**body) -> ChatRequest:
     body.setdefault("model", "client-model")
     body.setdefault("messages", [{"role": "user", "content": "Say hello in five words."}])
     return ChatRequest.from_openai(body)
+
+
+def only_choice(response: dict) -> dict:
+    """The one choice of a translated `chat.completion`, after checking the OpenAI envelope
+    around it (what completion_response() builds for every translating adapter)."""
+    assert response["object"] == "chat.completion"
+    assert response["model"] == "client-model"
+    assert isinstance(response["created"], int)
+    (choice,) = response["choices"]
+    assert (choice["index"], choice["logprobs"]) == (0, None)
+    assert (choice["message"]["role"], choice["message"]["refusal"]) == ("assistant", None)
+    return choice
