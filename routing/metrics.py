@@ -4,8 +4,9 @@ Three kinds of figures, each read where it is true:
 
 - What happened (counters, histograms): the gateway calls `decision_observed()` once per
   routing decision and `request_finished()` once per request, from the same place that writes
-  the request-log row, so metrics and the log always agree. Under gunicorn every worker writes
-  its own file and a scrape adds them up (prometheus_client's multiprocess mode).
+  the request-log row, so metrics and the log always agree. Under granian (auterity/server.py)
+  every worker writes its own file and a scrape adds them up (prometheus_client's multiprocess
+  mode).
 - What this process sees live (in-flight, circuit breakers): gauges refreshed from the
   gateway's `ProviderStats` whenever a request ends and when this process serves a scrape;
   multiprocess modes `livesum` / `livemax` aggregate over living workers only.

@@ -135,8 +135,8 @@ def close_sessions() -> None:
 
 
 def _forget_sessions_after_fork() -> None:
-    # A forked worker (gunicorn, Celery prefork) must not share its parent's sockets.
-    # Dropping the references is enough; the parent still owns and closes them.
+    # A forked worker (granian's web workers, Celery prefork) must not share its parent's
+    # sockets. Dropping the references is enough; the parent still owns and closes them.
     global _transports_lock
     _transports.clear()
     _transports_lock = threading.Lock()
