@@ -1,11 +1,11 @@
-"""Benchmark of the metrics' cost under gunicorn's multiprocess mode.
+"""Benchmark of the metrics' cost in prometheus_client's multiprocess mode (the web server's).
 
     python -m bench.bench_metrics [--requests 20000] [--workers 2,20,100]
 
-Measures, with PROMETHEUS_MULTIPROC_DIR in a temporary folder (as deploy/gunicorn.conf.py
-sets it): the time `routing.metrics.request_finished()` adds to one request (two attempts,
-six providers' live gauges), and the time one scrape takes to add up the files of N worker
-processes (recycled workers leave their counter files until gunicorn restarts). The files of
+Measures, with PROMETHEUS_MULTIPROC_DIR in a temporary folder (as auterity/server.py sets
+it): the time `routing.metrics.request_finished()` adds to one request (two attempts, six
+providers' live gauges), and the time one scrape takes to add up the files of N worker
+processes (replaced workers leave their counter files until the server restarts). The files of
 the "other" workers are copies of the measuring process's own, which is what N workers that
 served the same traffic would write.
 """
