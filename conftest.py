@@ -28,8 +28,9 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _request_log_rows_before_response(settings):
     # Tests read the request log right after a response. The default, rows written in the
-    # background after it, has its own tests (analytics/tests/test_log_writer.py,
-    # tests/test_metrics_multiprocess.py); both modes go through the same writer thread.
+    # background after it, has its own tests (analytics/tests/test_log_writer.py, the log_mode
+    # tests of tests/test_gateway.py, and tests/test_web_server.py, whose server keeps the
+    # default); both modes go through the same writer thread.
     settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE = True
 
 
@@ -121,7 +122,8 @@ def demo_catalogue(db, sim):
 @pytest.fixture
 def web_server(tmp_path):
     """Start the production web server in a subprocess (tests/web_server.py): call it with
-    the environment to add; every server started is stopped after the test."""
+    start_web_server's workers/threads and the environment to add; every server started is
+    stopped after the test."""
     from tests.web_server import start_web_server
 
     started = []

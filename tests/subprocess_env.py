@@ -1,5 +1,5 @@
-"""What a server a test starts in a subprocess (gunicorn, a Celery worker) needs to reach the
-test's own database, and a port to listen on."""
+"""What a process a test starts (the web server, a Celery worker) needs to reach the test's
+own database, and a port to listen on."""
 
 import socket
 from urllib.parse import quote
