@@ -112,7 +112,7 @@ def server_options(env=None) -> dict:
     env = os.environ if env is None else env
     host, port = _bind(env.get("WEB_BIND", "127.0.0.1:8000"))
     threads = _int(env, "WEB_THREADS", 32)
-    options = {
+    return {
         "target": "auterity.wsgi:application",
         "interface": "wsgi",
         "address": host,
@@ -140,7 +140,6 @@ def server_options(env=None) -> dict:
         # request id, caller and routing; granian's own would repeat it.
         "log_access": _bool(env, "WEB_ACCESSLOG", False),
     }
-    return options
 
 
 def prepare_metrics_dir(env=None) -> str:
@@ -155,7 +154,7 @@ def prepare_metrics_dir(env=None) -> str:
     return path
 
 
-def main(argv=None) -> int:
+def main() -> int:
     import environ
     from granian.constants import Interfaces
     from granian.log import LogLevels
@@ -174,8 +173,6 @@ def main(argv=None) -> int:
     options["interface"] = Interfaces(options["interface"])
     options["log_level"] = LogLevels(options["log_level"])
     options["working_dir"] = ROOT
-    if options["log_dictconfig"] is None:
-        del options["log_dictconfig"]
     Server(**options).serve()
     return 0
 
