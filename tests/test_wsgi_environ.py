@@ -1,5 +1,6 @@
 """auterity/wsgi.py keeps the process environment out of request.META."""
 
+import io
 import os
 
 from auterity import wsgi
@@ -38,3 +39,25 @@ def test_a_header_the_client_sent_stays(monkeypatch):
     environ = {"REQUEST_METHOD": "GET", "HTTP_PROXY": "something else"}
     wsgi.without_process_environment(environ, wsgi.process_environment_keys())
     assert environ["HTTP_PROXY"] == "something else"
+
+
+def test_the_served_application_strips_it_before_django_sees_the_request():
+    # given what granian hands the app: the process environment, then the request's own keys
+    environ = {
+        **os.environ,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/healthz",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.url_scheme": "http",
+    }
+    statuses = []
+    response = wsgi.application(environ, lambda status, headers: statuses.append(status))
+    response.close()
+    assert statuses == ["200 OK"]
+    # Django's request.META is this same dict
+    assert "DJANGO_SETTINGS_MODULE" in wsgi._PROCESS_ENV_KEYS
+    assert not (environ.keys() & wsgi._PROCESS_ENV_KEYS)
+    assert environ["HTTP_HOST"] == "testserver"
