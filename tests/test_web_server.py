@@ -12,12 +12,10 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 from django.db import connection
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from analytics.models import RequestLog
 from tests.metrics_exposition import scrape, total
@@ -33,19 +31,6 @@ def server(tmp_path, web_server, demo_catalogue):
     (tmp_path / "prometheus").mkdir()
     (tmp_path / "prometheus" / "counter_1.db").write_bytes(b"stale file from an earlier run")
     return web_server()
-
-
-def per_worker_requests(multiproc: Path) -> dict[int, float]:
-    """ai_routing_requests_total in each worker's own counter file."""
-    counts = {}
-    for path in multiproc.glob("counter_*.db"):
-        pid = int(path.stem.split("_")[1])
-        value = 0.0
-        for metric in MultiProcessCollector.merge([str(path)], accumulate=False):
-            if metric.name == "ai_routing_requests":
-                value += sum(s.value for s in metric.samples if s.name.endswith("_total"))
-        counts[pid] = value
-    return counts
 
 
 def send(url: str, key: str) -> int:
@@ -70,9 +55,9 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(server, rout
         for _ in range(20):  # bounded: stops as soon as both workers have served traffic
             tokens += sum(pool.map(lambda _: send(url, routed_key), range(8)))
             sent += 8
-            if sum(1 for v in per_worker_requests(multiproc).values() if v > 0) >= 2:
+            if len(server.counts_per_worker("ai_routing_requests")) >= 2:
                 break
-    workers = {pid: n for pid, n in per_worker_requests(multiproc).items() if n > 0}
+    workers = server.counts_per_worker("ai_routing_requests")
     assert len(workers) == 2, f"traffic reached only {workers} after {sent} requests"
     assert sum(workers.values()) == sent
 

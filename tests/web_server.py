@@ -35,20 +35,29 @@ class WebServer:
         """Workers that have loaded the app so far, replacements included."""
         return self.log_text().count("Started worker-")
 
-    def responses_per_worker(self, view: str) -> dict[int, float]:
-        """Responses of the view named `view` that each worker process has answered, from its
-        own metric files."""
+    def counts_per_worker(self, counter: str, **labels) -> dict[int, float]:
+        """Worker pid -> the counter named `counter` (its samples whose labels include
+        `labels`) in that worker's own counter file, for the workers that counted any."""
         counts = {}
         for path in self.multiproc.glob("counter_*.db"):
             pid = int(path.stem.split("_")[1])
-            counts[pid] = sum(
+            count = sum(
                 sample.value
                 for metric in MultiProcessCollector.merge([str(path)], accumulate=False)
-                if metric.name == "django_http_responses_total_by_status_view_method"
+                if metric.name == counter
                 for sample in metric.samples
-                if sample.name.endswith("_total") and sample.labels.get("view") == view
+                if sample.name.endswith("_total")
+                and all(sample.labels.get(k) == v for k, v in labels.items())
             )
+            if count:
+                counts[pid] = count
         return counts
+
+    def responses_per_worker(self, view: str) -> dict[int, float]:
+        """Worker pid -> responses of the view named `view` it answered (if any)."""
+        return self.counts_per_worker(
+            "django_http_responses_total_by_status_view_method", view=view
+        )
 
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:

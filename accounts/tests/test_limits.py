@@ -363,8 +363,7 @@ def test_rate_limits_hold_across_two_web_server_workers(
 
     assert statuses.count(200) == 12, statuses
     assert statuses.count(429) == 8, statuses
-    served = server.responses_per_worker("openai-chat-completions")
-    served_by = {pid: n for pid, n in served.items() if n > 0}
+    served_by = server.responses_per_worker("openai-chat-completions")
     assert len(served_by) == 2, served_by  # both workers served, and counted together
     assert upstream_calls(demo_catalogue) == 12
     # the workers write their rows in the background, within ~50 ms of each answer
