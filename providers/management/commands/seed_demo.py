@@ -12,9 +12,8 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 from providers.demo import demo_catalogue_install
 from routing.demo import demo_policies_install
-from routing.flags import install_seed_flags
+from routing.flags import SEED_GROUPS, install_seed_flags
 
-DEMO_GROUPS = ["enterprise", "beta-testers"]
 DEMO_KEY_NAME = "demo"
 
 
@@ -34,8 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         providers = demo_catalogue_install(options["simulator_url"])
         policies = demo_policies_install()
-        for name in DEMO_GROUPS:
-            Group.objects.get_or_create(name=name)
+        groups = {name: Group.objects.get_or_create(name=name)[0] for name in SEED_GROUPS}
         install_seed_flags(apps)
 
         user_model = get_user_model()
@@ -48,7 +46,7 @@ class Command(BaseCommand):
             admin.save()
         # The demo caller is a beta tester, so the routing_policies flag is on for the demo key
         # and the tour shows policies at work (everyone else: 25 % of users, docs/flags.md).
-        admin.groups.add(Group.objects.get(name="beta-testers"))
+        admin.groups.add(groups["beta-testers"])
 
         ApiKey.objects.filter(user=admin, name=DEMO_KEY_NAME).delete()
         _, raw_key = api_key_create(user=admin, name=DEMO_KEY_NAME, scopes=Scope.values)
@@ -57,7 +55,7 @@ class Command(BaseCommand):
         out.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(providers)} providers, {len(policies)} example policies, "
-                f"groups {', '.join(DEMO_GROUPS)}."
+                f"groups {', '.join(SEED_GROUPS)}."
             )
         )
         if created:
