@@ -1,6 +1,7 @@
 """What a process a test starts (the web server, a Celery worker) needs to reach the test's
 own database, and a port to listen on."""
 
+import os
 import socket
 from urllib.parse import quote
 
@@ -18,6 +19,18 @@ def database_url() -> str:
     host = db.get("HOST") or "127.0.0.1"
     port = db.get("PORT") or 5432
     return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
+
+
+def subprocess_env(**extra) -> dict[str, str]:
+    """This process's environment, pointed at the test database with a private in-process
+    cache; `extra` adds to it or overrides it (e.g. CACHE_URL)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "auterity.settings",
+        "DATABASE_URL": database_url(),
+        "CACHE_URL": "locmemcache://",
+        **extra,
+    }
 
 
 def free_port() -> int:

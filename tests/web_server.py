@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.subprocess_env import database_url, free_port
+from tests.subprocess_env import free_port, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,18 +76,14 @@ def start_web_server(tmp_path: Path, *, workers: int = 2, threads: int = 4, **en
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir(exist_ok=True)
     port = free_port()
-    full_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "auterity.settings",
-        "DATABASE_URL": database_url(),
-        "CACHE_URL": "locmemcache://",
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "WEB_THREADS": str(threads),
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-        "LOG_LEVEL": "WARNING",
+    full_env = subprocess_env(
+        WEB_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY=str(workers),
+        WEB_THREADS=str(threads),
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+        LOG_LEVEL="WARNING",
         **env,
-    }
+    )
     log = tmp_path / "web-server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

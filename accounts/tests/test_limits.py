@@ -1,7 +1,6 @@
 """Abuse limits: requests per minute/hour, tokens per minute and budgets, per key, refused
 before any provider is called, logged as refused, and shared by every worker process."""
 
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from accounts import limits
 from accounts.limits import KeyLimits, LimitExceeded
 from accounts.principal import Principal, principal_from_api_key
 from analytics.models import RequestLog
-from tests.subprocess_env import database_url
+from tests.subprocess_env import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there."}]}
@@ -253,18 +252,6 @@ print(admitted)
 """
 
 
-def worker_env(**extra) -> dict:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "auterity.settings",
-        "DATABASE_URL": database_url(),
-        "CACHE_URL": "locmemcache://",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.update(extra)
-    return env
-
-
 def run_two_workers(tmp_path, env, *, limit=50, attempts=60) -> list[int]:
     start = tmp_path / "go"
     processes = [
@@ -290,7 +277,7 @@ def run_two_workers(tmp_path, env, *, limit=50, attempts=60) -> list[int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_share_the_database_counters(tmp_path):
-    admitted = run_two_workers(tmp_path, worker_env())
+    admitted = run_two_workers(tmp_path, subprocess_env())
     # alone, each would admit 50; together they admit 50 between them
     assert sum(admitted) == 50, admitted
 
@@ -300,7 +287,7 @@ def test_two_processes_share_the_redis_counters(tmp_path, redis_url):
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    env = worker_env(CACHE_URL=redis_url)
+    env = subprocess_env(CACHE_URL=redis_url)
     assert sum(run_two_workers(tmp_path, env)) == 50
 
 
