@@ -22,14 +22,6 @@ from django.conf import settings
 from django.core.handlers.base import BaseHandler
 from django.urls import NoReverseMatch, reverse
 
-# URL names of the gateway endpoints (routing/api/gateway_urls.py).
-GATEWAY_URL_NAMES = (
-    "openai-chat-completions",
-    "openai-models",
-    "ai-execute",
-    "routing-simulate",
-)
-
 
 class _GatewayHandler(BaseHandler):
     """Django's request handling (URL resolution, view middleware, exception responses) over
@@ -56,12 +48,15 @@ class GatewayFastPathMiddleware:
         self._paths: frozenset[str] | None = None
 
     def gateway_paths(self) -> frozenset[str]:
-        # Reversed on first use: the URLconf may not be importable while middleware loads.
+        # The gateway's endpoints are those of routing/api/gateway_urls.py, reversed on first
+        # use: the URLconf may not be importable while middleware loads.
         if self._paths is None:
+            from routing.api.gateway_urls import native_urlpatterns, openai_urlpatterns
+
             paths = set()
-            for name in GATEWAY_URL_NAMES:
+            for pattern in (*openai_urlpatterns, *native_urlpatterns):
                 try:
-                    paths.add(reverse(name))
+                    paths.add(reverse(pattern.name))
                 except NoReverseMatch:
                     continue  # a URLconf without the gateway (some tests)
             self._paths = frozenset(paths)
