@@ -9,12 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from accounts import limits
-from accounts.limits import KeyLimits, LimitExceeded
+from accounts.limits import KeyLimits, LimitExceeded, RedisCounterStore
+from accounts.models import UsageCounter
 from accounts.principal import Principal, principal_from_api_key
 from analytics.models import RequestLog
 from tests.subprocess_env import subprocess_env
@@ -42,6 +44,14 @@ def chat(client, **body):
 
 def upstream_calls(sim) -> int:
     return sum(stats["requests"] for stats in sim.all_stats().values())
+
+
+def stores_used(redis_url: str = "") -> set[str]:
+    """Where the limit counters went: the usage_counters table, Redis at `redis_url`, both."""
+    used = {"database"} if UsageCounter.objects.exists() else set()
+    if redis_url and redis.Redis.from_url(redis_url).keys(RedisCounterStore.PREFIX + "*"):
+        used.add("redis")
+    return used
 
 
 pytestmark = pytest.mark.django_db
@@ -280,20 +290,18 @@ def test_two_processes_share_the_database_counters(tmp_path):
     admitted = run_two_workers(tmp_path, subprocess_env())
     # alone, each would admit 50; together they admit 50 between them
     assert sum(admitted) == 50, admitted
+    assert stores_used() == {"database"}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_share_the_redis_counters(tmp_path, redis_url):
-    import redis
-
     redis.Redis.from_url(redis_url).flushdb()
     env = subprocess_env(CACHE_URL=redis_url)
     assert sum(run_two_workers(tmp_path, env)) == 50
+    assert stores_used(redis_url) == {"redis"}  # a Redis cache puts the counters there too
 
 
 def test_the_redis_store_counts_and_expires(settings, redis_url):
-    import redis
-
     redis.Redis.from_url(redis_url).flushdb()
     settings.RATE_LIMIT_STORE = "redis"
     settings.RATE_LIMIT_REDIS_URL = redis_url
@@ -307,8 +315,6 @@ def test_the_redis_store_counts_and_expires(settings, redis_url):
 
 
 def test_the_database_store_deletes_expired_counters():
-    from accounts.models import UsageCounter
-
     store = limits.DatabaseCounterStore()
     store.add([("old", 1, -10), ("fresh", 1, 60)])
     store._cleaned_at = 0.0
@@ -326,8 +332,6 @@ def test_rate_limits_hold_across_two_web_server_workers(
 ):
     env = {}
     if store == "redis":
-        import redis
-
         redis_url = request.getfixturevalue("redis_url")
         redis.Redis.from_url(redis_url).flushdb()
         env["CACHE_URL"] = redis_url
@@ -352,6 +356,7 @@ def test_rate_limits_hold_across_two_web_server_workers(
     assert statuses.count(429) == 8, statuses
     served_by = server.responses_per_worker("openai-chat-completions")
     assert len(served_by) == 2, served_by  # both workers served, and counted together
+    assert stores_used(env.get("CACHE_URL", "")) == {store}
     assert upstream_calls(demo_catalogue) == 12
     # the workers write their rows in the background, within ~50 ms of each answer
     deadline = time.monotonic() + 10
