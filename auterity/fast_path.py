@@ -7,9 +7,10 @@ CPU per request here, about a third of the gateway's own work (bench/README.md).
 
 `GatewayFastPathMiddleware` sits in `MIDDLEWARE` after the request id: for the gateway's paths
 it hands the request to a second Django handler built from `GATEWAY_MIDDLEWARE` (security
-headers and redirects, django-prometheus' per-view metrics), which resolves the URL and calls
-the view as Django always does; every other path goes on down `MIDDLEWARE` unchanged. It works
-the same under the web server, the test client and live-server tests, so the tests exercise it.
+headers and redirects, the request size limit, django-prometheus' per-view metrics), which
+resolves the URL and calls the view as Django always does; every other path goes on down
+`MIDDLEWARE` unchanged. It works the same under the web server, the test client and
+live-server tests, so the tests exercise it.
 
 A gateway request authenticated by an admin session instead of a bearer token (allowed, with a
 CSRF check) has no session middleware here: routing/api/gateway_auth.py loads the session user

@@ -64,9 +64,11 @@ MIDDLEWARE = [
 
 # What the gateway's endpoints (/v1/..., /api/ai/execute, /api/routing/simulate) run instead of
 # the rest of MIDDLEWARE: they take bearer tokens and answer JSON, so sessions, CSRF, messages,
-# static files and the audit trail have nothing to do there (auterity/fast_path.py).
+# static files and the audit trail have nothing to do there (auterity/fast_path.py). The size
+# limit stays: chat and execute check it themselves (to log the refusal), simulate does not.
 GATEWAY_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "accounts.middleware.RequestSizeLimitMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -79,3 +79,11 @@ def test_the_rest_api_answers_413_json_before_reading_the_body(make_key):
     assert response.status_code == 413
     assert response.json()["code"] == "request_too_large"
     assert not RoutingPolicy.objects.filter(name="big").exists()
+
+
+def test_an_oversized_routing_simulation_gets_413_json_unread(make_key, sim):
+    raw, _ = make_key(["routing:view"])
+    response = post(APIClient(), "/api/routing/simulate", body_of(2 * 1024 * 1024), raw)
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert upstream_calls(sim) == 0
