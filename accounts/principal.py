@@ -118,7 +118,13 @@ class _PrincipalCache:
             now = time.monotonic()
             if entry is not None and entry[0] > now:
                 return entry[1]
-            principal, valid_s = (load or _load_api_key)(raw_token)
+            try:
+                principal, valid_s = (load or _load_api_key)(raw_token)
+            except BaseException:
+                # A failed load (database down) caches nothing and leaves no lock behind.
+                with self._lock:
+                    self._loading.pop(digest, None)
+                raise
             ttl = settings.PRINCIPAL_CACHE_SECONDS
             if valid_s is not None:
                 ttl = min(ttl, valid_s)

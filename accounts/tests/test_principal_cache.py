@@ -1,6 +1,8 @@
 import threading
 import time
 
+import pytest
+
 from accounts.principal import _PrincipalCache
 
 
@@ -57,3 +59,16 @@ def test_a_token_is_trusted_no_longer_than_its_loader_says(settings):
         assert cache.get(token, load) == token
     # then: the expiring one is loaded again (and so refused once its key is gone)
     assert calls == ["sk-aut-expiring", "sk-aut-expiring", "sk-aut-lasting"]
+
+
+def test_a_failed_load_caches_nothing_and_leaves_no_lock_behind():
+    cache = _PrincipalCache()
+
+    def database_down(token):
+        raise ConnectionError("database unreachable")
+
+    with pytest.raises(ConnectionError):
+        cache.get("sk-aut-failing", load=database_down)
+    assert cache._loading == {} and cache._entries == {}
+    # and the next request loads again
+    assert cache.get("sk-aut-failing", load=lambda token: ("principal", None)) == "principal"
