@@ -26,6 +26,8 @@ import os
 import sys
 from pathlib import Path
 
+import environ
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Prometheus multiprocess mode (docs/observability.md): every worker writes its metrics to files
@@ -52,7 +54,9 @@ def _int(env, name: str, default: int | None, minimum: int = 1) -> int | None:
     return value
 
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+# The words django-environ (and so the settings, e.g. DEBUG) reads as true, and their opposites.
+_TRUE = environ.Env.BOOLEAN_TRUE_STRINGS
+_FALSE = ("0", "false", "no", "n", "off", "")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -155,7 +159,6 @@ def prepare_metrics_dir(env=None) -> str:
 
 
 def main() -> int:
-    import environ
     from granian.constants import Interfaces
     from granian.log import LogLevels
     from granian.server import Server

@@ -41,7 +41,7 @@ def test_settings_come_from_the_environment():
             "WEB_WORKER_MAX_RSS_MB": "512",
             "WEB_ACCESSLOG": "true",
             "WEB_LOGLEVEL": "WARNING",
-            "DEBUG": "true",
+            "DEBUG": "y",  # true to django-environ, so to the settings too
         }
     )
     assert (options["address"], options["port"]) == ("0.0.0.0", 9000)
