@@ -136,6 +136,7 @@ class RequestLogWriter:
         """Write what is queued (for at most `timeout` seconds) and stop the thread; rows still
         queued then are reported lost. Called at process exit."""
         timeout = settings.REQUEST_LOG_DRAIN_SECONDS if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         if not self.flush(timeout):
             with self._cond:
                 lost = len(self._queue) + self._in_progress
@@ -146,7 +147,9 @@ class RequestLogWriter:
             self._cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)  # it closes its database connection on the way out
+            # It closes its database connection on the way out. Within the same `timeout`: a
+            # thread stuck in a write is not waited for twice (its rows are counted lost).
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def pending(self) -> int:
         with self._cond:

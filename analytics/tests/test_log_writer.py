@@ -334,6 +334,19 @@ def test_close_writes_what_is_queued_and_stops_the_thread(writer):
     assert RequestLog.objects.filter(request_id="close-after").exists()
 
 
+def test_close_gives_up_after_its_timeout_when_the_database_hangs(writer, monkeypatch, caplog):
+    # given a write that hangs, and a row queued behind it
+    gate = stalled(writer, monkeypatch, row("hung-1"))
+    writer.write(row("hung-2"))
+    # when the process exits with a 0.5 s drain
+    started = time.monotonic()
+    writer.close(0.5)
+    # then it gives up after 0.5 s, not after waiting again for the thread, and says so
+    assert time.monotonic() - started < 1.0
+    assert "2 request-log row(s) lost: the process exited before they were written" in caplog.text
+    gate.set()
+
+
 def test_inside_a_transaction_the_row_belongs_to_it():
     with pytest.raises(RuntimeError), transaction.atomic():
         request_log_record(**row("in-tx"))
