@@ -221,8 +221,8 @@ def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served]
                 policy=decision["policy_name"] or "(default route)",
                 provider_model=f"{primary['provider_id']}/{primary['model']}",
                 baseline=f"{baseline['provider_id']}/{baseline['model']}",
-                cost=gateway._price(offer, usage),
-                baseline_cost=gateway._price(base_offer, usage),
+                cost=gateway.price(offer, usage),
+                baseline_cost=gateway.price(base_offer, usage),
                 over_guard=primary["reason"] == OVER_COST_GUARD
                 or primary["expected_cost"] > baseline["expected_cost"] * limit,
             )

@@ -347,7 +347,9 @@ def _context(principal, request: ChatRequest, request_id, headers, input_tokens)
     )
 
 
-def _price(offer: ModelOffer | None, usage: Usage) -> Decimal:
+def price(offer: ModelOffer | None, usage: Usage) -> Decimal:
+    """What `usage` costs at `offer`'s prices, in USD to 10 decimal places (0 without an offer):
+    the request log's cost and baseline cost, and bench/replay_trace.py's."""
     if offer is None:
         return Decimal(0)
     cost = usage.prompt_tokens * offer.input_price + usage.completion_tokens * offer.output_price
@@ -510,7 +512,7 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
                 choices = chunk.get("choices")
                 if not choices and "usage" in chunk:
                     # The usage chunk is the last: price it now so the client sees the cost.
-                    cost = _price(
+                    cost = price(
                         catalogue.offers.get((target.provider_id, target.model)), stream.usage
                     )
                     chunk["usage"]["cost"] = float(cost)
@@ -624,8 +626,8 @@ class _LogContext:
         baseline_offer = (
             catalogue.offers.get((baseline.provider_id, baseline.model)) if baseline else None
         )
-        result.cost = _price(serving, usage)
-        result.baseline_cost = _price(baseline_offer, usage)
+        result.cost = price(serving, usage)
+        result.baseline_cost = price(baseline_offer, usage)
         result.latency_s = time.monotonic() - self.started
         try:
             request_log_record(
