@@ -5,23 +5,15 @@ import pytest
 from django.test import Client
 from prometheus_client import REGISTRY
 
-from accounts.services import api_key_create
-
 pytestmark = pytest.mark.django_db
 
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture
-def key(django_user_model, demo_catalogue):
-    user = django_user_model.objects.create_user("fast", password="pw-123456")
-    return api_key_create(user=user, name="fast-key", scopes=["ai:execute"])[1]
-
-
-def test_gateway_answers_skip_the_browser_middleware_but_keep_security_headers(client, key):
+def test_gateway_answers_skip_the_browser_middleware_but_keep_security_headers(client, routed_key):
     response = client.post(
         "/v1/chat/completions", HELLO, content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
+        HTTP_AUTHORIZATION=f"Bearer {routed_key}",
     )  # fmt: skip
     assert response.status_code == 200, response.content
     assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware ran
@@ -33,7 +25,7 @@ def test_gateway_answers_skip_the_browser_middleware_but_keep_security_headers(c
     assert client.get("/admin/login/")["X-Frame-Options"] == "DENY"
 
 
-def test_django_prometheus_still_counts_gateway_views(client, key):
+def test_django_prometheus_still_counts_gateway_views(client, routed_key):
     def answered() -> float:
         return (
             REGISTRY.get_sample_value(
@@ -44,7 +36,7 @@ def test_django_prometheus_still_counts_gateway_views(client, key):
         )
 
     before = answered()
-    assert client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    assert client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {routed_key}").status_code == 200
     assert answered() == before + 1
 
 
@@ -67,10 +59,10 @@ def test_no_credentials_and_no_session_is_refused(client, demo_catalogue):
     assert response.json()["error"]["code"] == "invalid_api_key"
 
 
-def test_a_stream_is_sent_as_it_comes_without_a_length(client, key):
+def test_a_stream_is_sent_as_it_comes_without_a_length(client, routed_key):
     response = client.post(
         "/v1/chat/completions", {**HELLO, "stream": True}, content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
+        HTTP_AUTHORIZATION=f"Bearer {routed_key}",
     )  # fmt: skip
     assert response.status_code == 200
     assert response.streaming and "Content-Length" not in response
