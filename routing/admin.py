@@ -3,14 +3,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from waffle.admin import FlagAdmin, SampleAdmin, SwitchAdmin
+from waffle.models import Flag, Sample, Switch
 
+from core.admin_base import ReadOnlyAdmin
+from core.flags import DESCRIPTIONS
 from core.request_context import request_id_from
 
 from . import services
 from .decisions import request_simulate
 from .engine import UnknownModel
 from .forms import SimulationForm, json_object
-from .models import RoutingPolicy
+from .models import FlagRollback, RoutingPolicy
 
 
 class RoutingPolicyAdminForm(forms.ModelForm):
@@ -167,3 +171,104 @@ def _decision_rows(decision: dict) -> dict:
         else None
     )
     return {"targets": targets, "policy_url": policy_url}
+
+
+@admin.register(FlagRollback)
+class FlagRollbackAdmin(ReadOnlyAdmin):
+    """The rollback's history, and the page that rolls back or forward (docs/flags.md)."""
+
+    list_display = ["created_at", "actor_label", "rolled_forward_at", "rolled_forward_by"]
+    fields = ["created_at", "actor_label", "before", "after", "rolled_forward_at"]
+    ordering = ["-created_at"]
+    change_list_template = "admin/routing/flagrollback/change_list.html"
+
+    def get_urls(self):
+        page = path(
+            "run/",
+            self.admin_site.admin_view(self.rollback_view),
+            name="routing_flagrollback_run",
+        )
+        return [page, *super().get_urls()]
+
+    def rollback_view(self, request):
+        """Current states of every routing feature, with one button to switch them all off
+        and one to restore them. Changing them needs the permission to change flags."""
+        allowed = request.user.has_perms(
+            ["waffle.change_flag", "waffle.change_sample", "waffle.change_switch"]
+        )
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        result = verb = None
+        if request.method == "POST":
+            if not allowed:
+                raise PermissionDenied
+            actor = f"{request.user.get_username()} (admin rollback page)"
+            if "rollforward" in request.POST:
+                verb, result = "Rolled forward", services.routing_rollforward(actor_label=actor)
+            else:
+                verb, result = "Rolled back", services.routing_rollback(actor_label=actor)
+            if result.cache_error:
+                self.message_user(
+                    request,
+                    "Saved in the database, but waffle's cache could not be cleared "
+                    f"({result.cache_error}).",
+                    messages.WARNING,
+                )
+        pending = FlagRollback.objects.filter(rolled_forward_at=None).first()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Routing rollback",
+            "states": _state_rows(services.flag_states()),
+            "result": result,
+            "verb": verb,
+            "pending": pending,
+            "allowed": allowed,
+        }
+        return TemplateResponse(request, "admin/routing/flagrollback/run.html", context)
+
+
+def _state_rows(states: dict) -> list[dict]:
+    rows = []
+    for kind, values in states.items():
+        for name, value in values.items():
+            if kind == "samples":
+                shown, on = f"{value:g} % of requests", value > 0
+            elif kind == "flags":
+                shown = {None: "by rule (groups, percentage)", True: "everyone", False: "no one"}[
+                    value
+                ]
+                on = value is not False
+            else:
+                shown, on = ("on" if value else "off"), value
+            rows.append(
+                {
+                    "kind": services.SINGULAR[kind],
+                    "name": name,
+                    "state": shown,
+                    "on": on,
+                    "what": DESCRIPTIONS.get(name, ""),
+                }
+            )
+    return rows
+
+
+class _Described:
+    """Waffle's list pages with a column saying what each routing object does: three switches
+    named intelligent_routing* are easy to confuse in an incident."""
+
+    @admin.display(description="what it does")
+    def what_it_does(self, obj):
+        return DESCRIPTIONS.get(obj.name, "")
+
+    def get_list_display(self, request):
+        return [
+            "name",
+            "what_it_does",
+            *[c for c in super().get_list_display(request) if c not in ("name", "note")],
+        ]
+
+
+for _model, _admin in ((Flag, FlagAdmin), (Sample, SampleAdmin), (Switch, SwitchAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_admin.__name__, (_Described, _admin), {}))

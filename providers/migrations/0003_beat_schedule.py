@@ -1,0 +1,18 @@
+"""The health probes' default schedule as a django-celery-beat row (providers/schedules.py)."""
+
+from django.db import migrations
+
+from providers.schedules import install_default_schedules
+
+
+def install(apps, schema_editor):
+    install_default_schedules(apps)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("providers", "0002_providerhealthcheck"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(install, migrations.RunPython.noop)]
