@@ -202,6 +202,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The policy language's JSON Schema, from the routing engine's tables.
+        "routing.api.schema.add_policy_components",
+    ],
 }
 
 # --- Callers --------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ class RoutingPolicy(models.Model):
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True, default="")
     conditions = models.JSONField(default=dict, blank=True)
-    actions = models.JSONField(default=dict)
+    # {} is valid: every action key has a default (docs/policies.md#actions).
+    actions = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=50, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT
     )

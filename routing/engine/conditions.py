@@ -225,20 +225,41 @@ def _compare(op: str) -> Callable[[Any, Any], bool]:
 
 # --- attributes ------------------------------------------------------------------------------
 
-# kind -> what literals make sense; checked at validation time so typos surface when saving.
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """A request attribute conditions can test. `kind` says which literals make sense
+    (checked when a policy is saved, so typos surface then); `key` is where Facts keeps it.
+    A `prefix` attribute takes a name after the dot (metadata.<key>, header.<name>)."""
+
+    path: str
+    kind: str
+    key: str
+    description: str
+    prefix: bool = False
+
+
+ATTRIBUTES: dict[str, Attribute] = {
+    a.path: a
+    for a in (
+        Attribute("model", "str", "model", "the model the client asked for"),
+        Attribute("input_tokens", "int", "input_tokens", "the prompt's size in tokens"),
+        Attribute("max_tokens", "int", "max_tokens", "the client's max_tokens (missing if unset)"),
+        Attribute("stream", "bool", "stream", "whether the client asked for a stream"),
+        Attribute("capabilities", "caps", "capabilities", "what the request needs"),
+        Attribute("caller.user", "str", "user", "the caller's user id"),
+        Attribute("caller.username", "str", "username", "the caller's username"),
+        Attribute("caller.groups", "strlist", "groups", "the caller's groups"),
+        Attribute("caller.api_key", "str", "api_key", "the API key's name (missing for JWT)"),
+        Attribute("caller.team", "str", "team", "the caller's team"),
+        Attribute("time.hour", "hour", "hour", "the hour, 0-23 (ROUTING_TIME_ZONE)"),
+        Attribute("time.weekday", "weekday", "weekday", "the day, 0 (Mon) to 6 or mon..sun"),
+        Attribute("metadata", "any", "", "the request's metadata: metadata.<key>", prefix=True),
+        Attribute("header", "header", "", "an HTTP request header: header.<name>", prefix=True),
+    )
+}
 _SIMPLE_ATTRIBUTES: dict[str, tuple[str, str]] = {
-    "model": ("str", "model"),
-    "input_tokens": ("int", "input_tokens"),
-    "max_tokens": ("int", "max_tokens"),
-    "stream": ("bool", "stream"),
-    "capabilities": ("caps", "capabilities"),
-    "caller.user": ("str", "user"),
-    "caller.username": ("str", "username"),
-    "caller.groups": ("strlist", "groups"),
-    "caller.api_key": ("str", "api_key"),
-    "caller.team": ("str", "team"),
-    "time.hour": ("hour", "hour"),
-    "time.weekday": ("weekday", "weekday"),
+    a.path: (a.kind, a.key) for a in ATTRIBUTES.values() if not a.prefix
 }
 _ATTRIBUTE_NAMES = (*_SIMPLE_ATTRIBUTES, "metadata.<key>", "header.<name>")
 
