@@ -216,6 +216,8 @@ class PolicyJSONField(forms.JSONField):
         return initial if self.disabled else data
 
     def prepare_value(self, value):
+        if value is None:
+            return ""  # a new policy: nothing typed yet, which means {}
         if isinstance(value, str):
             return value
         return json.dumps(value, indent=2, ensure_ascii=False)

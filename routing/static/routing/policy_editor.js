@@ -308,7 +308,7 @@
       return el("div", { class: "pe-field" }, [el("span", { text: label }), box]);
     }
 
-    const strategyNote = el("span", { class: "help pe-strategy-note" });
+    const strategyNote = el("p", { class: "help pe-strategy-note" });
     const weights = plain(props.weights).properties;
     const fallback = plain(props.fallback).properties;
     const retry = plain(props.retry).properties;
@@ -318,7 +318,7 @@
     editor.node.append(
       el("h4", { text: "Targets, in the order they are tried" }), targetsTable, noTargets,
       el("button", { type: "button", class: "button pe-add-target", text: "+ Add a target", onclick: () => { addTarget(); changed(); } }),
-      el("div", { class: "pe-group" }, [input("strategy", "Strategy", props.strategy, strategyNote)]),
+      el("div", { class: "pe-group" }, [input("strategy", "Strategy", props.strategy), strategyNote]),
       weightsRow,
       el("div", { class: "pe-group" }, [
         el("h4", { text: "Fallback" }),
@@ -477,7 +477,7 @@
       result.replaceChildren();
       if (!ok) {
         const list = el("ul", { class: "errorlist" });
-        Object.entries(data.errors || {}).forEach(([field, messages]) => messages.forEach((m) => list.append(el("li", { text: field + ": " + m }))));
+        Object.entries(data.errors || {}).forEach(([field, messages]) => messages.forEach((m) => list.append(el("li", { text: m.startsWith(field) ? m : field + ": " + m }))));
         result.append(el("p", { class: "errornote", text: "The dry run cannot run yet:" }), list);
         return;
       }
