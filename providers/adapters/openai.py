@@ -85,6 +85,30 @@ def _stream_error_status(body: dict) -> int:
     return 500
 
 
+def without_cache_control(messages: list[dict]) -> list[dict]:
+    """`messages` without Anthropic's `cache_control` markers on content parts (the Anthropic
+    adapter sends them on; OpenAI and Azure answer 400 "Unrecognized request argument"). The
+    request's own messages are left as they are: a fallback to Anthropic still has them."""
+    if not any(
+        isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and "cache_control" in p for p in m["content"])
+        for m in messages
+    ):
+        return messages
+    return [
+        {
+            **m,
+            "content": [
+                {k: v for k, v in p.items() if k != "cache_control"} if isinstance(p, dict) else p
+                for p in m["content"]
+            ],
+        }
+        if isinstance(m.get("content"), list)
+        else m
+        for m in messages
+    ]
+
+
 class OpenAIStreamTranslator(StreamTranslator):
     """OpenAI chunks are already the target format: record usage and finish, relabel the
     model, hold usage back for the single final usage chunk, drop empty-choice chunks that
@@ -176,6 +200,7 @@ class OpenAIAdapter(ProviderAdapter):
         body = request.to_openai_body(
             model, max_tokens_field=self.max_tokens_field, developer_role=self.developer_role
         )
+        body["messages"] = without_cache_control(body["messages"])
         if stream:
             body["stream"] = True
             if self._stream_usage:
