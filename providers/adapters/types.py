@@ -504,6 +504,105 @@ class ChatRequest:
         return frozenset(needs)
 
 
+_MAX_EMBEDDING_INPUTS = 2048  # OpenAI's documented limit per request
+_ENCODING_FORMATS = ("float", "base64")
+_EMBEDDING_FIELDS = frozenset(
+    {"model", "input", "encoding_format", "dimensions", "user", "metadata"}
+)
+
+
+def _validate_embedding_input(value: Any) -> list[str | list[int]]:
+    """OpenAI's `input`: a string, an array of strings, an array of token ids (one input) or
+    an array of token-id arrays; returned as a list of inputs (strings or token lists)."""
+    if isinstance(value, str):
+        inputs: list = [value]
+    elif isinstance(value, list) and value and all(_is_int(v) for v in value):
+        inputs = [value]
+    elif isinstance(value, list) and value:
+        inputs = value
+    else:
+        raise RequestValidationError(
+            "input", "must be a non-empty string, array of strings or array of token arrays"
+        )
+    if len(inputs) > _MAX_EMBEDDING_INPUTS:
+        raise RequestValidationError("input", f"at most {_MAX_EMBEDDING_INPUTS} inputs")
+    for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            if not item:
+                raise RequestValidationError(f"input[{i}]", "must not be an empty string")
+        elif not (isinstance(item, list) and item and all(_is_int(t) for t in item)):
+            raise RequestValidationError(
+                f"input[{i}]", "must be a non-empty string or a non-empty array of token ids"
+            )
+    return inputs
+
+
+@dataclass
+class EmbeddingsRequest:
+    """One embeddings call in OpenAI's shape (`POST /v1/embeddings`). `inputs` is always a
+    list: strings, or token-id lists (which only OpenAI-format providers accept). `metadata`
+    is Auterity's routing input, never sent upstream."""
+
+    model: str
+    inputs: list
+    encoding_format: str = "float"
+    dimensions: int | None = None
+    user: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_openai(cls, body: Any) -> EmbeddingsRequest:
+        """Validate an OpenAI embeddings body; RequestValidationError names the field."""
+        if not isinstance(body, dict):
+            raise RequestValidationError("body", f"must be a JSON object, got {json_kind(body)}")
+        unknown = sorted(set(body) - _EMBEDDING_FIELDS)
+        if unknown:
+            raise RequestValidationError(unknown[0], "is not an embeddings parameter")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise RequestValidationError("model", "must be a non-empty string")
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in _ENCODING_FORMATS:
+            raise RequestValidationError("encoding_format", "must be 'float' or 'base64'")
+        metadata = body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise RequestValidationError(
+                "metadata", f"must be an object, got {json_kind(metadata)}"
+            )
+        return cls(
+            model=model,
+            inputs=_validate_embedding_input(body.get("input")),
+            encoding_format=encoding,
+            dimensions=_check_int(body, "dimensions", 1, 65536),
+            user=_check_str(body, "user"),
+            metadata=metadata or {},
+        )
+
+    @property
+    def texts(self) -> list[str] | None:
+        """The inputs as strings, or None when some input is token ids."""
+        if all(isinstance(item, str) for item in self.inputs):
+            return list(self.inputs)
+        return None
+
+    def to_openai_body(self, model: str) -> dict:
+        body: dict[str, Any] = {"model": model, "input": self.inputs}
+        body["encoding_format"] = self.encoding_format
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        if self.user is not None:
+            body["user"] = self.user
+        return body
+
+
+def estimate_embedding_tokens(request: EmbeddingsRequest) -> int:
+    """Input tokens of an embeddings request before the call: token-id inputs count exactly,
+    text by the same rule as chat text (text_tokens)."""
+    return sum(
+        len(item) if isinstance(item, list) else text_tokens(len(item)) for item in request.inputs
+    )
+
+
 def image_url_of(part: Mapping) -> str:
     """The URL of an `image_url` content part (the object form or the bare-string form)."""
     image = part.get("image_url")
