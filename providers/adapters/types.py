@@ -494,6 +494,8 @@ class ChatRequest:
             "json_schema",
         ):
             needs.add("json_mode")
+        if self.n is not None and self.n > 1:
+            needs.add("multiple_choices")
         if any(
             isinstance(part, dict) and part.get("type") == "image_url"
             for message in self.messages
