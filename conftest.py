@@ -5,6 +5,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+from simulator import SimulatorServer
+
 # Tests get a private in-process cache unless a test asks for Redis explicitly; the default
 # file cache would leak catalogue versions and counters between runs.
 _EXPLICIT_CACHE = bool(os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL"))
@@ -87,8 +89,6 @@ def _fresh_process_state():
 @pytest.fixture(scope="session")
 def simulator():
     """The provider simulator as a real HTTP server on a free port, for the whole session."""
-    from providers.simulator import SimulatorServer
-
     server = SimulatorServer()
     server.start()
     yield server

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "providers",
     "routing",
     "analytics",
+    # The provider simulator: a development tool (a fake upstream), here only for its
+    # run_simulator command; it has no models and imports nothing from the apps above.
+    "simulator",
 ]
 
 MIDDLEWARE = [

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from simulator import SimulatorServer
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT.parent / "shared" / "data" / "azure_llm_trace_conv_2023.csv"
 DEFAULT_MIX = "gpt-4o=35,gpt-4o-mini=30,claude-sonnet-4-5=20,gemini-2.5-pro=15"
@@ -390,17 +392,15 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="auterity-replay-") as workdir:
         setup_django(Path(workdir))
-        simulator = None
+        sim_server = None
         if args.live:
-            from providers.simulator import SimulatorServer
-
-            simulator = SimulatorServer().start()
+            sim_server = SimulatorServer().start()
         try:
-            _, raw_key = seed_world(simulator.url if simulator else "http://127.0.0.1:9")
+            _, raw_key = seed_world(sim_server.url if sim_server else "http://127.0.0.1:9")
             run(args, raw_key)
         finally:
-            if simulator is not None:
-                simulator.stop()
+            if sim_server is not None:
+                sim_server.stop()
     return 0
 
 

@@ -4,7 +4,7 @@ import contextlib
 
 from django.core.management.base import BaseCommand
 
-from providers.simulator import DEFAULT_PORT, serve_forever
+from simulator import DEFAULT_PORT, serve_forever
 
 
 class Command(BaseCommand):

@@ -48,7 +48,7 @@ from .faults import FaultPlan, FaultRegistry, FaultSet, FaultValidationError
 from .generation import Generation, RequestInvalid
 from .stats import SimulatorStats
 
-logger = logging.getLogger("providers.simulator")
+logger = logging.getLogger("simulator")
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 CONTROL_PREFIX = "_sim"
