@@ -75,14 +75,15 @@ def _fresh_process_state():
     from django.core.cache import cache
 
     from accounts.principal import principal_cache
-    from routing import flags, gateway
+    from routing import flags
     from routing.catalog import _holder
+    from routing.decisions import provider_stats_reset
 
     cache.clear()
     _holder.invalidate()
     flags.flags_reset()
     principal_cache.clear()
-    gateway.provider_stats = gateway.provider_stats_from_settings()
+    provider_stats_reset()
     yield
 
 

@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin
 
-from .models import Provider, ProviderModel
+from core.admin_base import ReadOnlyAdmin
+
+from .models import Provider, ProviderHealthCheck, ProviderModel
 
 
 class ProviderAdminForm(forms.ModelForm):
@@ -102,3 +104,21 @@ class ProviderModelAdmin(admin.ModelAdmin):
     search_fields = ["model", "upstream_model", "provider__id"]
     ordering = ["model", "provider"]
     list_select_related = ["provider"]
+
+
+@admin.register(ProviderHealthCheck)
+class ProviderHealthCheckAdmin(ReadOnlyAdmin):
+    list_display = [
+        "checked_at",
+        "provider",
+        "outcome",
+        "latency",
+        "error_type",
+        "status_before",
+        "status_after",
+        "models_listed",
+    ]
+    list_filter = ["outcome", "provider", "status_after"]
+    date_hierarchy = "checked_at"
+    ordering = ["-checked_at"]
+    show_full_result_count = False
