@@ -82,7 +82,11 @@ def unknown_url(request_id: str) -> bytes:
 
 
 def check_auth(headers, *, needs_version: bool) -> RequestInvalid | None:
+    """x-api-key, or Authorization: Bearer (what the anthropic SDK 2.x sends for api_key)."""
     key = headers.get("x-api-key", "").strip()
+    if not key:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else ""
     if not key:
         return RequestInvalid(401, "x-api-key header is required")
     if key == "invalid":
