@@ -376,7 +376,7 @@ for _name in ("ANALYTICS_REPORT_SCHEDULE", "RETENTION_SCHEDULE"):
         raise ImproperlyConfigured(f"{_name} needs 5 cron fields, got {vars()[_name]!r}")
 
 # Beat reads its schedule from the database (django-celery-beat; Admin > Periodic tasks): the
-# data migrations analytics/0006 and providers/0003 install the four jobs with the values
+# data migrations analytics/0006 and providers/0004 install the four jobs with the values
 # above, and operators edit them there. Nothing is scheduled from settings: the database
 # scheduler would copy such entries over the operators' edits at every start.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -11,7 +11,7 @@ def install(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("providers", "0002_providerhealthcheck"),
+        ("providers", "0003_providermodel_supports_embeddings"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
