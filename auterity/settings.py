@@ -329,6 +329,8 @@ PROVIDER_PROBE_RETENTION_DAYS = env.int("PROVIDER_PROBE_RETENTION_DAYS", default
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 RETENTION_SCHEDULE = env.str("RETENTION_SCHEDULE", default="30 3 * * *")
+# sync_prices_task: model prices from the pinned price data set (docs/providers.md#pricing).
+PRICE_SYNC_SCHEDULE = env.str("PRICE_SYNC_SCHEDULE", default="15 4 * * *")
 if ANALYTICS_ROLLUP_PERIOD_MINUTES < 1 or 1440 % ANALYTICS_ROLLUP_PERIOD_MINUTES:
     raise ImproperlyConfigured(
         "ANALYTICS_ROLLUP_PERIOD_MINUTES must divide a day (1, 5, 15, 60...)"
@@ -369,6 +371,11 @@ CELERY_BEAT_SCHEDULE = {
     "retention": {
         "task": "analytics.tasks.purge_old_rows_task",
         "schedule": _crontab("RETENTION_SCHEDULE", RETENTION_SCHEDULE),
+        "options": {"expires": 3600},
+    },
+    "price-sync": {
+        "task": "providers.tasks.sync_prices_task",
+        "schedule": _crontab("PRICE_SYNC_SCHEDULE", PRICE_SYNC_SCHEDULE),
         "options": {"expires": 3600},
     },
 }

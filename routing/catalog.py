@@ -60,6 +60,8 @@ def catalogue_offers() -> list[ModelOffer]:
                 max_output_tokens=row.max_output_tokens or 0,
                 capabilities=row.capabilities,
                 is_default=row.is_default,
+                pricing=row.price_rules(),
+                thinking_tokens=row.expected_thinking_tokens,
             )
         )
     return offers

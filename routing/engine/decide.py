@@ -126,7 +126,7 @@ class _Checker:
         out = self.output_tokens
         if 0 < offer.max_output_tokens < out:
             out = offer.max_output_tokens
-        return self.input_tokens * offer.input_price + out * offer.output_price
+        return offer.pricing.cost(self.input_tokens, out)
 
     def check(self, cand: Candidate) -> tuple[_Option | None, str, bool]:
         """(option, "", False) if eligible, else (None, why, is_health_reason)."""
@@ -161,7 +161,7 @@ class _Checker:
         out = self.output_tokens
         if 0 < offer.max_output_tokens < out:
             out = offer.max_output_tokens
-        cost = self.input_tokens * offer.input_price + out * offer.output_price
+        cost = offer.pricing.cost(self.input_tokens, out)
         if c.max_cost_usd is not None and cost > c.max_cost_usd * (1 + _COST_EPSILON):
             return None, f"expected cost ${cost:.6f} > max_cost_usd ${c.max_cost_usd:.6f}", False
         stats = self.stats.get(offer.provider_id, _FRESH)

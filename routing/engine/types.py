@@ -12,6 +12,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from providers.pricing import PriceRules
+
 CAPABILITIES = frozenset({"streaming", "tools", "vision", "json_mode"})
 
 # The adapters' error taxonomy; `fallback.on` and `ProviderStats.end()` speak it.
@@ -56,7 +58,13 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class ModelOffer:
-    """One model as served by one provider, with that provider's list prices."""
+    """One model as served by one provider, with that provider's list prices.
+
+    `pricing` holds the full rules (cached input, cache writes, reasoning, long-context tiers;
+    providers/pricing.py); left out, it is the flat `input_price`/`output_price`.
+    `thinking_tokens` is the thinking the model is expected to spend per call when nothing
+    better is known (0: it does not think).
+    """
 
     provider_id: str
     model: str
@@ -67,6 +75,14 @@ class ModelOffer:
     max_output_tokens: int
     capabilities: frozenset[str]
     is_default: bool = False
+    pricing: PriceRules | None = None
+    thinking_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pricing is None:
+            object.__setattr__(
+                self, "pricing", PriceRules.build(self.input_price, self.output_price)
+            )
 
 
 @dataclass(frozen=True, slots=True)
