@@ -69,17 +69,20 @@ def admin_client_api(admin_user):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Per-process caches (catalogue, flags, principals, live stats) start empty each test."""
+    """Per-process caches (catalogue, flags, principals, live stats, output estimates) start
+    empty each test."""
     from django.core.cache import cache
 
     from accounts.principal import principal_cache
     from routing import flags, gateway
     from routing.catalog import _holder
+    from routing.output_estimates import output_estimates_reset
 
     cache.clear()
     _holder.invalidate()
     flags.flags_reset()
     principal_cache.clear()
+    output_estimates_reset()
     gateway.provider_stats = gateway.provider_stats_from_settings()
     yield
 

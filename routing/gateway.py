@@ -45,6 +45,7 @@ from routing.engine import (
     UnknownModel,
     decide,
 )
+from routing.output_estimates import output_estimates_get
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +299,10 @@ def simulate(
     return {
         "request_id": request_id,
         "input_tokens_estimate": ctx.input_tokens,
+        # Visible output the cost guard priced: max_tokens, else the observed/default one.
+        "output_tokens_expected": ctx.max_tokens
+        if ctx.max_tokens is not None
+        else ctx.expected_output_tokens,
         "required_capabilities": sorted(ctx.capabilities),
         "flags": flags.as_record(options),
         "decision": decision.to_dict(),
@@ -327,6 +332,9 @@ def _decide(principal, request: ChatRequest, request_id: str, headers, input_tok
 
 
 def _context(principal, request: ChatRequest, request_id, headers, input_tokens) -> RequestContext:
+    user_id = str(principal.user_id)
+    api_key = principal.api_key_name or None
+    expected = output_estimates_get()  # in memory: refreshed off the request path
     return RequestContext(
         request_id=request_id,
         model=request.model,
@@ -337,13 +345,17 @@ def _context(principal, request: ChatRequest, request_id, headers, input_tokens)
         metadata=request.metadata or {},
         headers=headers,  # lower-cased by the engine, only when some policy reads a header
         caller=Caller(
-            user_id=str(principal.user_id),
+            user_id=user_id,
             username=principal.username,
             groups=principal.groups,
-            api_key=principal.api_key_name or None,
+            api_key=api_key,
             team=principal.team or None,
         ),
         now=datetime.now(UTC),
+        expected_output_tokens=None
+        if request.max_tokens is not None
+        else expected.output_tokens(request.model, user_id, api_key),
+        thinking_tokens=expected.thinking,
     )
 
 
