@@ -5,6 +5,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+from simulator import SimulatorServer
+
 # Tests get a private in-process cache unless a test asks for Redis explicitly; the default
 # file cache would leak catalogue versions and counters between runs.
 _EXPLICIT_CACHE = bool(os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL"))
@@ -74,8 +76,9 @@ def _fresh_process_state():
     from django.core.cache import cache
 
     from accounts.principal import principal_cache
-    from routing import flags, gateway
+    from routing import flags
     from routing.catalog import _holder
+    from routing.decisions import provider_stats_reset
     from routing.output_estimates import output_estimates_reset
 
     cache.clear()
@@ -83,15 +86,13 @@ def _fresh_process_state():
     flags.flags_reset()
     principal_cache.clear()
     output_estimates_reset()
-    gateway.provider_stats = gateway.provider_stats_from_settings()
+    provider_stats_reset()
     yield
 
 
 @pytest.fixture(scope="session")
 def simulator():
     """The provider simulator as a real HTTP server on a free port, for the whole session."""
-    from providers.simulator import SimulatorServer
-
     server = SimulatorServer()
     server.start()
     yield server

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from auterity.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin
 
 from . import services
 from .choices import Scope

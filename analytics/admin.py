@@ -10,12 +10,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from auterity.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin
 from providers.models import Provider
 from routing.models import RoutingPolicy
 
 from . import charts, reports
-from .models import AnalyticsReport, ProviderHealthCheck, RequestLog, RoutingAnalytics
+from .models import AnalyticsReport, RequestLog, RoutingAnalytics
 from .selectors import SummaryQuery, analytics_summary, analytics_timeseries
 
 
@@ -189,24 +189,6 @@ def _dashboard_charts(series: dict, start, end, minutes: int) -> list[dict]:
 
 def _usd(value: float) -> str:
     return f"${value:.4f}" if 0 < value < 1 else f"${value:,.2f}"
-
-
-@admin.register(ProviderHealthCheck)
-class ProviderHealthCheckAdmin(ReadOnlyAdmin):
-    list_display = [
-        "checked_at",
-        "provider",
-        "outcome",
-        "latency",
-        "error_type",
-        "status_before",
-        "status_after",
-        "models_listed",
-    ]
-    list_filter = ["outcome", "provider", "status_after"]
-    date_hierarchy = "checked_at"
-    ordering = ["-checked_at"]
-    show_full_result_count = False
 
 
 @admin.register(AnalyticsReport)

@@ -46,6 +46,8 @@ from django.db import (
     connections,
 )
 
+from core import metrics
+
 from .models import RequestLog
 
 logger = logging.getLogger(__name__)
@@ -277,8 +279,6 @@ class RequestLogWriter:
 
 
 def _held(count: int) -> None:
-    from routing import metrics
-
     metrics.request_log_rows_held(count)
 
 
@@ -294,8 +294,6 @@ _drops_pruned_at = 0.0
 def _dropped(count: int, why: str) -> None:
     if count <= 0:
         return
-    from routing import metrics
-
     metrics.request_log_rows_dropped(count)
     now = time.monotonic()
     with _drop_lock:

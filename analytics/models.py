@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from .choices import ProbeOutcome, ReportKind, RequestStatus
+from .choices import ReportKind, RequestStatus
 
 
 class RequestLog(models.Model):
@@ -175,45 +175,6 @@ class RoutingAnalytics(models.Model):
     @property
     def savings(self):
         return self.baseline_cost - self.total_cost
-
-
-class ProviderHealthCheck(models.Model):
-    """One health probe of one provider: its cheap model-list endpoint, timed.
-
-    `outcome` is `ok`, `slow` (answered, but slower than PROVIDER_PROBE_SLOW_SECONDS or rate
-    limited) or `failed`. The provider's status follows the recent run of outcomes with
-    hysteresis (docs/jobs.md); `status_after` is what the probe left it at.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    provider = models.ForeignKey(
-        "providers.Provider", on_delete=models.CASCADE, related_name="health_checks"
-    )
-    checked_at = models.DateTimeField()
-    outcome = models.CharField(max_length=10, choices=ProbeOutcome.choices)
-    latency = models.FloatField(help_text="Seconds until the answer or the failure.")
-    error_type = models.CharField(max_length=50, blank=True, default="")
-    error_message = models.CharField(max_length=500, blank=True, default="")
-    models_listed = models.PositiveIntegerField(default=0)
-    status_before = models.CharField(max_length=20)
-    status_after = models.CharField(max_length=20)
-
-    class Meta:
-        db_table = "provider_health_checks"
-        ordering = ["-checked_at", "-id"]
-        indexes = [
-            models.Index(fields=["provider", "-checked_at"], name="provider_health_checks_recent"),
-            models.Index(fields=["checked_at"], name="provider_health_checks_time"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(outcome__in=ProbeOutcome.values),
-                name="%(app_label)s_%(class)s_outcome_valid",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {self.provider_id}: {self.outcome}"
 
 
 class AnalyticsReport(models.Model):

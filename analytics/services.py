@@ -19,9 +19,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import AuditEvent
+from providers.models import ProviderHealthCheck
+
 from .choices import RequestStatus
 from .log_writer import request_log_writer
-from .models import LATENCY_BUCKETS, ProviderHealthCheck, RequestLog, latency_key
+from .models import LATENCY_BUCKETS, RequestLog, latency_key
 
 logger = logging.getLogger(__name__)
 
@@ -330,8 +333,6 @@ def old_rows_purge(*, now: datetime | None = None, batch_size: int | None = None
     than PROVIDER_PROBE_RETENTION_DAYS and, if AUDIT_RETENTION_DAYS is set, audit events older
     than that; `batch_size` rows per statement, each in its own transaction so the gateway's
     inserts never wait long. Rollups and reports are kept."""
-    from accounts.models import AuditEvent
-
     now = now or timezone.now()
     batch_size = batch_size or settings.RETENTION_BATCH_SIZE
     log_cutoff = retention_horizon(now)

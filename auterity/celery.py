@@ -15,13 +15,13 @@ app.autodiscover_tasks()
 @task_prerun.connect(dispatch_uid="auterity.celery.task_prerun")
 def _task_prerun(task_id=None, **kwargs):
     # Every log line of the task carries its id in `request_id` (docs/observability.md, Logs).
-    from auterity.request_context import task_started
+    from core.request_context import task_started
 
     task_started(task_id)
 
 
 @task_postrun.connect(dispatch_uid="auterity.celery.task_postrun")
 def _task_postrun(**kwargs):
-    from auterity.request_context import task_finished
+    from core.request_context import task_finished
 
     task_finished()

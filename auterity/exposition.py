@@ -32,8 +32,13 @@ from prometheus_client import (
     multiprocess,
 )
 
-from routing import gateway
-from routing import metrics as routing_metrics
+from analytics.collectors import cost_savings_collector
+from core import metrics as core_metrics
+from routing.collectors import provider_status_collector
+from routing.decisions import provider_stats
+
+# Collectors that read the database, added to every scrape's registry.
+SCRAPE_COLLECTORS = (provider_status_collector, cost_savings_collector)
 
 
 def multiprocess_enabled() -> bool:
@@ -75,7 +80,7 @@ def scrape_registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(REGISTRY)
-    for collector in routing_metrics.SCRAPE_COLLECTORS:
+    for collector in SCRAPE_COLLECTORS:
         registry.register(collector)
     return registry
 
@@ -97,5 +102,5 @@ def metrics(request):
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     # The answering worker's live gauges are fresh; the others' date from their last request.
-    routing_metrics.live_stats_observed(gateway.provider_stats.snapshot_view)
+    core_metrics.live_stats_observed(provider_stats.snapshot_view)
     return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -13,7 +13,7 @@ resolves the URL and calls the view as Django always does; every other path goes
 live-server tests, so the tests exercise it.
 
 A gateway request authenticated by an admin session instead of a bearer token (allowed, with a
-CSRF check) has no session middleware here: routing/api/gateway_auth.py loads the session user
+CSRF check) has no session middleware here: gateway/auth.py loads the session user
 itself, only in that case.
 """
 
@@ -49,10 +49,10 @@ class GatewayFastPathMiddleware:
         self._paths: frozenset[str] | None = None
 
     def gateway_paths(self) -> frozenset[str]:
-        # The gateway's endpoints are those of routing/api/gateway_urls.py, reversed on first
+        # The gateway's endpoints are those of gateway/urls.py, reversed on first
         # use: the URLconf may not be importable while middleware loads.
         if self._paths is None:
-            from routing.api.gateway_urls import native_urlpatterns, openai_urlpatterns
+            from gateway.urls import native_urlpatterns, openai_urlpatterns
 
             paths = set()
             for pattern in (*openai_urlpatterns, *native_urlpatterns):

@@ -38,15 +38,20 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "rest_framework_simplejwt",
     "waffle",
+    "core",
     "accounts",
     "providers",
     "routing",
     "analytics",
+    "gateway",
+    # The provider simulator: a development tool (a fake upstream), here only for its
+    # run_simulator command; it has no models and imports nothing from the apps above.
+    "simulator",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "auterity.request_context.RequestContextMiddleware",
+    "core.request_context.RequestContextMiddleware",
     # The gateway's endpoints leave here for GATEWAY_MIDDLEWARE (auterity/fast_path.py).
     "auterity.fast_path.GatewayFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -178,10 +183,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "auterity.pagination.StandardPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.StandardPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "auterity.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -426,10 +431,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {
-            "()": "auterity.logs.RequestIdFilter",
+            "()": "core.logs.RequestIdFilter",
             "default": None if LOG_FORMAT == "json" else "-",
         },
-        "redact": {"()": "auterity.logs.SecretRedactionFilter"},
+        "redact": {"()": "core.logs.SecretRedactionFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from routing.api.gateway_urls import native_urlpatterns, openai_urlpatterns
+from gateway.urls import native_urlpatterns, openai_urlpatterns
 
 from . import exposition, health
 

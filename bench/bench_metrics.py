@@ -3,7 +3,7 @@
     python -m bench.bench_metrics [--requests 20000] [--workers 2,20,100]
 
 Measures, with PROMETHEUS_MULTIPROC_DIR in a temporary folder (as auterity/server.py sets
-it): the time `routing.metrics.request_finished()` adds to one request (two attempts, six
+it): the time `core.metrics.request_finished()` adds to one request (two attempts, six
 providers' live gauges), and the time one scrape takes to add up the files of N worker
 processes (replaced workers leave their counter files until the server restarts). The files of
 the "other" workers are copies of the measuring process's own, which is what N workers that
@@ -27,7 +27,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _DIR
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess  # noqa: E402
 
-from routing import metrics  # noqa: E402
+from core import metrics  # noqa: E402
 from routing.engine import ProviderStats  # noqa: E402
 
 PROVIDERS = ("openai", "anthropic", "google", "deepseek", "mistral", "together")

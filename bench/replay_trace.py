@@ -14,7 +14,8 @@ keeps them on Sonnet). Every request comes from an `enterprise` caller (routing 
 with the `cost_optimization` sample at 100 %, and the cost guard at its setting (5 %).
 
 Each request is a real chat body (one user message of 4 characters per trace token, the
-trace's size as the simulator and the gateway count it) decided by `routing.gateway.simulate`,
+trace's size as the simulator and the gateway count it) decided by
+`routing.decisions.request_simulate`,
 the function behind POST /api/routing/simulate and the policy admin's dry run, against a
 throwaway SQLite database seeded like `seed_demo`: the demo providers and their public list
 prices (providers/demo_prices.json), the demo policies (routing/demo.py), the seed's flags.
@@ -45,6 +46,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+
+from simulator import SimulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT.parent / "shared" / "data" / "azure_llm_trace_conv_2023.csv"
@@ -192,10 +195,10 @@ def seed_world(simulator_url: str):
 def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served], float]:
     from django.conf import settings
 
+    from gateway.service import price
     from providers.adapters.types import Usage
-    from routing import gateway
-    from routing.api.gateway_views import simulation_request
     from routing.catalog import catalogue_get
+    from routing.decisions import request_simulate, simulation_request
     from routing.engine import OVER_COST_GUARD
 
     offers = catalogue_get().offers
@@ -203,7 +206,7 @@ def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served]
     served = []
     started = time.perf_counter()
     for req in requests:
-        answer = gateway.simulate(
+        answer = request_simulate(
             principal=principal,
             request=simulation_request(req.body(max_tokens)),
             request_id=req.request_id,
@@ -221,8 +224,8 @@ def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served]
                 policy=decision["policy_name"] or "(default route)",
                 provider_model=f"{primary['provider_id']}/{primary['model']}",
                 baseline=f"{baseline['provider_id']}/{baseline['model']}",
-                cost=gateway.price(offer, usage),
-                baseline_cost=gateway.price(base_offer, usage),
+                cost=price(offer, usage),
+                baseline_cost=price(base_offer, usage),
                 over_guard=primary["reason"] == OVER_COST_GUARD
                 or primary["expected_cost"] > baseline["expected_cost"] * limit,
             )
@@ -390,17 +393,15 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="auterity-replay-") as workdir:
         setup_django(Path(workdir))
-        simulator = None
+        sim_server = None
         if args.live:
-            from providers.simulator import SimulatorServer
-
-            simulator = SimulatorServer().start()
+            sim_server = SimulatorServer().start()
         try:
-            _, raw_key = seed_world(simulator.url if simulator else "http://127.0.0.1:9")
+            _, raw_key = seed_world(sim_server.url if sim_server else "http://127.0.0.1:9")
             run(args, raw_key)
         finally:
-            if simulator is not None:
-                simulator.stop()
+            if sim_server is not None:
+                sim_server.stop()
     return 0
 
 
@@ -432,7 +433,9 @@ def run(args, raw_key: str) -> None:
     )
     served, seconds = replay_decisions(requests, principal, args.max_tokens)
     print(f"  {len(served):,} decisions in {seconds:.1f} s ({len(served) / seconds:,.0f}/s)")
-    overall = report(served, "Engine-only replay (routing.gateway.simulate, primary target serves)")
+    overall = report(
+        served, "Engine-only replay (routing.decisions.request_simulate, primary target serves)"
+    )
     print(f"\nSAVINGS {overall:.1f} % against the baseline (requested models, default providers)")
     if args.live:
         sample = requests[: args.live]

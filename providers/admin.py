@@ -4,7 +4,9 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from .models import Provider, ProviderModel
+from core.admin_base import ReadOnlyAdmin
+
+from .models import Provider, ProviderHealthCheck, ProviderModel
 from .prices import prices_edited
 from .pricing import PER_MILLION, RATES, TIER_THRESHOLD
 
@@ -250,3 +252,21 @@ class ProviderModelAdmin(admin.ModelAdmin):
     @admin.display(description="Price rules")
     def prices(self, obj):
         return prices_summary(obj) if obj.pk else "-"
+
+
+@admin.register(ProviderHealthCheck)
+class ProviderHealthCheckAdmin(ReadOnlyAdmin):
+    list_display = [
+        "checked_at",
+        "provider",
+        "outcome",
+        "latency",
+        "error_type",
+        "status_before",
+        "status_after",
+        "models_listed",
+    ]
+    list_filter = ["outcome", "provider", "status_after"]
+    date_hierarchy = "checked_at"
+    ordering = ["-checked_at"]
+    show_full_result_count = False

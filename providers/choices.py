@@ -22,3 +22,11 @@ class Capability(models.TextChoices):
     TOOLS = "tools", "Tools / function calling"
     VISION = "vision", "Vision (image input)"
     JSON_MODE = "json_mode", "JSON mode"
+
+
+class ProbeOutcome(models.TextChoices):
+    """What one health probe of a provider saw."""
+
+    OK = "ok", "OK"
+    SLOW = "slow", "Slow or rate limited"  # answered, but counts towards degraded
+    FAILED = "failed", "Failed"  # no usable answer: error status, timeout, reset, bad body

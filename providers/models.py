@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-from auterity.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 
-from .choices import Capability, ProviderStatus, ProviderType
+from .adapters.types import ProviderEndpoint
+from .choices import Capability, ProbeOutcome, ProviderStatus, ProviderType
 from .pricing import PriceRules, tier_problems
 
 PROVIDER_ID_VALIDATOR = RegexValidator(
@@ -127,6 +128,14 @@ class Provider(models.Model):
     @property
     def has_api_key(self) -> bool:
         return bool(self.api_key)
+
+    def endpoint(self) -> ProviderEndpoint | None:
+        """How an adapter reaches this provider (key decrypted in memory), or None while it
+        has no base URL."""
+        config = self.config or {}
+        if not config.get("base_url"):
+            return None
+        return ProviderEndpoint.from_config(self.id, self.type, config, api_key=self.api_key)
 
     def clean(self):
         super().clean()
@@ -296,3 +305,40 @@ class ProviderModel(models.Model):
                 raise ValidationError(
                     {"is_default": f"'{holder}' is already the default provider of {self.model}."}
                 )
+
+
+class ProviderHealthCheck(models.Model):
+    """One health probe of one provider: its cheap model-list endpoint, timed.
+
+    `outcome` is `ok`, `slow` (answered, but slower than PROVIDER_PROBE_SLOW_SECONDS or rate
+    limited) or `failed`. The provider's status follows the recent run of outcomes with
+    hysteresis (docs/jobs.md); `status_after` is what the probe left it at.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="health_checks")
+    checked_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=ProbeOutcome.choices)
+    latency = models.FloatField(help_text="Seconds until the answer or the failure.")
+    error_type = models.CharField(max_length=50, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    models_listed = models.PositiveIntegerField(default=0)
+    status_before = models.CharField(max_length=20)
+    status_after = models.CharField(max_length=20)
+
+    class Meta:
+        db_table = "provider_health_checks"
+        ordering = ["-checked_at", "-id"]
+        indexes = [
+            models.Index(fields=["provider", "-checked_at"], name="provider_health_checks_recent"),
+            models.Index(fields=["checked_at"], name="provider_health_checks_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=ProbeOutcome.values),
+                name="%(app_label)s_%(class)s_outcome_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {self.provider_id}: {self.outcome}"

@@ -32,18 +32,16 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from waffle import switch_is_active
 
 from accounts.audit import audit_actor
-from analytics.choices import ProbeOutcome
-from analytics.models import ProviderHealthCheck
+from core.flags import INTELLIGENT_ROUTING_MONITORING
 from providers.adapters import adapter_for
 from providers.adapters.errors import ProviderError, RateLimited
 from providers.adapters.types import ProviderEndpoint
-from routing import flags
-from routing.catalog import catalogue_get
 
-from .choices import ProviderStatus
-from .models import Provider
+from .choices import ProbeOutcome, ProviderStatus
+from .models import Provider, ProviderHealthCheck
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +177,12 @@ def provider_probe_all(*, now: datetime | None = None) -> ProbeRun:
     is off, or while another probe run is still going.
     """
     now = now or timezone.now()
-    if not flags.monitoring_enabled():
+    if not switch_is_active(INTELLIGENT_ROUTING_MONITORING):
         logger.info(
             "provider probes skipped: switch %s is off; providers keep their last status",
-            flags.INTELLIGENT_ROUTING_MONITORING,
+            INTELLIGENT_ROUTING_MONITORING,
         )
-        return ProbeRun(now, skipped=f"switch {flags.INTELLIGENT_ROUTING_MONITORING} is off")
+        return ProbeRun(now, skipped=f"switch {INTELLIGENT_ROUTING_MONITORING} is off")
     token = uuid.uuid4().hex
     lock_seconds = int(settings.PROVIDER_PROBE_TIMEOUT_SECONDS * 2 + 30)
     if not cache.add(_RUN_LOCK_KEY, token, timeout=lock_seconds):
@@ -198,24 +196,22 @@ def provider_probe_all(*, now: datetime | None = None) -> ProbeRun:
 
 
 def _probe_all(now: datetime) -> list[ProbeResult]:
-    endpoints = catalogue_get().endpoints
-    providers = [p for p in Provider.objects.all() if p.id in endpoints]
-    if not providers:
+    endpoints = {p.id: e for p in Provider.objects.all() if (e := p.endpoint()) is not None}
+    if not endpoints:
         return []
     timeout = settings.PROVIDER_PROBE_TIMEOUT_SECONDS
     slow_s = settings.PROVIDER_PROBE_SLOW_SECONDS
     # Threads do only HTTP; every database write happens below, on this thread.
-    with ThreadPoolExecutor(max_workers=min(16, len(providers))) as pool:
+    with ThreadPoolExecutor(max_workers=min(16, len(endpoints))) as pool:
         answers = list(
             pool.map(
-                lambda p: provider_probe(endpoints[p.id], timeout=timeout, slow_s=slow_s),
-                providers,
+                lambda e: provider_probe(e, timeout=timeout, slow_s=slow_s), endpoints.values()
             )
         )
     rules = Hysteresis.from_settings()
     results = [
-        _apply(provider.id, answer, rules, now)
-        for provider, answer in zip(providers, answers, strict=True)
+        _apply(provider_id, answer, rules, now)
+        for provider_id, answer in zip(endpoints, answers, strict=True)
     ]
     return [r for r in results if r is not None]
 

@@ -4,9 +4,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from auterity.request_context import request_id_from
+from core.request_context import request_id_from
 
-from . import gateway, services
+from . import services
+from .decisions import request_simulate
+from .engine import UnknownModel
 from .forms import SimulationForm, json_object
 from .models import RoutingPolicy
 
@@ -82,7 +84,8 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
 
     def simulate_view(self, request):
         """The "Simulate a request" page: the routing decision for a pasted request, from the
-        same `routing.gateway.simulate` as POST /api/routing/simulate; no provider is called."""
+        same `routing.decisions.request_simulate` as POST /api/routing/simulate; no provider
+        is called."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = SimulationForm(request.POST or None)
@@ -90,14 +93,14 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             principal = form.principal(request.user)
             try:
-                result = gateway.simulate(
+                result = request_simulate(
                     principal=principal,
                     request=form.cleaned_data["chat_request"],
                     request_id=form.cleaned_data["request_id"] or request_id_from(None),
                     headers=form.cleaned_data["headers_json"],
                 )
-            except gateway.GatewayError as exc:
-                form.add_error("request_json", exc.message)
+            except UnknownModel as exc:
+                form.add_error("request_json", f"model: {exc.message}")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

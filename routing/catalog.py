@@ -18,6 +18,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 from providers.adapters.types import ProviderEndpoint
+from providers.models import Provider
+from routing.choices import PolicyStatus
 from routing.engine import (
     ModelOffer,
     PolicyError,
@@ -26,6 +28,8 @@ from routing.engine import (
     compile_policy,
     compile_snapshot,
 )
+from routing.models import RoutingPolicy
+from routing.offers import catalogue_offers
 
 logger = logging.getLogger(__name__)
 
@@ -43,35 +47,7 @@ class Catalogue:
     broken_policies: tuple[str, ...]
 
 
-def catalogue_offers() -> list[ModelOffer]:
-    """Every enabled model offer, straight from the database."""
-    from providers.models import ProviderModel
-
-    offers = []
-    for row in ProviderModel.objects.filter(enabled=True).select_related("provider"):
-        offers.append(
-            ModelOffer(
-                provider_id=row.provider_id,
-                model=row.model,
-                upstream_model=row.upstream_model or row.model,
-                input_price=float(row.input_price),
-                output_price=float(row.output_price),
-                context_window=row.context_window,
-                max_output_tokens=row.max_output_tokens or 0,
-                capabilities=row.capabilities,
-                is_default=row.is_default,
-                pricing=row.price_rules(),
-                thinking_tokens=row.expected_thinking_tokens,
-            )
-        )
-    return offers
-
-
 def catalogue_build(version: str) -> Catalogue:
-    from providers.models import Provider
-    from routing.choices import PolicyStatus
-    from routing.models import RoutingPolicy
-
     providers = list(Provider.objects.all())
     infos = [
         ProviderInfo(
@@ -85,11 +61,7 @@ def catalogue_build(version: str) -> Catalogue:
         )
         for p in providers
     ]
-    endpoints = {
-        p.id: ProviderEndpoint.from_config(p.id, p.type, p.config or {}, api_key=p.api_key)
-        for p in providers
-        if (p.config or {}).get("base_url")
-    }
+    endpoints = {p.id: endpoint for p in providers if (endpoint := p.endpoint()) is not None}
     compiled, broken = [], []
     for policy in RoutingPolicy.objects.filter(status=PolicyStatus.ACTIVE):
         try:

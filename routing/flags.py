@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from django.conf import settings
 from waffle.models import Flag, Sample, Switch
 
+from core.flags import (
+    COST_OPTIMIZATION,
+    INTELLIGENT_ROUTING,
+    INTELLIGENT_ROUTING_FALLBACK,
+    INTELLIGENT_ROUTING_MONITORING,
+    ROUTING_POLICIES,
+    SWITCHES,
+)
 from routing.engine import DecisionOptions
-
-ROUTING_POLICIES = "routing_policies"
-COST_OPTIMIZATION = "cost_optimization"
-INTELLIGENT_ROUTING = "intelligent_routing"
-INTELLIGENT_ROUTING_FALLBACK = "intelligent_routing_fallback"
-INTELLIGENT_ROUTING_MONITORING = "intelligent_routing_monitoring"
-SWITCHES = (INTELLIGENT_ROUTING, INTELLIGENT_ROUTING_FALLBACK, INTELLIGENT_ROUTING_MONITORING)
-
 
 SEED_GROUPS = ("enterprise", "beta-testers")
 

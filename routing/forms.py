@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import ApiKey
 from accounts.principal import Principal, principal_for_api_key, principal_for_user
-from routing.api.gateway_views import simulation_request
-from routing.gateway import GatewayError
+from providers.adapters.types import RequestValidationError
+from routing.decisions import simulation_request
 
 EXAMPLE_REQUEST = {
     "model": "gpt-4o",
@@ -32,7 +32,7 @@ def json_object(text: str, not_an_object: str) -> dict:
 
 
 class SimulationForm(forms.Form):
-    """What `routing.gateway.simulate` needs, as an operator types it.
+    """What `routing.decisions.request_simulate` needs, as an operator types it.
 
     The request is parsed exactly as POST /api/routing/simulate parses it, so a body that the
     API refuses is refused here with the same message (naming the offending field).
@@ -76,7 +76,7 @@ class SimulationForm(forms.Form):
         body = json_object(text, "The request must be a JSON object.")
         try:
             self.cleaned_data["chat_request"] = simulation_request(body)
-        except GatewayError as exc:
+        except RequestValidationError as exc:
             where = f"{exc.param}: " if exc.param else ""
             raise ValidationError(f"{where}{exc.message}") from exc
         return text

@@ -5,9 +5,10 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from auterity.encryption import EncryptedJSONField
+from core.encryption import EncryptedJSONField
 
 from .choices import PolicyStatus
+from .policy_validation import policy_errors
 from .sensitive import sensitive_errors, sensitive_resolve
 
 
@@ -59,8 +60,6 @@ class RoutingPolicy(models.Model):
 
     def clean(self):
         super().clean()
-        from .policy_validation import policy_errors
-
         errors = sensitive_errors(self.conditions, self.actions, self.sensitive_values or {})
         if not errors:
             errors = policy_errors(self.resolved_conditions(), self.resolved_actions())

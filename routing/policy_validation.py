@@ -5,13 +5,12 @@ providers and models that exist now, and shapes the answer as Django field error
 messages name the exact path (`actions.targets[2].provider: unknown provider 'opena1'`).
 """
 
+from providers.models import Provider
 from routing.engine import validate_actions, validate_conditions
+from routing.offers import catalogue_offers
 
 
 def policy_errors(conditions, actions) -> dict[str, list[str]]:
-    from providers.models import Provider
-    from routing.catalog import catalogue_offers
-
     offers = catalogue_offers()
     # Every provider, with or without enabled models (an offer's provider is one of them).
     providers = set(Provider.objects.values_list("id", flat=True))

@@ -1,6 +1,6 @@
 """Sensitive routing data: values a policy uses but the database must not hold in clear.
 
-A policy's `sensitive_values` (an encrypted JSON object, auterity/encryption.py) names them;
+A policy's `sensitive_values` (an encrypted JSON object, core/encryption.py) names them;
 its `conditions` and `actions` refer to one wherever a value may appear, as
 `{"$sensitive": "<name>"}`. The jsonb columns keep only the reference; the value is put in
 place when the policy is validated and when the routing snapshot is compiled, in memory.

@@ -2,7 +2,10 @@
 
 from django.db.models.signals import post_delete, post_save
 
+from providers.models import Provider, ProviderModel
+
 from .catalog import catalogue_changed
+from .models import RoutingPolicy
 
 
 def _changed(sender, **kwargs):
@@ -10,9 +13,6 @@ def _changed(sender, **kwargs):
 
 
 def connect():
-    from providers.models import Provider, ProviderModel
-    from routing.models import RoutingPolicy
-
     for model in (Provider, ProviderModel, RoutingPolicy):
         post_save.connect(_changed, sender=model, dispatch_uid=f"catalogue-{model.__name__}-save")
         post_delete.connect(

@@ -14,7 +14,8 @@ import requests
 from accounts.services import api_key_create
 from analytics.log_writer import request_log_writer
 from analytics.models import RequestLog
-from routing import gateway
+from gateway import service as gateway
+from routing.decisions import provider_stats
 from tests.streaming_client import read_events_then_leave
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -250,7 +251,7 @@ def test_client_disconnect_mid_stream_closes_upstream_and_keeps_the_row(
     assert 0 < row.completion_tokens < 200
     assert row.prompt_tokens > 0
     # and the upstream stream was closed: its provider slot is free again
-    assert gateway.provider_stats.view("anthropic").inflight == 0
+    assert provider_stats.view("anthropic").inflight == 0
 
 
 def test_a_stream_closed_before_its_first_event_still_gets_its_row(routed_key, sim):
@@ -271,4 +272,4 @@ def test_a_stream_closed_before_its_first_event_still_gets_its_row(routed_key, s
     # then: one cancelled row, and the provider's slot is free again
     row = only_row()
     assert (row.request_id, row.status, row.stream) == ("closed-early", "cancelled", True)
-    assert gateway.provider_stats.view(row.provider_id).inflight == 0
+    assert provider_stats.view(row.provider_id).inflight == 0

@@ -20,11 +20,11 @@ import yaml
 from django.conf import settings
 from pythonjsonlogger.json import JsonFormatter
 
+from analytics.collectors import cost_savings_collector
 from analytics.models import RequestLog
 from auterity import health
-from auterity.logs import RequestIdFilter, SecretRedactionFilter, redact
+from core.logs import RequestIdFilter, SecretRedactionFilter, redact
 from providers.models import Provider
-from routing import metrics
 from tests.metrics_exposition import scrape, total
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,9 +87,9 @@ def chat(live_server, key, **body):
 @pytest.fixture
 def fresh_savings(settings):
     settings.METRICS_SAVINGS_CACHE_SECONDS = 0
-    metrics.cost_savings_collector.reset()
+    cost_savings_collector.reset()
     yield
-    metrics.cost_savings_collector.reset()
+    cost_savings_collector.reset()
 
 
 # --- /metrics ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from accounts.services import api_key_create
 from analytics.models import RequestLog
 from providers.models import Provider
-from routing import gateway
+from routing import decisions
 from routing.choices import PolicyStatus
 from routing.engine import DEFAULT_FALLBACK_ON, OVER_COST_GUARD
 from routing.models import RoutingPolicy
@@ -37,8 +37,8 @@ def breaker(settings):
     """The gateway's live stats rebuilt from short breaker settings; returns a state reader."""
     settings.ROUTING_BREAKER_FAILURE_THRESHOLD = THRESHOLD
     settings.ROUTING_BREAKER_COOLDOWN_SECONDS = COOLDOWN_S
-    gateway.provider_stats = gateway.provider_stats_from_settings()
-    return lambda provider_id: gateway.provider_stats.view(provider_id).breaker_state
+    decisions.provider_stats_reset()
+    return lambda provider_id: decisions.provider_stats.view(provider_id).breaker_state
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def test_failing_provider_falls_back_opens_the_breaker_and_closes_after_recovery
     # the breaker opened: OpenAI saw only the requests before it, and the dry run says why
     assert breaker("openai") == "open"
     assert sim.stats("openai")["requests"] == THRESHOLD
-    time.sleep(gateway.provider_stats.config.view_max_age_s)  # decisions share views this long
+    time.sleep(decisions.provider_stats.config.view_max_age_s)  # decisions share views this long
     decision = dry_run(live_server, routed_key)
     assert [t["provider_id"] for t in decision["targets"]] == ["anthropic"]
     assert {"provider_id": "openai", "model": "gpt-4o-mini", "reason": "circuit breaker open"} in (
@@ -411,10 +411,10 @@ def test_the_breaker_and_health_settings_configure_the_gateway(settings):
     settings.ROUTING_BREAKER_COOLDOWN_SECONDS = 12.5
     settings.ROUTING_BREAKER_HALF_OPEN_TRIALS = 2
     settings.ROUTING_STATS_ERROR_ALPHA = 0.25
-    config = gateway.provider_stats_from_settings().config
+    config = decisions.stats_config_from_settings()
     assert (config.breaker.failure_threshold, config.breaker.cooldown_s) == (7, 12.5)
     assert (config.breaker.half_open_max_trials, config.error_alpha) == (2, 0.25)
 
     settings.ROUTING_BREAKER_FAILURE_THRESHOLD = 0
     with pytest.raises(ImproperlyConfigured, match="failure_threshold"):
-        gateway.provider_stats_from_settings()
+        decisions.stats_config_from_settings()

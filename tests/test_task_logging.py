@@ -4,8 +4,8 @@ import logging
 
 from celery import shared_task
 
-from auterity.logs import RequestIdFilter
-from auterity.request_context import current_request_id
+from core.logs import RequestIdFilter
+from core.request_context import current_request_id
 
 
 @shared_task(name="tests.report_request_id")

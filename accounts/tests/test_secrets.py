@@ -15,7 +15,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
-from auterity import encryption
+from core import encryption
 from providers.models import Provider
 from routing.models import RoutingPolicy
 

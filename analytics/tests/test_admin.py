@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.charts import Series, line_chart, nice_ceiling
-from analytics.models import AnalyticsReport, ProviderHealthCheck
+from analytics.models import AnalyticsReport
 from analytics.reports import report_daily_run
 from analytics.services import analytics_rollup
+from providers.models import ProviderHealthCheck
 from providers.tests.factories import ProviderFactory
 from routing.models import RoutingPolicy
 
@@ -135,7 +136,7 @@ def test_health_checks_are_listed(admin_client):
         status_before="healthy",
         status_after="healthy",
     )
-    response = admin_client.get(reverse("admin:analytics_providerhealthcheck_changelist"))
+    response = admin_client.get(reverse("admin:providers_providerhealthcheck_changelist"))
     assert response.status_code == 200
     assert b"connection_error" in response.content
 

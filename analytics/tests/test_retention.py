@@ -6,9 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.models import AnalyticsReport, ProviderHealthCheck, RequestLog, RoutingAnalytics
+from analytics.models import AnalyticsReport, RequestLog, RoutingAnalytics
 from analytics.services import analytics_rollup, old_rows_purge
 from analytics.tasks import purge_old_rows_task
+from providers.models import ProviderHealthCheck
 from providers.tests.factories import ProviderFactory
 
 from .factories import RequestLogFactory

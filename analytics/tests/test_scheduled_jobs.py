@@ -19,7 +19,8 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from analytics.models import ProviderHealthCheck, RoutingAnalytics
+from analytics.models import RoutingAnalytics
+from providers.models import ProviderHealthCheck
 from tests.subprocess_env import database_url
 
 from .factories import RequestLogFactory

@@ -24,7 +24,6 @@ from .errors import (
     MalformedResponse,
     ProviderError,
     RateLimited,
-    RequestValidationError,
     StreamInterrupted,
     UpstreamConnectionError,
     UpstreamServerError,
@@ -33,7 +32,13 @@ from .errors import (
 from .gemini import GeminiAdapter
 from .openai import OpenAIAdapter
 from .openai_compatible import OpenAICompatibleAdapter
-from .types import ChatRequest, ProviderEndpoint, Usage, estimate_input_tokens
+from .types import (
+    ChatRequest,
+    ProviderEndpoint,
+    RequestValidationError,
+    Usage,
+    estimate_input_tokens,
+)
 
 ADAPTER_CLASSES: dict[str, type[ProviderAdapter]] = {
     "openai": OpenAIAdapter,

@@ -18,16 +18,6 @@ if TYPE_CHECKING:
     from .types import Usage
 
 
-class RequestValidationError(ValueError):
-    """An incoming OpenAI-style request body is invalid; `param` names the offending field
-    the way OpenAI does (`messages`, `messages[2].role`, `temperature`)."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
-
-
 class ProviderError(Exception):
     """A call to an upstream provider failed.
 

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .errors import RequestValidationError
+
+class RequestValidationError(ValueError):
+    """An incoming OpenAI-style request body is invalid; `param` names the offending field
+    the way OpenAI does (`messages`, `messages[2].role`, `temperature`)."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 PROVIDER_TYPES = ("openai", "azure_openai", "anthropic", "gemini", "openai_compatible")

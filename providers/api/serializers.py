@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from auterity.api_errors import FullCleanModelSerializer
+from core.api_errors import FullCleanModelSerializer
 from providers.models import Provider, ProviderModel
 from providers.prices import PRICE_FIELDS, prices_edited
 

@@ -11,8 +11,7 @@ from django.utils import timezone
 from waffle.models import Sample, Switch
 
 from accounts.services import api_key_create
-from analytics.models import ProviderHealthCheck
-from providers.models import Provider
+from providers.models import Provider, ProviderHealthCheck
 from providers.services import Hysteresis, provider_probe_all, provider_status_next
 from providers.tasks import probe_providers_task
 from routing import flags

@@ -2,7 +2,7 @@
 
 It compiles operators' routing policies, keeps live provider statistics with a circuit breaker
 per provider, and decides for one request which provider+model targets to try and why. The
-gateway (`routing/gateway.py`) feeds it plain data; the dry-run endpoint uses it unchanged.
+gateway (`gateway/service.py`) feeds it plain data; the dry-run endpoint uses it unchanged.
 The policy language is documented for operators in docs/policies.md.
 """
 

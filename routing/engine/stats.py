@@ -86,6 +86,15 @@ class ProviderStats:
         self._states: dict[str, _ProviderState] = {}
         self._recent: dict[str, tuple[float, StatsView | None]] = {}
 
+    def reset(self, config: StatsConfig | None = None) -> None:
+        """Forget every provider's figures (tests), optionally with a new configuration. The
+        registry stays the same object, so every module holding it sees the reset."""
+        with self._lock:
+            if config is not None:
+                self.config = config
+            self._states.clear()
+            self._recent.clear()
+
     def _state(self, provider_id: str) -> _ProviderState:
         state = self._states.get(provider_id)
         if state is None:

@@ -275,6 +275,11 @@ class UnknownModel(LookupError):
         self.model = model
         super().__init__(f"unknown model '{model}'")
 
+    @property
+    def message(self) -> str:
+        """What the caller is told (the gateway's 404, the dry run's form error)."""
+        return f"The model '{self.model}' does not exist or is not offered by any provider."
+
 
 __all__ = [
     "BREAKER_STATES",

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from auterity import encryption
+from core import encryption
 
 
 def encrypted_columns():

@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from providers.adapters import ProviderEndpoint, adapter_for, close_sessions
-from providers.simulator import SimulatorServer
+from simulator import SimulatorServer
 
 from .recording_server import RecordingServer
 

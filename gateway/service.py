@@ -16,67 +16,31 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from accounts import limits
 from accounts.middleware import body_too_large_message
 from accounts.principal import Principal
 from analytics.choices import RequestStatus
 from analytics.services import request_log_record
+from core import metrics
 from providers.adapters import adapter_for
-from providers.adapters.errors import ProviderError, RequestValidationError
-from providers.adapters.types import ChatRequest, Usage, estimate_input_tokens
-from routing import flags, metrics
-from routing.catalog import Catalogue, catalogue_get
-from routing.engine import (
-    OVER_COST_GUARD,
-    BreakerConfig,
-    Caller,
-    Decision,
-    ModelOffer,
-    ProviderStats,
-    RequestContext,
-    StatsConfig,
-    Target,
-    UnknownModel,
-    decide,
+from providers.adapters.errors import ProviderError
+from providers.adapters.types import (
+    ChatRequest,
+    RequestValidationError,
+    Usage,
+    estimate_input_tokens,
 )
-from routing.output_estimates import output_estimates_get
+from routing import flags
+from routing.catalog import Catalogue
+from routing.decisions import provider_stats, request_decide
+from routing.engine import OVER_COST_GUARD, Decision, ModelOffer, Target, UnknownModel
 
 logger = logging.getLogger(__name__)
 
-
-def provider_stats_from_settings() -> ProviderStats:
-    """An empty live-stats registry configured by the ROUTING_BREAKER_* and ROUTING_STATS_*
-    settings (docs/configuration.md)."""
-    try:
-        config = StatsConfig(
-            latency_decay_s=settings.ROUTING_STATS_LATENCY_DECAY_SECONDS,
-            error_alpha=settings.ROUTING_STATS_ERROR_ALPHA,
-            error_decay_s=settings.ROUTING_STATS_ERROR_DECAY_SECONDS,
-            inflight_penalty_s=settings.ROUTING_STATS_INFLIGHT_PENALTY_SECONDS,
-            view_max_age_s=settings.ROUTING_STATS_VIEW_MAX_AGE_SECONDS,
-            breaker=BreakerConfig(
-                failure_threshold=settings.ROUTING_BREAKER_FAILURE_THRESHOLD,
-                error_rate_threshold=settings.ROUTING_BREAKER_ERROR_RATE_THRESHOLD,
-                min_volume=settings.ROUTING_BREAKER_MIN_VOLUME,
-                window_s=settings.ROUTING_BREAKER_WINDOW_SECONDS,
-                cooldown_s=settings.ROUTING_BREAKER_COOLDOWN_SECONDS,
-                half_open_max_trials=settings.ROUTING_BREAKER_HALF_OPEN_TRIALS,
-                success_threshold=settings.ROUTING_BREAKER_SUCCESS_THRESHOLD,
-            ),
-        )
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"ROUTING_BREAKER_* / ROUTING_STATS_* settings: {exc}") from exc
-    return ProviderStats(config)
-
-
-# Live latency, error rate, in-flight counts and circuit breakers of this process.
-provider_stats = provider_stats_from_settings()
 
 # Upstream failure -> the status Auterity answers with when no target succeeded.
 _STATUS_FOR_ERROR = {
@@ -289,74 +253,18 @@ def _record_refusal(principal, request_id, endpoint, error: GatewayError, reques
     metrics.request_refused()
 
 
-def simulate(
-    *, principal: Principal, request: ChatRequest, request_id: str, headers: Mapping[str, str]
-) -> dict:
-    """The decision for a request, with its reasons, calling no provider and writing nothing."""
-    _, options, ctx, decision = _decide(
-        principal, request, request_id, headers, estimate_input_tokens(request)
+def unknown_model(error: UnknownModel) -> GatewayError:
+    return GatewayError(
+        404, error.message, type="invalid_request_error", param="model", code="model_not_found"
     )
-    return {
-        "request_id": request_id,
-        "input_tokens_estimate": ctx.input_tokens,
-        # Visible output the cost guard priced: max_tokens, else the observed/default one.
-        "output_tokens_expected": ctx.max_tokens
-        if ctx.max_tokens is not None
-        else ctx.expected_output_tokens,
-        "required_capabilities": sorted(ctx.capabilities),
-        "flags": flags.as_record(options),
-        "decision": decision.to_dict(),
-    }
-
-
-# --- building blocks -------------------------------------------------------------------------
 
 
 def _decide(principal, request: ChatRequest, request_id: str, headers, input_tokens: int):
-    """Flags -> catalogue snapshot -> engine: (catalogue, options, context, decision), the same
-    for a served request and its dry run."""
-    catalogue = catalogue_get()
-    options = flags.decision_options(principal, request_id)
-    ctx = _context(principal, request, request_id, headers, input_tokens)
+    """routing.decisions.request_decide, with an unknown model as the client's 404."""
     try:
-        decision = decide(ctx, catalogue.snapshot, provider_stats.live_view(), options)
+        return request_decide(principal, request, request_id, headers, input_tokens)
     except UnknownModel as exc:
-        raise GatewayError(
-            404,
-            f"The model '{request.model}' does not exist or is not offered by any provider.",
-            type="invalid_request_error",
-            param="model",
-            code="model_not_found",
-        ) from exc
-    return catalogue, options, ctx, decision
-
-
-def _context(principal, request: ChatRequest, request_id, headers, input_tokens) -> RequestContext:
-    user_id = str(principal.user_id)
-    api_key = principal.api_key_name or None
-    expected = output_estimates_get()  # in memory: refreshed off the request path
-    return RequestContext(
-        request_id=request_id,
-        model=request.model,
-        input_tokens=input_tokens,
-        max_tokens=request.max_tokens,
-        stream=request.stream,
-        capabilities=request.required_capabilities(),
-        metadata=request.metadata or {},
-        headers=headers,  # lower-cased by the engine, only when some policy reads a header
-        caller=Caller(
-            user_id=user_id,
-            username=principal.username,
-            groups=principal.groups,
-            api_key=api_key,
-            team=principal.team or None,
-        ),
-        now=datetime.now(UTC),
-        expected_output_tokens=None
-        if request.max_tokens is not None
-        else expected.output_tokens(request.model, user_id, api_key),
-        thinking_tokens=expected.thinking,
-    )
+        raise unknown_model(exc) from exc
 
 
 def price(offer: ModelOffer | None, usage: Usage) -> Decimal:

@@ -14,8 +14,10 @@ from django.contrib.auth import get_user
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.module_loading import import_string
 
+from accounts.jwt_auth import principal_from_jwt
 from accounts.principal import Principal, principal_for_user, principal_from_api_key
-from routing.gateway import GatewayError
+
+from .service import GatewayError
 
 
 class _CsrfCheck(CsrfViewMiddleware):
@@ -62,8 +64,6 @@ def authenticate_gateway_request(request, scope: str) -> Principal:
             raise _unauthenticated("Use 'Authorization: Bearer <API key>'.")
         principal = principal_from_api_key(token)
         if principal is None:
-            from accounts.jwt_auth import principal_from_jwt
-
             principal = principal_from_jwt(token)
         if principal is None:
             raise _unauthenticated("Invalid, expired or revoked API key or token.")

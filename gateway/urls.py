@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import gateway_views
+from . import views as gateway_views
 
 openai_urlpatterns = [
     path("chat/completions", gateway_views.chat_completions, name="openai-chat-completions"),

@@ -14,11 +14,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.choices import Scope
 from accounts.middleware import checks_own_body_size, content_length
-from providers.adapters.types import ChatRequest
-from routing import gateway
-from routing.api.gateway_auth import authenticate_gateway_request
+from providers.adapters.types import ChatRequest, RequestValidationError
 from routing.catalog import catalogue_get
-from routing.gateway import GatewayError
+from routing.decisions import native_chat_request, request_simulate, simulation_request
+from routing.engine import UnknownModel
+
+from . import service as gateway
+from .auth import authenticate_gateway_request
+from .service import GatewayError
 
 
 def _error_response(error: GatewayError, request_id: str | None = None) -> JsonResponse:
@@ -75,7 +78,7 @@ def _route(request, endpoint: str, parse):
     result = gateway.chat_completion(
         principal=principal,
         request=chat_request,
-        request_id=request.request_id,  # auterity.request_context.RequestContextMiddleware
+        request_id=request.request_id,  # core.request_context.RequestContextMiddleware
         headers=request.headers,
         endpoint=endpoint,
     )
@@ -114,41 +117,10 @@ def list_models(request):
 
 
 def _native_chat_request(body: dict) -> ChatRequest:
-    """The native shape: `prompt` or `messages`, optional `model`, `system`, `metadata`."""
-    body = dict(body)
-    prompt = body.pop("prompt", None)
-    system = body.pop("system", None)
-    if prompt is not None:
-        if "messages" in body:
-            raise GatewayError(
-                400,
-                "Give either 'prompt' or 'messages', not both.",
-                type="invalid_request_error",
-                param="prompt",
-            )
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise GatewayError(
-                400,
-                "'prompt' must be a non-empty string.",
-                type="invalid_request_error",
-                param="prompt",
-            )
-        body["messages"] = [{"role": "user", "content": prompt}]
-    if system is not None:
-        if not isinstance(system, str):
-            raise GatewayError(
-                400, "'system' must be a string.", type="invalid_request_error", param="system"
-            )
-        body["messages"] = [{"role": "system", "content": system}, *(body.get("messages") or [])]
-    if body.get("stream"):
-        raise GatewayError(
-            400,
-            "Streaming is served by POST /v1/chat/completions.",
-            type="invalid_request_error",
-            param="stream",
-        )
-    body.setdefault("model", settings.GATEWAY_DEFAULT_MODEL)
-    return gateway.parse_chat_request(body)
+    try:
+        return native_chat_request(body, default_model=settings.GATEWAY_DEFAULT_MODEL)
+    except RequestValidationError as exc:
+        raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
 
 
 @checks_own_body_size
@@ -188,29 +160,15 @@ def execute(request):
     return response
 
 
-def simulation_request(body: dict) -> ChatRequest:
-    """The request a dry run decides for, from an OpenAI chat body or the native one
-    (`prompt`/`messages`, `metadata`...). `stream: true` is kept, so the decision requires
-    streaming. The policy admin's "Simulate a request" form parses with this too."""
-    chat_request = (
-        _native_chat_request({**body, "stream": False})
-        if ("prompt" in body or "messages" in body)
-        else gateway.parse_chat_request(body)
-    )
-    if body.get("stream") is True:
-        chat_request.stream = True
-    return chat_request
-
-
 @csrf_exempt
 @require_POST
 def simulate(request):
     """POST /api/routing/simulate: the decision and its reasons; no provider is called."""
-    request_id = request.request_id  # auterity.request_context.RequestContextMiddleware
+    request_id = request.request_id  # core.request_context.RequestContextMiddleware
     try:
         principal = authenticate_gateway_request(request, Scope.ROUTING_VIEW)
-        chat_request = simulation_request(_json_body(request))
-        answer = gateway.simulate(
+        chat_request = _parsed(simulation_request, _json_body(request))
+        answer = _simulated(
             principal=principal,
             request=chat_request,
             request_id=request_id,
@@ -221,3 +179,17 @@ def simulate(request):
     response = JsonResponse(answer)
     response["X-Request-ID"] = request_id
     return response
+
+
+def _parsed(parse, body: dict) -> ChatRequest:
+    try:
+        return parse(body)
+    except RequestValidationError as exc:
+        raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
+
+
+def _simulated(**kwargs) -> dict:
+    try:
+        return request_simulate(**kwargs)
+    except UnknownModel as exc:
+        raise gateway.unknown_model(exc) from exc

@@ -11,21 +11,18 @@ Three kinds of figures, each read where it is true:
   gateway's `ProviderStats` whenever a request ends and when this process serves a scrape;
   multiprocess modes `livesum` / `livemax` aggregate over living workers only.
 - What the database says (provider status, cost savings): collectors that read it when
-  scraped, so every worker, every host and a process that has served no traffic yet report the
-  same value, and a provider deleted from the catalogue disappears from the exposition.
+  scraped (routing/collectors.py, analytics/collectors.py), so every worker, every host and a
+  process that has served no traffic yet report the same value, and a provider deleted from
+  the catalogue disappears from the exposition.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 
-from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
 
 logger = logging.getLogger(__name__)
 
@@ -239,111 +236,3 @@ def _live_write(provider_id: str, figures: tuple[float, float]) -> None:
     CIRCUIT_STATE.labels(provider_id).set(state)
     CIRCUIT_OPEN_WORKERS.labels(provider_id).set(1 if state == CIRCUIT_VALUE["open"] else 0)
     _live_written[provider_id] = figures
-
-
-# --- read from the database at scrape time ---------------------------------------------------
-
-
-class ProviderStatusCollector:
-    """`ai_provider_status` from the catalogue snapshot (the database's provider status).
-
-    Probes run in the Celery worker and write the status; the write bumps the catalogue
-    version, and `catalogue_get()` rebuilds this process's snapshot when it changed, so a
-    scrape shows the stored status within `ROUTING_SNAPSHOT_CHECK_SECONDS`.
-    """
-
-    name = "ai_provider_status"
-    documentation = "Provider health as stored: 1 healthy, 0.5 degraded, 0 down."
-
-    def describe(self):
-        # Registering must not touch the database (it may happen at import time).
-        return [GaugeMetricFamily(self.name, self.documentation, labels=["provider"])]
-
-    def collect(self):
-        from routing.catalog import catalogue_get
-
-        family = GaugeMetricFamily(self.name, self.documentation, labels=["provider"])
-        try:
-            providers = catalogue_get().snapshot.providers
-        except Exception:
-            # A scrape must not fail because the database is away; readiness reports that.
-            logger.warning("provider status unavailable for /metrics", exc_info=True)
-            return
-        for provider_id, info in sorted(providers.items()):
-            family.add_metric([provider_id], STATUS_VALUE.get(info.status, 0.0))
-        yield family
-
-
-class CostSavingsCollector:
-    """`ai_cost_savings_percentage` over the last `METRICS_SAVINGS_WINDOW_SECONDS`.
-
-    savings = 1 - cost / baseline_cost, summed over every request logged in the window, where
-    baseline_cost prices the same usage on the requested model's default provider. 0.15 means
-    routing spent 15 % less than sending everything to the defaults; below 0 it spent more.
-    With no spend in the window the value is 0. One indexed range query on
-    request_log.created_at, cached `METRICS_SAVINGS_CACHE_SECONDS` per process, so scrapes of
-    any worker or host agree and cost nothing under load.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._cached: tuple[float, float, float] | None = None
-        self._at = float("-inf")
-
-    def reset(self) -> None:
-        with self._lock:
-            self._cached, self._at = None, float("-inf")
-
-    def describe(self):
-        return list(self._families(0.0, 0.0, 0.0))
-
-    def _families(self, savings, cost, baseline):
-        yield GaugeMetricFamily(
-            "ai_cost_savings_percentage",
-            "Share of the baseline cost saved by routing over the recent window "
-            "(0.15 = 15 % saved, negative = spent more).",
-            value=savings,
-        )
-        window = GaugeMetricFamily(
-            "ai_cost_window_usd",
-            "Spend over the savings window: actual cost and the baseline it is compared with.",
-            labels=["kind"],
-        )
-        window.add_metric(["actual"], cost)
-        window.add_metric(["baseline"], baseline)
-        yield window
-
-    def _query(self) -> tuple[float, float, float]:
-        from django.db.models import Sum
-        from django.utils import timezone
-
-        from analytics.models import RequestLog
-
-        since = timezone.now() - timedelta(seconds=settings.METRICS_SAVINGS_WINDOW_SECONDS)
-        sums = RequestLog.objects.filter(created_at__gte=since).aggregate(
-            cost=Sum("cost"), baseline=Sum("baseline_cost")
-        )
-        cost = float(sums["cost"] or 0)
-        baseline = float(sums["baseline"] or 0)
-        savings = 1.0 - cost / baseline if baseline > 0 else 0.0
-        return savings, cost, baseline
-
-    def collect(self):
-        now = time.monotonic()
-        with self._lock:
-            if self._cached is None or now - self._at >= settings.METRICS_SAVINGS_CACHE_SECONDS:
-                try:
-                    self._cached, self._at = self._query(), now
-                except Exception:
-                    logger.warning("cost savings unavailable for /metrics", exc_info=True)
-                    if self._cached is None:
-                        return
-            cached = self._cached
-        yield from self._families(*cached)
-
-
-provider_status_collector = ProviderStatusCollector()
-cost_savings_collector = CostSavingsCollector()
-
-# Added to every scrape's registry by the /metrics view (auterity/exposition.py).
-SCRAPE_COLLECTORS = (provider_status_collector, cost_savings_collector)

@@ -2,7 +2,7 @@
 a Celery task, the task id.
 
 `RequestContextMiddleware` owns the id. It sets `request.request_id`, keeps it in a context
-variable that the logging filter (auterity/logs.py) reads, and echoes it in the
+variable that the logging filter (core/logs.py) reads, and echoes it in the
 `X-Request-ID` response header. The id stays set until Django closes the response, not just
 until the view returns: a stream's events, the gateway's request-log write at the end of a
 stream, and the access log line all run after the view, and must carry the same id.
@@ -109,4 +109,4 @@ def _request_done(sender, **kwargs):
         _current.set(None)
 
 
-request_finished.connect(_request_done, dispatch_uid="auterity.request_context.done")
+request_finished.connect(_request_done, dispatch_uid="core.request_context.done")

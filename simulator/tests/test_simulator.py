@@ -9,7 +9,7 @@ import openai
 import pytest
 import requests
 
-from providers.simulator import FaultValidationError, SimulatorServer
+from simulator import FaultValidationError, SimulatorServer
 
 OPENAI_AUTH = {"Authorization": "Bearer test-key"}
 ANTHROPIC_AUTH = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0003_latency_in_rollup'),
+        ('analytics', '0005_move_probe_model'),
     ]
 
     operations = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-from auterity.request_context import current_request_id
+from core.request_context import current_request_id
 
 
 class RequestIdFilter(logging.Filter):
