@@ -39,7 +39,7 @@ class RequestLog(models.Model):
     attempts_detail = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    # Parts of the two counts above, billed at their own rates (providers/pricing.py).
+    # Parts of the two counts above, billed at their own rates (routing/engine/pricing.py).
     cached_tokens = models.PositiveIntegerField(
         default=0, help_text="Prompt tokens read from the provider's prompt cache."
     )

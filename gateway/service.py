@@ -269,7 +269,7 @@ def _decide(principal, request: ChatRequest, request_id: str, headers, input_tok
 
 def price(offer: ModelOffer | None, usage: Usage) -> Decimal:
     """What `usage` costs under `offer`'s price rules (cached input, cache writes, reasoning,
-    long-context tiers: providers/pricing.py), in USD to 10 decimal places (0 without an
+    long-context tiers: routing/engine/pricing.py), in USD to 10 decimal places (0 without an
     offer): the request log's cost and baseline cost, and bench/replay_trace.py's."""
     if offer is None:
         return Decimal(0)

@@ -11,7 +11,7 @@ from core.encryption import EncryptedTextField
 
 from .adapters.types import ProviderEndpoint
 from .choices import Capability, ProbeOutcome, ProviderStatus, ProviderType
-from .pricing import PriceRules, tier_problems
+from .pricing import tier_problems
 
 PROVIDER_ID_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,99}$",
@@ -163,9 +163,9 @@ class ProviderModel(models.Model):
     provider expects (an Azure deployment, a vendor-prefixed id). One provider per model is its
     default: the route used without policies, and the baseline that savings are measured against.
 
-    Prices are USD per token (providers/pricing.py says how a call is billed): input and output,
-    cached input read from the provider's prompt cache and cache writes (blank: billed as
-    input), reasoning/thinking tokens (blank: billed as output), and long-context tiers.
+    Prices are USD per token (docs/providers.md#pricing says how a call is billed): input and
+    output, cached input read from the provider's prompt cache and cache writes (blank: billed
+    as input), reasoning/thinking tokens (blank: billed as output), and long-context tiers.
     `sync_prices` refreshes them from the genai-prices data set unless `prices_overridden`
     says an operator set them by hand. `expected_thinking_tokens` is what the cost guard
     assumes a call spends on thinking until the request log has observed this model.
@@ -279,17 +279,6 @@ class ProviderModel(models.Model):
             Capability.JSON_MODE: self.supports_json_mode,
         }
         return frozenset(str(c) for c, on in flags.items() if on)
-
-    def price_rules(self) -> PriceRules:
-        """The row's prices as the rules that bill a call (providers/pricing.py)."""
-        return PriceRules.build(
-            self.input_price,
-            self.output_price,
-            self.cached_input_price,
-            self.cache_write_price,
-            self.reasoning_price,
-            self.price_tiers or (),
-        )
 
     def clean(self):
         super().clean()

@@ -21,7 +21,6 @@ from accounts.principal import Principal
 from providers.adapters.types import ChatRequest, RequestValidationError, estimate_input_tokens
 from routing import flags
 from routing.catalog import Catalogue, catalogue_get
-from routing.output_estimates import output_estimates_get
 from routing.engine import (
     BreakerConfig,
     Caller,
@@ -32,6 +31,7 @@ from routing.engine import (
     StatsConfig,
     decide,
 )
+from routing.output_estimates import output_estimates_get
 
 
 def stats_config_from_settings() -> StatsConfig:

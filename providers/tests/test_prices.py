@@ -16,6 +16,7 @@ from providers.demo import demo_catalogue_install
 from providers.models import Provider, ProviderModel
 from providers.prices import model_prices_sync
 from providers.tasks import sync_prices_task
+from routing.offers import offer_pricing
 
 from .factories import ProviderFactory, ProviderModelFactory
 
@@ -48,7 +49,7 @@ def test_synced_rules_bill_like_the_source_itself(demo_rows):
     rules price each usage exactly as genai-prices' own calc_price does."""
     checked = 0
     for row in demo_rows.filter(provider__type__in=list(SOURCE_PROVIDER)):
-        rules = row.price_rules()
+        rules = offer_pricing(row)
         for u in USAGES:
             ours = rules.cost(
                 u["prompt"],

@@ -11,6 +11,7 @@ from .breaker import BreakerConfig, CircuitBreaker
 from .conditions import validate_conditions
 from .decide import OVER_COST_GUARD, decide
 from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS, NO_ESTIMATES, OutputEstimates
+from .pricing import PriceRules, Rates
 from .snapshot import CompiledPolicy, Snapshot, compile_policy, compile_snapshot
 from .stats import ProviderStats, StatsConfig
 from .types import (
@@ -52,8 +53,10 @@ __all__ = [
     "ModelOffer",
     "OutputEstimates",
     "PolicyError",
+    "PriceRules",
     "ProviderInfo",
     "ProviderStats",
+    "Rates",
     "RequestContext",
     "RetrySpec",
     "Snapshot",

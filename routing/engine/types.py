@@ -12,7 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from providers.pricing import PriceRules
+from .pricing import PriceRules
 
 CAPABILITIES = frozenset({"streaming", "tools", "vision", "json_mode"})
 
@@ -57,7 +57,7 @@ class ModelOffer:
     """One model as served by one provider, with that provider's list prices.
 
     `pricing` holds the full rules (cached input, cache writes, reasoning, long-context tiers;
-    providers/pricing.py); left out, it is the flat `input_price`/`output_price`.
+    pricing.py); left out, it is the flat `input_price`/`output_price`.
     `thinking_tokens` is the thinking the model is expected to spend per call until the request
     log has measured it (0: it does not think).
     """

@@ -9,13 +9,13 @@ import json
 
 import pytest
 
-from providers.pricing import PriceRules
 from routing.engine import (
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
     OVER_COST_GUARD,
     Caller,
     DecisionOptions,
     OutputEstimates,
+    PriceRules,
     ProviderInfo,
     StatsView,
     Target,

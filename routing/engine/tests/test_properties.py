@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from providers.pricing import PriceRules
 from routing.engine import (
     CAPABILITIES,
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
@@ -21,6 +20,7 @@ from routing.engine import (
     Caller,
     DecisionOptions,
     ModelOffer,
+    PriceRules,
     ProviderInfo,
     RequestContext,
     StatsView,
