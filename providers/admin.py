@@ -94,6 +94,7 @@ _LIMIT_FIELDS = [
     "supports_tools",
     "supports_vision",
     "supports_json_mode",
+    "supports_embeddings",
 ]
 
 

@@ -2,9 +2,15 @@
 
 The models, their context windows and capabilities come from shared/data/model_prices.json
 (late 2026), copied here into `demo_prices.json` so the project does not depend on files
-outside its tree; its flat prices are a new row's first prices. The full price rules (cached
-input, cache writes, long-context tiers) then come from the maintained price source, as
-`sync_prices` applies them (providers/prices.py), so the demo bills like production does.
+outside its tree; Gemini's embedding model, which that file lacks, carries Google's list price
+($0.15 per 1M input tokens). Those flat prices are a new row's first prices; the full price
+rules (cached input, cache writes, long-context tiers) then come from the maintained price
+source, as `sync_prices` applies them (providers/prices.py), so the demo bills like
+production does.
+
+Capabilities are what each adapter serves: JSON mode on every chat model (OpenAI formats
+natively, Anthropic through a forced tool, Gemini through responseMimeType/responseSchema),
+embeddings on the embedding models of providers whose adapter has an embeddings API.
 """
 
 import json
@@ -55,8 +61,8 @@ def load_prices() -> dict:
 
 @transaction.atomic
 def demo_catalogue_install(simulator_url: str) -> list[Provider]:
-    """Create or update the demo providers and their chat models, then price them from the
-    price source; idempotent (prices an operator overrode are kept)."""
+    """Create or update the demo providers and their chat and embedding models, then price
+    them from the price source; idempotent (prices an operator overrode are kept)."""
     prices = load_prices()
     providers = []
     for provider_id, (name, ptype, source, capacity) in DEMO_PROVIDERS.items():
@@ -78,16 +84,20 @@ def demo_catalogue_install(simulator_url: str) -> list[Provider]:
             provider.save(update_fields=["api_key"])
         providers.append(provider)
         for key, spec in prices.items():
-            if spec.get("litellm_provider") != source or spec.get("mode") != "chat":
+            mode = spec.get("mode")
+            if spec.get("litellm_provider") != source or mode not in ("chat", "embedding"):
                 continue
+            chat = mode == "chat"
             model = public_model_name(key, source)
             catalogue = {
                 "upstream_model": model,
                 "context_window": spec.get("max_input_tokens") or 131072,
                 "max_output_tokens": spec.get("max_output_tokens"),
+                "supports_streaming": chat,
                 "supports_tools": bool(spec.get("supports_function_calling")),
                 "supports_vision": bool(spec.get("supports_vision")),
-                "supports_json_mode": ptype != ProviderType.ANTHROPIC,
+                "supports_json_mode": chat,
+                "supports_embeddings": not chat,
                 "is_default": True,
             }
             ProviderModel.objects.update_or_create(

@@ -140,10 +140,13 @@ def _json_number(value: Decimal) -> float:
 
 def prices_from_source(model_price: ModelPrice) -> dict | None:
     """Our price fields for a genai-prices ModelPrice (USD per 1M tokens, maybe tiered), or
-    None when it has no per-token input and output price (priced per request, per image...)."""
+    None when it has no per-token input price (priced per request, per image...). A model
+    priced on input alone (an embedding model) gets an output price of 0."""
     raw = {rate: getattr(model_price, key, None) for rate, key in _RATE_KEYS.items()}
-    if raw["input"] is None or raw["output"] is None:
+    if raw["input"] is None:
         return None
+    if raw["output"] is None:
+        raw["output"] = Decimal(0)
     fields = {}
     for rate, value in raw.items():
         base = value.base if isinstance(value, TieredPrices) else value

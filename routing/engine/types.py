@@ -14,7 +14,11 @@ from typing import Any
 
 from .pricing import PriceRules
 
-CAPABILITIES = frozenset({"streaming", "tools", "vision", "json_mode"})
+# The same names as providers.choices.Capability (the engine imports no app; a test keeps the
+# two in step).
+CAPABILITIES = frozenset(
+    {"streaming", "tools", "vision", "json_mode", "embeddings", "multiple_choices"}
+)
 
 # The adapters' error taxonomy; `fallback.on` and `ProviderStats.end()` speak it.
 ERROR_TYPES = frozenset(

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('providers', '0002_providerhealthcheck'),
+        ('providers', '0003_providermodel_supports_embeddings'),
     ]
 
     operations = [
