@@ -686,3 +686,32 @@ def test_anthropic_extended_thinking_bills_the_budget_as_output(claude):
     assert set(kinds[2:]) == {"text_delta"}
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.usage.output_tokens == 2048
+
+
+def test_gemini_candidate_count_gives_that_many_candidates(sim):
+    body = {
+        "contents": [{"parts": [{"text": "Hello"}]}],
+        "generationConfig": {"candidateCount": 2, "maxOutputTokens": 10},
+    }
+
+    answer = _gemini(sim, "gemini-2.5-flash", "generateContent", body).json()
+    streamed = _gemini(sim, "gemini-2.5-flash", "streamGenerateContent", body, query="?alt=sse")
+    refused = _gemini(
+        sim,
+        "gemini-2.5-flash",
+        "generateContent",
+        {**body, "generationConfig": {"candidateCount": 9}},
+    )
+
+    texts = [c["content"]["parts"][0]["text"] for c in answer["candidates"]]
+    assert [c["index"] for c in answer["candidates"]] == [0, 1]
+    assert len(set(texts)) == 2
+    assert answer["usageMetadata"]["candidatesTokenCount"] == 20
+    joined = {0: "", 1: ""}
+    events = _sse_json(streamed.text)
+    for event in events:
+        for candidate in event["candidates"]:
+            joined[candidate["index"]] += candidate["content"]["parts"][0]["text"]
+    assert [joined[0], joined[1]] == texts
+    assert events[-1]["usageMetadata"]["candidatesTokenCount"] == 20
+    assert refused.status_code == 400
