@@ -1,6 +1,7 @@
-"""The analytics jobs' default beat schedules (docs/jobs.md): the rollup, the daily report and
-retention, from the settings' values. Installed by migration 0006 and, after a transactional
-test flushed the database, by tests; rows that exist are left as they are."""
+"""The analytics jobs' default beat schedules (docs/jobs.md): the rollup, the daily report,
+retention and the observed output lengths, from the settings' values. Installed by migration
+0007 and, after a transactional test flushed the database, by tests; rows that exist are left
+as they are."""
 
 from django.conf import settings
 
@@ -34,4 +35,13 @@ def install_default_schedules(apps) -> None:
         cron=cron_fields("RETENTION_SCHEDULE", settings.RETENTION_SCHEDULE),
         time_zone=settings.TIME_ZONE,
         expire_seconds=3600,
+    )
+    estimates_every = settings.ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS
+    periodic_task_install(
+        apps,
+        name="output-estimates",
+        task="analytics.tasks.refresh_output_estimates_task",
+        description="Observed output lengths per model, for expected costs (docs/jobs.md).",
+        every_seconds=estimates_every,
+        expire_seconds=max(1, round(estimates_every)),
     )

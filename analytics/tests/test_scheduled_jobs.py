@@ -89,7 +89,7 @@ def test_worker_and_beat_run_the_rollup_and_the_probes(broker, demo_catalogue, t
         task = PeriodicTask.objects.get(name=name)
         task.interval = every_second
         task.save()
-    PeriodicTask.objects.filter(name__in=("analytics-daily-report", "retention")).update(
+    PeriodicTask.objects.exclude(name__in=("analytics-rollup", "provider-probes")).update(
         enabled=False
     )
     env = {
@@ -171,4 +171,8 @@ def test_the_migrations_seed_the_default_schedules_and_beat_reads_them(transacti
     assert retention.crontab.schedule == crontab("30", "3", "*", "*", "*")
     assert retention.task == "analytics.tasks.purge_old_rows_task"
     assert entries["provider-probes"].options["expires"] == 30
+    assert entries["output-estimates"].task == "analytics.tasks.refresh_output_estimates_task"
+    price_sync = PeriodicTask.objects.get(name="price-sync")
+    assert price_sync.crontab.schedule == crontab("15", "4", "*", "*", "*")
+    assert price_sync.task == "providers.tasks.sync_prices_task"
     assert "analytics-daily-report" not in entries

@@ -1,8 +1,8 @@
-"""The analytics jobs' default schedules as django-celery-beat rows (analytics/schedules.py)."""
+"""The providers' default schedules as django-celery-beat rows (providers/schedules.py)."""
 
 from django.db import migrations
 
-from analytics.schedules import install_default_schedules
+from providers.schedules import install_default_schedules
 
 
 def install(apps, schema_editor):
@@ -11,7 +11,7 @@ def install(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0005_move_probe_model"),
+        ("providers", "0004_model_price_rules"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -1,8 +1,8 @@
-"""The health probes' default schedule as a django-celery-beat row (providers/schedules.py)."""
+"""The analytics jobs' default schedules as django-celery-beat rows (analytics/schedules.py)."""
 
 from django.db import migrations
 
-from providers.schedules import install_default_schedules
+from analytics.schedules import install_default_schedules
 
 
 def install(apps, schema_editor):
@@ -11,7 +11,7 @@ def install(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("providers", "0003_providermodel_supports_embeddings"),
+        ("analytics", "0006_usage_token_parts"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
