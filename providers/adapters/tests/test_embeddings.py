@@ -186,3 +186,10 @@ def test_embeddings_from_the_simulator(sim_adapter, provider_type, model, encodi
     assert sum(v * v for v in vectors[0]) == pytest.approx(1.0, rel=1e-5)
     assert result.usage.prompt_tokens > 0
     assert result.response["usage"]["total_tokens"] == result.usage.prompt_tokens
+
+
+def test_routing_reads_an_embeddings_request_like_a_chat_one():
+    request = embeddings(metadata={"team": "search"})
+    assert request.required_capabilities() == {"embeddings"}
+    assert (request.stream, request.max_tokens, request.n) == (False, None, None)
+    assert request.metadata == {"team": "search"}
