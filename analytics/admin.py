@@ -16,7 +16,7 @@ from routing.models import RoutingPolicy
 
 from . import charts, reports
 from .models import AnalyticsReport, RequestLog, RoutingAnalytics
-from .selectors import SummaryQuery, analytics_summary, analytics_timeseries
+from .selectors import SummaryQuery, analytics_oldest, analytics_summary, analytics_timeseries
 
 
 @admin.register(RequestLog)
@@ -45,6 +45,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
 
 # The dashboard's ranges, ending now.
 DASHBOARD_RANGES = {
+    "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
@@ -84,7 +85,8 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
         policy, drawn from the rollups as server-side SVG (docs/jobs.md)."""
         if not self.has_view_permission(request):
             raise PermissionDenied  # admin_view already sent anonymous users to the login
-        range_key = request.GET.get("range", "24h")
+        end = timezone.now()
+        range_key = request.GET.get("range") or _fitting_range(end)
         if range_key not in DASHBOARD_RANGES:
             range_key = "24h"
         group = "policy" if request.GET.get("group") == "policy" else "provider"
@@ -92,7 +94,6 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
         provider_id = request.GET.get("provider") or None
         if policy_id and not RoutingPolicy.objects.filter(pk=_uuid_or_none(policy_id)).exists():
             policy_id = None
-        end = timezone.now()
         start = end - DASHBOARD_RANGES[range_key]
 
         filters = {"policy_id": policy_id, "provider_id": provider_id}
@@ -115,6 +116,16 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
             "changelist_url": reverse("admin:analytics_routinganalytics_changelist"),
         }
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
+
+
+def _fitting_range(now) -> str:
+    """The shortest range that holds all the traffic of the longest one, so that a fresh
+    install's first minutes fill the charts instead of one pixel of a day."""
+    longest = max(DASHBOARD_RANGES.values())
+    oldest = analytics_oldest(now - longest)
+    if oldest is None:
+        return "24h"
+    return next(key for key, span in DASHBOARD_RANGES.items() if now - span <= oldest)
 
 
 def _uuid_or_none(value):
@@ -176,6 +187,12 @@ def _dashboard_charts(series: dict, start, end, minutes: int) -> list[dict]:
             per_group("p95_latency"),
             lambda v: f"{v:g} s",
             "p95 latency over time",
+        ),
+        chart(
+            "Failed upstream attempts per minute (retries and fallbacks included)",
+            per_group("failed_attempts_per_minute"),
+            lambda v: f"{v:g}",
+            "failed upstream attempts per minute over time",
         ),
         chart(
             "Success rate (%)",

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.charts import Series, line_chart, nice_ceiling
-from analytics.models import AnalyticsReport
+from analytics.models import AnalyticsReport, RequestLog
 from analytics.reports import report_daily_run
 from analytics.services import analytics_rollup
 from providers.models import ProviderHealthCheck
@@ -44,13 +44,26 @@ def test_dashboard_draws_charts_per_provider(admin_client, rolled_up):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count('class="auterity-chart"') == 5
+    assert html.count('class="auterity-chart"') == 6
     assert "<polyline" in html
     assert "openai" in html and "google" in html  # one line and legend entry per provider
     assert "Cost vs baseline" in html and "Success rate" in html
     assert response.context["summary"]["request_count"] == 51
     # nothing fetched from elsewhere: every script, style and image is served by Auterity
     assert 'src="http' not in html and 'href="http' not in html
+
+
+def test_the_dashboard_picks_a_range_that_fits_the_data(admin_client, rolled_up):
+    # three hours of traffic: six hours, not a day squeezed into a corner
+    assert admin_client.get(DASHBOARD).context["range_key"] == "6h"
+    RequestLog.objects.filter(created_at__lt=timezone.now() - timedelta(minutes=30)).delete()
+    # a fresh install: its first minutes, from the log at once (no rollup has run for them)
+    fresh = admin_client.get(DASHBOARD)
+    assert fresh.context["range_key"] == "1h"
+    assert fresh.context["summary"]["source"] == "request_log"
+    assert fresh.context["summary"]["request_count"] == RequestLog.objects.count() > 0
+    # an explicit choice is kept
+    assert admin_client.get(DASHBOARD, {"range": "30d"}).context["range_key"] == "30d"
 
 
 def test_dashboard_per_policy_and_filtered(admin_client, rolled_up):
