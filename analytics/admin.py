@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, change_panel_register
 from providers.models import Provider
 from routing.models import RoutingPolicy
 
@@ -277,3 +277,28 @@ class AnalyticsReportAdmin(ReadOnlyAdmin):
             self.message_user(
                 request, "Nothing sent: ANALYTICS_REPORT_RECIPIENTS is empty.", messages.WARNING
             )
+
+
+# How far back the provider page's "now" looks.
+PROVIDER_TRAFFIC_MINUTES = 5
+
+
+def _provider_traffic_panel(request, provider):
+    """The provider page's traffic now, from the request log (every process's requests):
+    attempts and failures by error type, error rate, latency, fallbacks."""
+    end = timezone.now()
+    start = end - timedelta(minutes=PROVIDER_TRAFFIC_MINUTES)
+    summary = analytics_summary(
+        SummaryQuery(start, end, provider_id=provider.id, source="request_log")
+    )
+    attempts = summary["attempt_count"]
+    return {
+        "title": f"Traffic, last {PROVIDER_TRAFFIC_MINUTES} minutes (request log, all processes)",
+        "template": "admin/analytics/provider_traffic_panel.html",
+        "summary": summary,
+        "error_rate": 100 * summary["attempt_error_count"] / attempts if attempts else None,
+        "dashboard_url": reverse("admin:analytics_dashboard") + f"?range=1h&provider={provider.id}",
+    }
+
+
+change_panel_register("providers.Provider", _provider_traffic_panel)
