@@ -88,12 +88,13 @@ class FallbackServed(Func):
     output_field = IntegerField()
 
     def __init__(self):
-        super().__init__(F("provider_id"), F("model"), F("attempts_detail"))
+        super().__init__(F("provider_id"), F("model"), F("attempts_detail"), F("status"))
 
     def as_sql(self, compiler, connection, **extra):
         parts = [compiler.compile(e) for e in self.source_expressions]
-        served = fallback_served_sql(connection.vendor, *(sql for sql, _ in parts))
-        success = f"status = '{RequestStatus.SUCCESS}'"
+        provider, model, attempts, status = (sql for sql, _ in parts)
+        served = fallback_served_sql(connection.vendor, provider, model, attempts)
+        success = f"{status} = '{RequestStatus.SUCCESS}'"
         return f"CASE WHEN {success} AND {served} THEN 1 ELSE 0 END", [
             p for _, params in parts for p in params
         ]

@@ -159,9 +159,14 @@ def prices_summary(obj: ProviderModel) -> str:
 
 
 class ProviderModelInline(admin.TabularInline):
+    """The provider's models, one line each, narrow enough for a 1280 px screen: prices,
+    the context window and the switches; limits and capabilities are shown as text and
+    edited on the model's own page (the pencil)."""
+
     model = ProviderModel
     form = ProviderModelForm
     extra = 0
+    show_change_link = True
     fields = [
         "model",
         "upstream_model",
@@ -171,10 +176,20 @@ class ProviderModelInline(admin.TabularInline):
         "output_price",
         "reasoning_price",
         "prices_overridden",
-        *_LIMIT_FIELDS,
+        "context_window",
+        "capabilities_shown",
         "is_default",
         "enabled",
     ]
+    readonly_fields = ["capabilities_shown"]
+
+    @admin.display(description="capabilities, max output")
+    def capabilities_shown(self, obj):
+        if not obj.pk:
+            return "-"
+        caps = ", ".join(sorted(obj.capabilities)) or "none"
+        limit = f"{obj.max_output_tokens:,}" if obj.max_output_tokens else "no limit"
+        return f"{caps}; max output {limit}"
 
 
 @admin.register(Provider)
@@ -350,13 +365,27 @@ class ProviderHealthCheckAdmin(ReadOnlyAdmin):
         "checked_at",
         "provider",
         "outcome",
-        "latency",
-        "error_type",
-        "status_before",
-        "status_after",
+        "latency_ms",
+        "error_shown",
+        "status_change",
         "models_listed",
     ]
     list_filter = ["outcome", "provider", "status_after"]
     date_hierarchy = "checked_at"
     ordering = ["-checked_at"]
     show_full_result_count = False
+
+    @admin.display(description="latency", ordering="latency")
+    def latency_ms(self, obj):
+        return f"{obj.latency * 1000:,.0f} ms"
+
+    @admin.display(description="error")
+    def error_shown(self, obj):
+        text = obj.error_type + (f": {obj.error_message[:80]}" if obj.error_message else "")
+        return text or "-"
+
+    @admin.display(description="status")
+    def status_change(self, obj):
+        if obj.status_before == obj.status_after:
+            return obj.status_after
+        return f"{obj.status_before} → {obj.status_after}"

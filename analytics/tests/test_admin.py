@@ -193,3 +193,47 @@ def test_chart_without_data_says_so():
     start = datetime(2026, 1, 1, tzinfo=UTC)
     chart = line_chart([], start=start, end=start + timedelta(days=1), label=str)
     assert "No data in this range" in chart.svg
+
+
+def test_the_request_log_list_reads_in_units_and_filters_what_matters(admin_client):
+    for provider_id in ("openai", "google"):
+        ProviderFactory(id=provider_id)
+    rescued = RequestLogFactory(
+        provider_id="google",
+        model="gemini-2.5-flash",
+        latency=0.0022566589999541975,
+        cost=Decimal("0.0000123400"),
+        baseline_cost=Decimal("0.0000500000"),
+        attempts=2,
+        attempts_detail=[
+            {"provider": "openai", "model": "gpt-4o-mini", "outcome": "upstream_error"},
+            {"provider": "google", "model": "gemini-2.5-flash", "outcome": "ok"},
+        ],
+    )
+    failed = RequestLogFactory(  # an old row: every attempt failed, no provider written
+        provider_id="",
+        model="",
+        status="error",
+        http_status=502,
+        error_type="upstream_error",
+        attempts=1,
+        attempts_detail=[{"provider": "openai", "model": "gpt-4o-mini", "outcome": "timeout"}],
+    )
+    plain = RequestLogFactory()
+
+    page = admin_client.get("/admin/analytics/requestlog/")
+
+    html = page.content.decode()
+    assert "2 ms" in html and "0.0022566589999541975" not in html
+    assert "$0.0000123" in html and "$0.0000377" in html  # cost, and what routing saved
+    assert "gpt-4o-mini → google/gemini-2.5-flash" in html
+    assert "↪ fallback" in html
+    ids = lambda response: {r.pk for r in response.context["cl"].result_list}  # noqa: E731
+    # the provider filter finds the failed request by the provider it failed at
+    assert ids(admin_client.get("/admin/analytics/requestlog/", {"provider": "openai"})) == {
+        failed.pk,
+        plain.pk,
+    }
+    assert ids(admin_client.get("/admin/analytics/requestlog/", {"fallback": "yes"})) == {
+        rescued.pk
+    }
