@@ -584,6 +584,14 @@ class EmbeddingsRequest:
             metadata=metadata or {},
         )
 
+    # What routing reads of a request (routing.decisions.request_context), as ChatRequest has.
+    stream = False
+    max_tokens = None
+    n = None
+
+    def required_capabilities(self) -> frozenset[str]:
+        return frozenset({"embeddings"})
+
     @property
     def texts(self) -> list[str] | None:
         """The inputs as strings, or None when some input is token ids."""
