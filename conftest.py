@@ -116,8 +116,10 @@ def demo_catalogue(db, sim):
     from providers.demo import demo_catalogue_install
     from routing.demo import demo_policies_install
     from routing.flags import install_seed_flags
+    from routing.quality import model_quality_sync
 
     demo_catalogue_install(sim.url)
+    model_quality_sync()  # transactional tests flush what the migration loaded
     demo_policies_install()
     install_seed_flags(apps)  # transactional tests flush what the migration created
     return sim

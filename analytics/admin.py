@@ -92,6 +92,8 @@ class RequestLogAdmin(ReadOnlyAdmin):
         "model",
         "policy",
         FallbackFilter,
+        "downgrade",
+        "guard_violation",
         "stream",
         "error_type",
     ]
@@ -119,6 +121,14 @@ class RequestLogAdmin(ReadOnlyAdmin):
     @admin.display(description="requested → served")
     def route(self, obj):
         served = f"{obj.provider_id}/{obj.model}" if obj.provider_id else "(no provider)"
+        if obj.downgrade:
+            return format_html(
+                "{} → {} <b title='served by a lower quality tier'>↓ {}→{}</b>",
+                obj.requested_model,
+                served,
+                obj.requested_tier,
+                obj.served_tier or "unrated",
+            )
         return f"{obj.requested_model} → {served}"
 
     @admin.display(description="status", ordering="status")
@@ -179,6 +189,8 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
         "attempt_count",
         "attempt_error_count",
         "fallback_count",
+        "downgrade_count",
+        "guard_violation_count",
     ]
     list_filter = ["provider_id", "policy"]
     date_hierarchy = "period_start"

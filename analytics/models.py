@@ -54,6 +54,22 @@ class RequestLog(models.Model):
     latency = models.FloatField(default=0, help_text="Seconds, whole request.")
     stream = models.BooleanField(default=False)
     flags = models.JSONField(default=dict, blank=True)
+    # Quality tiers (docs/policies.md#quality-tiers): the requested model's and the served
+    # one's, and whether serving it crossed a tier downward.
+    requested_tier = models.CharField(max_length=20, blank=True, default="")
+    served_tier = models.CharField(max_length=20, blank=True, default="")
+    downgrade = models.BooleanField(
+        default=False, help_text="Served by a model of a lower quality tier than requested."
+    )
+    guard_violation = models.BooleanField(
+        default=False,
+        help_text="Cost more than the baseline plus the cost guard's cap "
+        "(COST_OPTIMIZATION_MAX_COST_INCREASE) although the guard was on.",
+    )
+    # What routing read of the request, so the impact preview can decide it again
+    # (docs/policies.md#impact-preview): input token estimate, max_tokens, capabilities,
+    # metadata, the caller's groups and team. Headers are not kept (they may hold secrets).
+    route_attributes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "request_log"
@@ -162,6 +178,13 @@ class RoutingAnalytics(models.Model):
     )
     fallback_count = models.IntegerField(
         default=0, help_text="Requests this provider served after an earlier target failed."
+    )
+    downgrade_count = models.IntegerField(
+        default=0, help_text="Requests served by a lower quality tier than requested."
+    )
+    guard_violation_count = models.IntegerField(
+        default=0,
+        help_text="Requests that really cost more than the baseline plus the cost guard's cap.",
     )
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()

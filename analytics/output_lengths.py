@@ -6,7 +6,10 @@ over the successful requests of the last ROUTING_OUTPUT_ESTIMATES_WINDOW_HOURS:
 - per requested model and caller (user, API key): the ROUTING_OUTPUT_ESTIMATES_PERCENTILE of
   visible output tokens (completion - reasoning);
 - per requested model, the same over every caller;
-- per serving model: the percentile of reasoning (thinking) tokens;
+- per serving model: the percentile of reasoning (thinking) tokens, and their median (what
+  the request log's baseline credits a thinking model that was routed elsewhere);
+- per (provider, serving model): the share of prompt tokens read from the provider's prompt
+  cache (cached-input pricing in the expected cost);
 
 each only for groups with at least ROUTING_OUTPUT_ESTIMATES_MIN_SAMPLES requests, and hands
 them to routing (routing/output_estimates.py), which serves them to every process from the
@@ -22,7 +25,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from routing.output_estimates import output_estimates_publish
@@ -64,7 +67,26 @@ def _groups(
 
 def output_lengths_observed(*, now: datetime | None = None) -> tuple[dict, dict, dict]:
     """(by caller, by model, thinking by serving model), as output_estimates_publish takes
-    them."""
+    them (its first three arguments)."""
+    return _observed(now=now)[:3]
+
+
+def cached_shares(rows, min_samples: int) -> dict[tuple[str, str], float]:
+    """{(provider, model): cached prompt tokens / prompt tokens} for pairs with enough rows."""
+    grouped = (
+        rows.values("provider_id", "model")
+        .annotate(n=Count("id"), cached=Sum("cached_tokens"), prompt=Sum("prompt_tokens"))
+        .filter(n__gte=min_samples)
+        .values_list("provider_id", "model", "cached", "prompt")
+    )
+    return {
+        (provider, model): round(cached / prompt, 4)
+        for provider, model, cached, prompt in grouped
+        if prompt and cached
+    }
+
+
+def _observed(*, now: datetime | None = None) -> tuple[dict, dict, dict, dict, dict]:
     now = now or timezone.now()
     since = now - timedelta(hours=settings.ROUTING_OUTPUT_ESTIMATES_WINDOW_HOURS)
     fraction = settings.ROUTING_OUTPUT_ESTIMATES_PERCENTILE / 100
@@ -91,17 +113,24 @@ def output_lengths_observed(*, now: datetime | None = None) -> tuple[dict, dict,
             rows, ("model",), F("reasoning_tokens"), fraction, min_samples
         ).items()
     }
-    return by_caller, by_model, thinking
+    thinking_median = {
+        model: tokens
+        for (model,), tokens in _groups(
+            rows, ("model",), F("reasoning_tokens"), 0.5, min_samples
+        ).items()
+    }
+    return by_caller, by_model, thinking, thinking_median, cached_shares(rows, min_samples)
 
 
 def output_estimates_refresh(*, now: datetime | None = None) -> dict:
     """Recompute the observed lengths and publish them to every gateway process. Idempotent
     (it only reads the log); returns how many groups each figure has."""
-    by_caller, by_model, thinking = output_lengths_observed(now=now)
-    version = output_estimates_publish(by_caller, by_model, thinking)
+    by_caller, by_model, thinking, thinking_median, cached = _observed(now=now)
+    version = output_estimates_publish(by_caller, by_model, thinking, thinking_median, cached)
     return {
         "version": version,
         "callers": len(by_caller),
         "models": len(by_model),
         "thinking_models": len(thinking),
+        "cached_pairs": len(cached),
     }

@@ -129,7 +129,9 @@ def analytics_summary(query: SummaryQuery) -> dict:
     Figures: request/success/error/refused/cancelled counts, success_rate (percent of the
     requests the client waited for), cost_usd, baseline_cost_usd, savings_usd,
     savings_percent (of the baseline; None without one), avg/p50/p95 latency of successful
-    requests (seconds; None without any), prompt and completion tokens.
+    requests (seconds; None without any), prompt and completion tokens, downgrade_count
+    (served by a lower quality tier than requested) and guard_violation_count (really cost
+    more than the baseline plus the cost guard's cap).
     """
     source = summary_source(query.start, query.end, query.source)
     if source == SOURCE_LOG:
@@ -171,6 +173,8 @@ _LOG_SUMS = {
     "prompt_tokens": Sum("prompt_tokens"),
     "completion_tokens": Sum("completion_tokens"),
     "fallback_count": Sum(FallbackServed()),
+    "downgrade_count": Count("id", filter=Q(downgrade=True)),
+    "guard_violation_count": Count("id", filter=Q(guard_violation=True)),
 }
 _LOG_GROUP_COLUMNS = {"policy": ("policy_id",), "provider": ("route_provider",)}
 
@@ -316,6 +320,8 @@ _ROLLUP_SUMS = {
     "sum_prompt_tokens": Sum("prompt_tokens"),
     "sum_completion_tokens": Sum("completion_tokens"),
     "sum_fallback_count": Sum("fallback_count"),
+    "sum_downgrade_count": Sum("downgrade_count"),
+    "sum_guard_violation_count": Sum("guard_violation_count"),
     "sum_attempt_count": Sum("attempt_count"),
     "sum_attempt_error_count": Sum("attempt_error_count"),
     # failed attempts by error type, summed type by type
@@ -434,6 +440,9 @@ def _figures(row: dict) -> dict:
         "attempt_errors": row.get("attempt_errors")
         or {name: row[f"failed_{name}"] for name in ATTEMPT_FAILURES if row.get(f"failed_{name}")},
         "fallback_count": row.get("fallback_count") or 0,
+        # Quality and the cost guard kept honest (docs/api.md#savings).
+        "downgrade_count": row.get("downgrade_count") or 0,
+        "guard_violation_count": row.get("guard_violation_count") or 0,
     }
 
 

@@ -186,6 +186,8 @@ _ROLLUP_FIGURES = (
     "attempt_count",
     "attempt_error_count",
     "attempt_errors",
+    "downgrade_count",
+    "guard_violation_count",
 )
 
 
@@ -281,7 +283,7 @@ class _RollupSql:
                    COALESCE(g.prompt_tokens, 0) AS prompt_tokens,
                    COALESCE(g.completion_tokens, 0) AS completion_tokens,
                    {self.json_object}({histogram}) AS latency_le,
-                   g.fallback_count,
+                   g.fallback_count, g.downgrade_count, g.guard_violation_count,
                    0 AS attempt_count, 0 AS attempt_error_count,
                    {self.empty_object} AS attempt_errors
             FROM (
@@ -300,6 +302,8 @@ class _RollupSql:
                        SUM(l.prompt_tokens) AS prompt_tokens,
                        SUM(l.completion_tokens) AS completion_tokens,
                        {count(f"{success} AND {self.fallback_served}")} AS fallback_count,
+                       {count("l.downgrade")} AS downgrade_count,
+                       {count("l.guard_violation")} AS guard_violation_count,
                        {cumulative}
                 FROM request_log l
                 WHERE l.created_at >= %s AND l.created_at < %s
@@ -374,12 +378,12 @@ class _RollupSql:
                 success_count, error_count, refused_count, cancelled_count, total_cost,
                 baseline_cost, avg_response_time, success_rate, prompt_tokens,
                 completion_tokens, latency_le, fallback_count, attempt_count,
-                attempt_error_count, attempt_errors
+                attempt_error_count, attempt_errors, downgrade_count, guard_violation_count
             )
             SELECT a.period_start, a.policy_id, a.policy_key, a.provider_id,
                    {self.period_end("a.period_start")}, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0,
                    {self.json_object}({zeros}), 0, a.attempt_count, a.attempt_error_count,
-                   a.attempt_errors
+                   a.attempt_errors, 0, 0
             FROM {_ATTEMPTS} a
             WHERE NOT EXISTS (
                 SELECT 1 FROM {_FRESH} f

@@ -37,7 +37,17 @@ from providers.adapters.types import (
 from routing import flags
 from routing.catalog import Catalogue
 from routing.decisions import provider_stats, request_decide
-from routing.engine import OVER_COST_GUARD, Decision, ModelOffer, Target, UnknownModel
+from routing.engine import (
+    OVER_COST_GUARD,
+    Decision,
+    DecisionOptions,
+    ModelOffer,
+    RequestContext,
+    Target,
+    UnknownModel,
+    is_downgrade,
+)
+from routing.output_estimates import output_estimates_get
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +138,9 @@ class GatewayResult:
     baseline_cost: Decimal | None = None
     latency_s: float = 0.0
     rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    # "frontier->economy" when the serving model is of a lower quality tier than the
+    # requested one (docs/policies.md#quality-tiers), else "".
+    downgrade: str = ""
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -136,11 +149,37 @@ class GatewayResult:
             "X-Auterity-Provider": self.target.provider_id if self.target else "none",
             "X-Auterity-Model": self.target.model if self.target else "none",
             "X-Auterity-Attempts": str(len(self.attempts)),
+            "X-Auterity-Downgrade": self.downgrade_header(),
         }
         if self.stream is None:
             headers["X-Auterity-Cost-USD"] = f"{self.cost or 0:.8f}"
         headers.update(self.rate_limit_headers)
         return headers
+
+    def downgrade_header(self) -> str:
+        """`none`, or the requested and the serving model's tiers (`frontier->economy`)."""
+        return self.downgrade or "none"
+
+
+def tiers_of(catalogue: Catalogue, decision: Decision, target: Target | None) -> tuple[str, str]:
+    """(requested model's quality tier, serving model's), "" where unknown or unrated."""
+    baseline = decision.baseline
+    requested = catalogue.offers.get((baseline.provider_id, baseline.model)) if baseline else None
+    served = catalogue.offers.get((target.provider_id, target.model)) if target else None
+    return (
+        (requested.quality_tier or "") if requested else "",
+        (served.quality_tier or "") if served else "",
+    )
+
+
+def downgrade_label(catalogue: Catalogue, decision: Decision, target: Target | None) -> str:
+    """ "frontier->economy" when `target` serves a lower quality tier than requested, else ""."""
+    if target is None:
+        return ""
+    requested, served = tiers_of(catalogue, decision, target)
+    if not is_downgrade(requested or None, served or None):
+        return ""
+    return f"{requested}->{served or 'unrated'}"
 
 
 # --- entry points ----------------------------------------------------------------------------
@@ -167,7 +206,9 @@ def chat_completion(
     input_tokens = estimate_input_tokens(request)  # for the token limit and for routing
     rate_limit_headers = admit(principal, request, request_id, endpoint, input_tokens)
     decided = time.monotonic()
-    catalogue, options, _, decision = _decide(principal, request, request_id, headers, input_tokens)
+    catalogue, options, ctx, decision = _decide(
+        principal, request, request_id, headers, input_tokens
+    )
     metrics.decision_observed(time.monotonic() - decided)
     flag_states = flags.as_record(options)
     result = GatewayResult(request_id=request_id, status=200, decision=decision)
@@ -175,6 +216,7 @@ def chat_completion(
     log = _LogContext(
         principal, request, request_id, endpoint, catalogue, decision, flag_states, started
     )
+    log.routed(ctx, options)
     metrics.request_started()
 
     error = refusal_before_calling(request, decision, catalogue)
@@ -409,6 +451,8 @@ def _attempt_or_fail(catalogue, decision, result: GatewayResult, log, call, *, h
         )
         raise error from exc
     result.target, result.attempts = target, attempts
+    # Known before a stream's headers leave.
+    result.downgrade = downgrade_label(catalogue, decision, target)
     return target, value
 
 
@@ -561,6 +605,49 @@ class _LogContext:
         self.flag_states = flag_states
         self.started = started
         self.recorded = False
+        self.ctx: RequestContext | None = None
+        self.guard_cap: float | None = None
+
+    def routed(self, ctx: RequestContext, options: DecisionOptions) -> None:
+        """What the decision read, for the row's route_attributes and guard_violation."""
+        self.ctx = ctx
+        self.guard_cap = options.max_cost_increase
+
+    def route_attributes(self) -> dict:
+        ctx = self.ctx
+        if ctx is None:
+            return {}
+        return {
+            "input_tokens": ctx.input_tokens,
+            "max_tokens": ctx.max_tokens,
+            "expected_output_tokens": ctx.expected_output_tokens,
+            "capabilities": sorted(ctx.capabilities),
+            "metadata": dict(ctx.metadata),
+            "username": ctx.caller.username,
+            "groups": sorted(ctx.caller.groups),
+            "team": ctx.caller.team,
+        }
+
+    def baseline_usage(self, usage: Usage, served: ModelOffer | None, base: ModelOffer | None):
+        """The served call's usage as the requested model would have billed it: the same
+        prompt and visible answer; when another model served, the requested model's own
+        expected thinking (its observed median, else the catalogue's expected_thinking_tokens)
+        in place of the served model's, capped at max_tokens (docs/api.md#savings)."""
+        if served is None or base is None or served.model == base.model:
+            return usage
+        estimates = output_estimates_get()
+        thinking = estimates.thinking_median.get(base.model, base.thinking_tokens)
+        visible = max(usage.completion_tokens - usage.reasoning_tokens, 0)
+        max_tokens = self.request.max_tokens
+        if max_tokens is not None and visible + thinking > max_tokens:
+            thinking = max(max_tokens - visible, 0)
+        return Usage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=visible + thinking,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=thinking,
+        )
 
     def record(
         self,
@@ -582,8 +669,18 @@ class _LogContext:
             catalogue.offers.get((baseline.provider_id, baseline.model)) if baseline else None
         )
         result.cost = price(serving, usage)
-        result.baseline_cost = price(baseline_offer, usage)
+        result.baseline_cost = price(
+            baseline_offer, self.baseline_usage(usage, serving, baseline_offer)
+        )
         result.latency_s = time.monotonic() - self.started
+        requested_tier, served_tier = tiers_of(catalogue, decision, target)
+        result.downgrade = downgrade_label(catalogue, decision, target)
+        cap = self.guard_cap
+        guard_violation = bool(
+            cap is not None
+            and status == RequestStatus.SUCCESS
+            and result.cost > result.baseline_cost * Decimal(repr(1 + max(cap, 0.0)))
+        )
         try:
             request_log_record(
                 request_id=self.request_id,
@@ -611,6 +708,11 @@ class _LogContext:
                 latency=result.latency_s,
                 stream=self.request.stream,
                 flags=self.flag_states,
+                requested_tier=requested_tier,
+                served_tier=served_tier,
+                downgrade=bool(result.downgrade),
+                guard_violation=guard_violation,
+                route_attributes=self.route_attributes(),
             )
         except Exception:
             # The answer already exists; losing it because the log write failed would be worse.

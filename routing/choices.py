@@ -8,3 +8,11 @@ class PolicyStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     INACTIVE = "inactive", "Inactive"
     ARCHIVED = "archived", "Archived"
+
+
+class QualityTier(models.TextChoices):
+    """The engine's tiers (routing/engine/quality.py TIERS), lowest first."""
+
+    ECONOMY = "economy", "Economy"
+    STANDARD = "standard", "Standard"
+    FRONTIER = "frontier", "Frontier"

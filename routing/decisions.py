@@ -115,6 +115,7 @@ def request_context(
         if request.max_tokens is not None
         else expected.output_tokens(request.model, user_id, api_key),
         thinking_tokens=expected.thinking,
+        cached_share=expected.cached_share,
     )
 
 

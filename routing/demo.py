@@ -1,4 +1,8 @@
-"""Example routing policies installed by `seed_demo` (docs/policies.md explains each)."""
+"""Example routing policies installed by `seed_demo` (docs/policies.md explains each).
+
+They save money without lowering a request's quality tier (docs/policies.md#quality-tiers),
+except the one whose name says it downgrades (and whose actions allow it).
+"""
 
 from django.db import transaction
 
@@ -7,9 +11,10 @@ from .models import RoutingPolicy
 
 DEMO_POLICIES = [
     {
-        "name": "Batch jobs on the cheapest small model",
+        "name": "Batch jobs on the cheapest small model (downgrades)",
         "description": "Requests tagged metadata.priority=batch go to the cheapest small model "
-        "that can take them; latency does not matter.",
+        "that can take them, whatever tier was asked for: a deliberate downgrade "
+        "(allow_downgrade_to: economy), marked on every such request; latency does not matter.",
         "priority": 10,
         "status": PolicyStatus.ACTIVE,
         "conditions": {"metadata.priority": "batch"},
@@ -21,14 +26,15 @@ DEMO_POLICIES = [
             ],
             "strategy": "cheapest",
             "fallback": {"enabled": True},
+            "allow_downgrade_to": "economy",
         },
     },
     {
         "name": "GPT-4o class: cheapest equivalent",
-        "description": "Requests for a GPT-4o-class model (gpt-4o, gpt-4.1, gemini-2.5-pro) are "
-        "served by the cheapest model of that class for the request's size: gpt-4.1 for short "
-        "prompts with long answers, gemini-2.5-pro for long prompts. Reasoning models (gpt-5, "
-        "o3-mini) are left out: their hidden reasoning tokens make list prices misleading.",
+        "description": "Requests for gpt-4o, gpt-4.1 or gemini-2.5-pro are served by the "
+        "cheapest of the three at the requested quality tier or above: gpt-4o requests may go "
+        "to gpt-4.1 or gemini-2.5-pro, gpt-4.1 requests to gemini-2.5-pro, and gemini-2.5-pro "
+        "requests stay where they are. Expected costs count gemini-2.5-pro's thinking.",
         "priority": 20,
         "status": PolicyStatus.ACTIVE,
         "conditions": {"model": {"$in": ["gpt-4o", "gpt-4.1", "gemini-2.5-pro"]}},
@@ -46,8 +52,8 @@ DEMO_POLICIES = [
     {
         "name": "Small models: cheapest equivalent",
         "description": "Requests for a small fast model (gpt-4o-mini, gpt-4.1-nano, "
-        "gemini-2.5-flash-lite) go to the cheapest of the three; DeepSeek V3 is the last "
-        "fallback.",
+        "gemini-2.5-flash-lite, all economy tier) go to the cheapest of the three; DeepSeek V3 "
+        "(standard tier) is the last fallback.",
         "priority": 30,
         "status": PolicyStatus.ACTIVE,
         "conditions": {"model": {"$in": ["gpt-4o-mini", "gpt-4.1-nano", "gemini-2.5-flash-lite"]}},
@@ -65,8 +71,8 @@ DEMO_POLICIES = [
     {
         "name": "Claude Sonnet chat: cheapest frontier equivalent",
         "description": "Claude Sonnet requests without tools (chat, summaries, drafting) go to "
-        "the cheapest frontier model: Sonnet, Gemini 2.5 Pro or GPT-4.1. Requests with tools "
-        "(agents, built and tested against Sonnet) keep Sonnet.",
+        "the cheapest frontier-tier model: Sonnet, Gemini 2.5 Pro or GPT-5 (their thinking "
+        "priced in). Requests with tools (agents, built and tested against Sonnet) keep Sonnet.",
         "priority": 35,
         "status": PolicyStatus.ACTIVE,
         "conditions": {"model": "claude-sonnet-4-5", "capabilities": {"$nin": ["tools"]}},
@@ -74,7 +80,7 @@ DEMO_POLICIES = [
             "targets": [
                 {"provider": "anthropic", "model": "claude-sonnet-4-5"},
                 {"provider": "google", "model": "gemini-2.5-pro"},
-                {"provider": "openai", "model": "gpt-4.1"},
+                {"provider": "openai", "model": "gpt-5"},
             ],
             "strategy": "cheapest",
             "retry": {"attempts": 2, "backoff_ms": 200, "respect_retry_after": True},

@@ -9,7 +9,10 @@ from core.encryption import EncryptedJSONField
 
 from .choices import PolicyStatus
 from .policy_validation import policy_errors
+from .quality_models import ModelQuality
 from .sensitive import sensitive_errors, sensitive_resolve
+
+__all__ = ["FlagRollback", "ModelQuality", "RoutingPolicy"]
 
 
 class RoutingPolicy(models.Model):

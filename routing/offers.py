@@ -4,6 +4,7 @@ import logging
 
 from providers.models import ProviderModel
 from routing.engine import ModelOffer, PriceRules
+from routing.quality import model_quality_map
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ def offer_pricing(row: ProviderModel) -> PriceRules:
 
 
 def catalogue_offers() -> list[ModelOffer]:
-    """Every enabled model offer, straight from the database."""
+    """Every enabled model offer, straight from the database, with its model's quality."""
+    quality = model_quality_map()
     offers = []
     for row in ProviderModel.objects.filter(enabled=True).select_related("provider"):
         offers.append(
@@ -43,6 +45,8 @@ def catalogue_offers() -> list[ModelOffer]:
                 is_default=row.is_default,
                 pricing=offer_pricing(row),
                 thinking_tokens=row.expected_thinking_tokens,
+                quality_score=quality.get(row.model, (None, None))[0],
+                quality_tier=quality.get(row.model, (None, None))[1],
             )
         )
     return offers

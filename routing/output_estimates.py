@@ -33,6 +33,8 @@ def output_estimates_publish(
     by_caller: dict[tuple[str, str, str], int],
     by_model: dict[str, int],
     thinking: dict[str, int],
+    thinking_median: dict[str, int] | None = None,
+    cached_share: dict[tuple[str, str], float] | None = None,
 ) -> str:
     """Make new observed lengths the ones every process uses (within the check interval).
     Returns the version stored."""
@@ -44,6 +46,8 @@ def output_estimates_publish(
             "by_caller": [[*key, tokens] for key, tokens in by_caller.items()],
             "by_model": by_model,
             "thinking": thinking,
+            "thinking_median": thinking_median or {},
+            "cached_share": [[*key, share] for key, share in (cached_share or {}).items()],
         },
         timeout=None,
     )
@@ -61,6 +65,12 @@ def _build(data: dict | None) -> OutputEstimates:
         ),
         by_model=MappingProxyType({m: int(t) for m, t in data["by_model"].items()}),
         thinking=MappingProxyType({m: int(t) for m, t in data["thinking"].items()}),
+        thinking_median=MappingProxyType(
+            {m: int(t) for m, t in data.get("thinking_median", {}).items()}
+        ),
+        cached_share=MappingProxyType(
+            {(p, m): float(f) for p, m, f in data.get("cached_share", [])}
+        ),
         default_output=default,
         version=data["version"],
     )

@@ -5,7 +5,7 @@ from django.db.models.signals import post_delete, post_save
 from providers.models import Provider, ProviderModel
 
 from .catalog import catalogue_changed
-from .models import RoutingPolicy
+from .models import ModelQuality, RoutingPolicy
 
 
 def _changed(sender, **kwargs):
@@ -13,7 +13,7 @@ def _changed(sender, **kwargs):
 
 
 def connect():
-    for model in (Provider, ProviderModel, RoutingPolicy):
+    for model in (Provider, ProviderModel, RoutingPolicy, ModelQuality):
         post_save.connect(_changed, sender=model, dispatch_uid=f"catalogue-{model.__name__}-save")
         post_delete.connect(
             _changed, sender=model, dispatch_uid=f"catalogue-{model.__name__}-delete"

@@ -99,7 +99,9 @@ def test_a_native_prompt_with_metadata_as_a_chosen_user_shows_dropped_targets(
     page = simulate(admin_client, body, user=enterprise_user.pk)
     assert page.status_code == 200, page.context["form"].errors
     result = page.context["result"]
-    assert result["decision"]["policy_name"] == "Batch jobs on the cheapest small model"
+    assert (
+        result["decision"]["policy_name"] == "Batch jobs on the cheapest small model (downgrades)"
+    )
     assert result["required_capabilities"] == ["vision"]
     dropped = {(d["provider_id"], d["model"]): d["reason"] for d in result["decision"]["dropped"]}
     assert dropped[("deepseek", "deepseek-chat")] == "lacks capability vision"
@@ -113,7 +115,7 @@ def test_a_native_prompt_with_metadata_as_a_chosen_user_shows_dropped_targets(
         user=enterprise_user.pk,
     )
     assert native.context["result"]["decision"]["policy_name"] == (
-        "Batch jobs on the cheapest small model"
+        "Batch jobs on the cheapest small model (downgrades)"
     )
 
 

@@ -33,6 +33,8 @@ class RoutingAnalyticsSerializer(serializers.ModelSerializer):
             "attempt_error_count",
             "attempt_errors",
             "fallback_count",
+            "downgrade_count",
+            "guard_violation_count",
             "period_start",
             "period_end",
         ]
@@ -123,6 +125,14 @@ class _SummaryFiguresSerializer(serializers.Serializer):
     )
     fallback_count = serializers.IntegerField(
         help_text="Successful requests served by a fallback (an earlier target failed)."
+    )
+    downgrade_count = serializers.IntegerField(
+        help_text="Requests served by a model of a lower quality tier than the requested one "
+        "(docs/policies.md#quality-tiers)."
+    )
+    guard_violation_count = serializers.IntegerField(
+        help_text="Successful requests that really cost more than their baseline plus the "
+        "cost guard's cap (COST_OPTIMIZATION_MAX_COST_INCREASE)."
     )
 
 

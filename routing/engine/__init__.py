@@ -12,6 +12,7 @@ from .conditions import validate_conditions
 from .decide import OVER_COST_GUARD, decide
 from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS, NO_ESTIMATES, OutputEstimates
 from .pricing import PriceRules, Rates
+from .quality import TIERS, DowngradeSpec, is_downgrade, tier_rank
 from .snapshot import CompiledPolicy, Snapshot, compile_policy, compile_snapshot
 from .stats import ProviderStats, StatsConfig
 from .types import (
@@ -43,6 +44,7 @@ __all__ = [
     "NO_ESTIMATES",
     "OVER_COST_GUARD",
     "STRATEGIES",
+    "TIERS",
     "ActionSpec",
     "BreakerConfig",
     "Caller",
@@ -51,6 +53,7 @@ __all__ = [
     "Constraints",
     "Decision",
     "DecisionOptions",
+    "DowngradeSpec",
     "FallbackSpec",
     "ModelOffer",
     "OutputEstimates",
@@ -71,6 +74,8 @@ __all__ = [
     "compile_policy",
     "compile_snapshot",
     "decide",
+    "is_downgrade",
+    "tier_rank",
     "validate_actions",
     "validate_conditions",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .quality import NO_DOWNGRADE, TIERS, DowngradeSpec
 from .types import (
     CAPABILITIES,
     DEFAULT_FALLBACK_ON,
@@ -28,7 +29,17 @@ DEFAULT_BALANCED_WEIGHTS = {"cost": 0.5, "latency": 0.3, "errors": 0.2}
 MAX_RETRY_ATTEMPTS = 5
 ANY_PROVIDER = "*"
 
-_ACTION_KEYS = ("targets", "strategy", "weights", "fallback", "retry", "timeout_s", "constraints")
+_ACTION_KEYS = (
+    "targets",
+    "strategy",
+    "weights",
+    "fallback",
+    "retry",
+    "timeout_s",
+    "constraints",
+    "allow_downgrade_to",
+    "max_score_drop",
+)
 _TARGET_KEYS = ("provider", "model", "weight")
 _FALLBACK_KEYS = ("enabled", "on")
 _RETRY_KEYS = ("attempts", "backoff_ms", "max_backoff_ms", "respect_retry_after")
@@ -68,6 +79,7 @@ class ActionSpec:
     retry: RetrySpec = _DEFAULT_RETRY
     timeout_s: float | None = None
     constraints: Constraints = _NO_CONSTRAINTS
+    downgrade: DowngradeSpec = NO_DOWNGRADE
 
 
 def _is_num(x: Any) -> bool:
@@ -140,6 +152,27 @@ class _Compiler:
             retry=self.retry(actions.get("retry")),
             timeout_s=self.positive(actions.get("timeout_s"), f"{path}.timeout_s"),
             constraints=self.constraints(actions.get("constraints")),
+            downgrade=self.downgrade(actions),
+        )
+
+    def downgrade(self, actions: Mapping[str, Any]) -> DowngradeSpec:
+        """`allow_downgrade_to` (a tier name) and `max_score_drop` (points >= 0); either one
+        lets the policy substitute lower-tier models (quality.py)."""
+        allow_to = actions.get("allow_downgrade_to")
+        if allow_to is not None and allow_to not in TIERS:
+            self.error(
+                "actions.allow_downgrade_to",
+                f"must be one of {', '.join(TIERS)}{_suggest(allow_to, TIERS)}",
+            )
+            allow_to = None
+        drop = actions.get("max_score_drop")
+        if drop is not None and (not _is_num(drop) or drop < 0):
+            self.error("actions.max_score_drop", "must be a number of score points >= 0")
+            drop = None
+        if allow_to is None and drop is None:
+            return NO_DOWNGRADE
+        return DowngradeSpec(
+            allow_to=allow_to, max_score_drop=None if drop is None else float(drop)
         )
 
     def targets(self, value: Any) -> tuple[TargetSpec, ...] | None:

@@ -4,8 +4,9 @@ The steps, in the order docs/policies.md explains them to operators:
 
 1. baseline: the requested model on its default provider (the no-router route, cost baseline);
 2. the first active policy whose conditions match, or the default route;
-3. eligibility: drop targets that cannot serve the request or break the policy's constraints
-   ("static" reasons), or whose provider is down / whose breaker refuses ("health" reasons);
+3. eligibility: drop targets that cannot serve the request, break the policy's constraints or
+   would downgrade the requested model's quality tier without the policy's leave ("static"
+   reasons), or whose provider is down / whose breaker refuses ("health" reasons);
 4. order by the strategy (after the feature flags have had their say), then, with intelligent
    routing, degraded or saturated providers behind the others;
 5. the cost guard: the primary may cost at most baseline * (1 + max_cost_increase);
@@ -25,6 +26,7 @@ from operator import attrgetter, call
 from .actions import ActionSpec, Constraints
 from .conditions import Facts, zone
 from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS
+from .quality import NO_DOWNGRADE, DowngradeSpec, downgrade_refusal, tier_rank
 from .snapshot import Candidate, CompiledPolicy, Snapshot
 from .types import (
     DRAINED,
@@ -58,7 +60,17 @@ _COST_EPSILON = 1e-9
 class _Option:
     """A target that passed the eligibility checks, with what ordering needs to know."""
 
-    __slots__ = ("cand", "cost", "demoted", "info", "latency", "note", "offer", "stats")
+    __slots__ = (
+        "cand",
+        "cost",
+        "demoted",
+        "downgrade",
+        "info",
+        "latency",
+        "note",
+        "offer",
+        "stats",
+    )
 
     def __init__(
         self,
@@ -77,6 +89,7 @@ class _Option:
         self.latency = latency
         self.demoted = ""
         self.note = ""
+        self.downgrade = ""
 
     def target(self, reason: str) -> Target:
         offer = self.offer
@@ -87,12 +100,15 @@ class _Checker:
     """The eligibility rules for one request under one policy's constraints."""
 
     __slots__ = (
+        "cached_share",
         "constraints",
+        "downgrade",
         "input_tokens",
         "intelligent",
         "max_tokens",
         "needed_window",
         "providers",
+        "requested",
         "required",
         "snapshot",
         "stats",
@@ -107,6 +123,8 @@ class _Checker:
         stats: Mapping[str, StatsView],
         options: DecisionOptions,
         constraints: Constraints,
+        requested: ModelOffer | None = None,
+        downgrade: DowngradeSpec = NO_DOWNGRADE,
     ):
         required = ctx.capabilities | constraints.capabilities
         if ctx.stream:
@@ -122,6 +140,10 @@ class _Checker:
         else:
             self.visible_tokens = DEFAULT_EXPECTED_OUTPUT_TOKENS
         self.thinking = ctx.thinking_tokens
+        self.cached_share = ctx.cached_share
+        # The requested model's offer when a policy may substitute others (None: no tier check).
+        self.requested = requested
+        self.downgrade = downgrade
         self.needed_window = ctx.input_tokens + (ctx.max_tokens or 0)
         self.snapshot = snapshot
         self.providers = snapshot.providers
@@ -131,8 +153,9 @@ class _Checker:
     def cost(self, offer: ModelOffer) -> float:
         """Expected cost under the offer's price rules: the input tokens, the expected visible
         output and the target model's expected thinking, all output capped by max_tokens and
-        the offer's limit (expected.py), no cache hit assumed. Inlined arithmetic: this runs
-        for every target of every request."""
+        the offer's limit (expected.py), and the share of the prompt this target has been
+        serving from its prompt cache (observed; none assumed without an observation). Inlined
+        arithmetic: this runs for every target of every request."""
         thinking = self.thinking.get(offer.model, offer.thinking_tokens)
         out = self.visible_tokens + thinking
         max_tokens = self.max_tokens
@@ -144,11 +167,14 @@ class _Checker:
             thinking = out
         rules = offer.pricing
         rates = rules.rates_for(self.input_tokens) if rules.tiers else rules.base
-        return (
-            self.input_tokens * rates.input
-            + (out - thinking) * rates.output
-            + thinking * rates.reasoning
-        )
+        cached = self.cached_share.get((offer.provider_id, offer.model)) if self.cached_share else 0
+        if cached:
+            input_cost = self.input_tokens * (
+                (1 - cached) * rates.input + cached * rates.cached_input
+            )
+        else:
+            input_cost = self.input_tokens * rates.input
+        return input_cost + (out - thinking) * rates.output + thinking * rates.reasoning
 
     def check(self, cand: Candidate) -> tuple[_Option | None, str, bool]:
         """(option, "", False) if eligible, else (None, why, is_health_reason)."""
@@ -171,6 +197,23 @@ class _Checker:
                 f"context window {offer.context_window} < {self.needed_window} tokens needed",
                 False,
             )
+        requested = self.requested
+        downgrade = ""
+        if requested is not None and offer.model != requested.model:
+            refusal = downgrade_refusal(
+                requested.quality_tier,
+                requested.quality_score,
+                offer.quality_tier,
+                offer.quality_score,
+                self.downgrade,
+            )
+            if refusal:
+                return None, refusal, False
+            if tier_rank(offer.quality_tier) < tier_rank(requested.quality_tier):
+                downgrade = (
+                    f"downgrade {requested.quality_tier} -> {offer.quality_tier or 'unrated'}, "
+                    "allowed by the policy"
+                )
         c = self.constraints
         if c.min_context_window is not None and offer.context_window < c.min_context_window:
             return (
@@ -198,7 +241,9 @@ class _Checker:
             return None, "provider down", True
         if self.intelligent and not stats.allows_request:
             return None, f"circuit breaker {stats.breaker_state.replace('_', '-')}", True
-        return _Option(cand, offer, info, stats, cost, latency), "", False
+        option = _Option(cand, offer, info, stats, cost, latency)
+        option.downgrade = downgrade
+        return option, "", False
 
 
 def decide(
@@ -241,7 +286,15 @@ def decide(
         reasons.append("policies disabled")
 
     spec = policy.spec if policy is not None else _DEFAULT_SPEC
-    checker = _Checker(ctx, snapshot, stats, options, spec.constraints)
+    checker = _Checker(
+        ctx,
+        snapshot,
+        stats,
+        options,
+        spec.constraints,
+        requested=base_offer if policy is not None else None,
+        downgrade=spec.downgrade,
+    )
     base_cost = checker.cost(base_offer)
     baseline = Target(
         base_offer.provider_id, model, base_offer.upstream_model, base_cost, "default provider"
@@ -493,7 +546,8 @@ def _new_target(provider_id: str, model: str, upstream: str, cost: float, reason
 
 
 def _describe(o: _Option) -> str:
-    return f"{o.note}; {o.demoted}" if o.demoted else o.note
+    note = f"{o.note}; {o.demoted}" if o.demoted else o.note
+    return f"{note}; {o.downgrade}" if o.downgrade else note
 
 
 def _apply_cost_guard(

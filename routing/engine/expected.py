@@ -36,11 +36,16 @@ DEFAULT_EXPECTED_OUTPUT_TOKENS = 424
 @dataclass(frozen=True, slots=True)
 class OutputEstimates:
     """Observed output lengths. Keys: `by_caller[(model, user_id, api_key_name)]`,
-    `by_model[model]`, `thinking[model]`, each a token count (the percentile's value)."""
+    `by_model[model]`, `thinking[model]`, each a token count (the percentile's value);
+    `thinking_median[model]` the median thinking (what a baseline credits, not the guard's
+    cautious percentile) and `cached_share[(provider, model)]` the share of prompt tokens
+    served from the provider's prompt cache."""
 
     by_caller: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: _EMPTY)
     by_model: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     thinking: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    thinking_median: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    cached_share: Mapping[tuple[str, str], float] = field(default_factory=lambda: _EMPTY)
     default_output: int = DEFAULT_EXPECTED_OUTPUT_TOKENS
     version: str = ""
 

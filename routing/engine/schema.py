@@ -31,6 +31,7 @@ from .actions import (
     STRATEGIES,
 )
 from .conditions import _WEEKDAY_NAMES, ATTRIBUTES, LOGICAL, OPERATOR_TABLE
+from .quality import TIERS
 from .types import CAPABILITIES, DEFAULT_FALLBACK_ON, ERROR_TYPES, FallbackSpec, RetrySpec
 
 _SENSITIVE = {
@@ -268,6 +269,28 @@ def actions_schema(
                     },
                     _CONSTRAINT_KEYS,
                     title="constraints",
+                )
+            ),
+            "allow_downgrade_to": nullable(
+                value(
+                    {
+                        "enum": list(TIERS),
+                        "title": "allow downgrades to tier",
+                        "description": "Targets of a lower quality tier than the requested "
+                        "model's, down to this one, become eligible (docs/policies.md"
+                        "#quality-tiers).",
+                    }
+                )
+            ),
+            "max_score_drop": nullable(
+                value(
+                    {
+                        "type": "number",
+                        "minimum": 0,
+                        "title": "allow downgrades by score points",
+                        "description": "Lower-tier targets whose quality score is at most "
+                        "this far below the requested model's become eligible.",
+                    }
                 )
             ),
         },

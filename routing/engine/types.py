@@ -63,7 +63,8 @@ class ModelOffer:
     `pricing` holds the full rules (cached input, cache writes, reasoning, long-context tiers;
     pricing.py); left out, it is the flat `input_price`/`output_price`.
     `thinking_tokens` is the thinking the model is expected to spend per call until the request
-    log has measured it (0: it does not think).
+    log has measured it (0: it does not think). `quality_score` and `quality_tier` place the
+    model among the others (quality.py; None: unrated).
     """
 
     provider_id: str
@@ -77,6 +78,8 @@ class ModelOffer:
     is_default: bool = False
     pricing: PriceRules | None = None
     thinking_tokens: int = 0
+    quality_score: float | None = None
+    quality_tier: str | None = None
 
     def __post_init__(self) -> None:
         if self.pricing is None:
@@ -123,7 +126,9 @@ class RequestContext:
     What the cost guard expects the answer to cost (expected.py): `expected_output_tokens` is
     the visible output expected when `max_tokens` is absent (None: the engine's default), and
     `thinking_tokens` the observed thinking per target model (a model missing from it is
-    expected to think its offer's `thinking_tokens`).
+    expected to think its offer's `thinking_tokens`), and `cached_share` the observed share of
+    this caller's prompt tokens that each (provider, model) served from its prompt cache
+    (missing: no cache hit expected).
     """
 
     request_id: str
@@ -138,6 +143,7 @@ class RequestContext:
     now: datetime | None = None
     expected_output_tokens: int | None = None
     thinking_tokens: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    cached_share: Mapping[tuple[str, str], float] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

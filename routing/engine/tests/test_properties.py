@@ -23,6 +23,7 @@ from routing.engine import (
     PriceRules,
     ProviderInfo,
     RequestContext,
+    TIERS,
     StatsView,
     compile_policy,
     compile_snapshot,
@@ -62,6 +63,21 @@ observed_thinking = st.dictionaries(st.sampled_from(MODELS), st.sampled_from([0,
 # A long-context cliff (as Gemini 2.5 Pro's above 200k input tokens) on some offers.
 tier_thresholds = st.sampled_from([None, None, 100_000, 200_000])
 cost_increases = st.sampled_from([None, 0.0, 0.05, 0.05, 0.5])
+# Quality per model: a tier (None: unrated) and a score (None: none published).
+quality_tiers = st.sampled_from([None, *TIERS, *TIERS])
+quality_scores = st.sampled_from([None, 1250.0, 1300.0, 1350.0, 1420.0])
+downgrade_rules = st.sampled_from(
+    [
+        {},
+        {},
+        {},
+        {"allow_downgrade_to": "economy"},
+        {"allow_downgrade_to": "standard"},
+        {"max_score_drop": 60},
+        {"max_score_drop": 0},
+    ]
+)
+cached_shares = st.sampled_from([0.0, 0.0, 0.5, 0.9])
 inflights = st.integers(0, 60)
 flips = st.booleans()
 target_weights = st.integers(1, 10)
@@ -98,7 +114,9 @@ def worlds(draw):
         for pid in PROVIDER_IDS
     ]
     offers = []
+    cached = {}
     for model in MODELS:
+        tier, score = draw(quality_tiers), draw(quality_scores)
         serving = draw(servers)
         for pid in serving:
             input_price, output_price = draw(prices), draw(prices)
@@ -121,8 +139,13 @@ def worlds(draw):
                         input_price, output_price, reasoning=draw(prices), tiers=tiers
                     ),
                     thinking_tokens=draw(thinking_sizes),
+                    quality_score=score,
+                    quality_tier=tier,
                 )
             )
+            share = draw(cached_shares)
+            if share:
+                cached[(pid, model)] = share
 
     stats = {}
     for pid in draw(measured):
@@ -154,6 +177,7 @@ def worlds(draw):
         actions["constraints"] = constraints
     if draw(one_in_four) == 0:
         actions["fallback"] = {"enabled": draw(flips)}
+    actions.update(draw(downgrade_rules))
     if actions["strategy"] == "balanced" and draw(flips):
         actions["weights"] = {"cost": draw(cost_weights), "latency": draw(latency_weights)}
     use_policy = draw(one_in_five) > 0
@@ -170,6 +194,7 @@ def worlds(draw):
         now=datetime(2026, 1, 1, tzinfo=UTC),
         expected_output_tokens=draw(expected_outputs),
         thinking_tokens=draw(observed_thinking),
+        cached_share=cached,
     )
     options = DecisionOptions(
         use_policies=draw(one_in_five) > 0,
@@ -189,7 +214,7 @@ def expected_cost(ctx, offer):
     visible output from max_tokens, else the observed/default estimate; plus the target
     model's thinking (observed, else the offer's); all output capped by max_tokens and the
     offer's limit; priced at the rates of the prompt's tier, thinking at the reasoning rate,
-    no cache hit."""
+    the observed cached share of the prompt at the cached-input rate."""
     if ctx.max_tokens is not None:
         visible = ctx.max_tokens
     elif ctx.expected_output_tokens is not None:
@@ -207,10 +232,35 @@ def expected_cost(ctx, offer):
     for above, tier in offer.pricing.tiers:
         if ctx.input_tokens > above:
             rates = tier
+    share = ctx.cached_share.get((offer.provider_id, offer.model), 0.0)
     return (
-        ctx.input_tokens * rates.input
+        ctx.input_tokens * (1 - share) * rates.input
+        + ctx.input_tokens * share * rates.cached_input
         + (out - thinking) * rates.output
         + thinking * rates.reasoning
+    )
+
+
+RANK = {tier: i for i, tier in enumerate(TIERS)}
+
+
+def quality_allowed(requested, offer, actions) -> bool:
+    """docs/policies.md#quality-tiers, restated: a target of the requested model's tier or
+    above always; a lower one only with the policy's leave. Unrated ranks lowest."""
+    if offer.model == requested.model:
+        return True
+    have, want = RANK.get(offer.quality_tier, 0), RANK.get(requested.quality_tier, 0)
+    if have >= want:
+        return True
+    floor = actions.get("allow_downgrade_to")
+    if floor is not None and have >= RANK[floor]:
+        return True
+    drop = actions.get("max_score_drop")
+    return (
+        drop is not None
+        and requested.quality_score is not None
+        and offer.quality_score is not None
+        and requested.quality_score - offer.quality_score <= drop
     )
 
 
@@ -374,3 +424,26 @@ def test_targets_are_unique_and_over_guard_ones_come_last(world):
         assert len(decision.targets) <= 1
     dropped = {(p, m) for p, m, _ in decision.dropped}
     assert not dropped & set(keys)
+
+
+@SETTINGS
+@given(worlds())
+def test_no_target_crosses_a_tier_downward_without_the_policys_leave(world):
+    """Every target a policy decision may try (the primary, fallbacks, last resorts, those
+    over the cost guard) is of the requested model's quality tier or above, unless the
+    policy's allow_downgrade_to / max_score_drop admits it (the oracle's reading)."""
+    policies, _, _, _, ctx, _ = world
+    snap, decision, by_key, _, _ = setup(world)
+    if decision.policy_id is None:
+        # The default route serves the requested model itself: no tier can change.
+        assert all(t.model == ctx.model for t in decision.targets)
+        return
+    requested = snap.default_offers[ctx.model]
+    actions = policies[0].actions
+    for target in decision.targets:
+        offer = by_key[(target.provider_id, target.model)]
+        assert quality_allowed(requested, offer, actions), (target, requested, actions)
+    for provider_id, model, why in decision.dropped:
+        # ... and the engine refuses no target the rules admit.
+        if why.startswith("quality tier"):
+            assert not quality_allowed(requested, by_key[(provider_id, model)], actions)

@@ -16,6 +16,7 @@ from accounts.services import api_key_authenticate, api_key_create
 from providers.demo import demo_catalogue_install
 from routing.demo import demo_policies_install
 from routing.flags import SEED_GROUPS, install_seed_flags
+from routing.quality import model_quality_sync
 
 DEMO_KEY_NAME = "demo"
 DEFAULT_ADMIN_PASSWORD = "admin"
@@ -59,6 +60,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def seed(self, **options):
         providers = demo_catalogue_install(options["simulator_url"])
+        model_quality_sync()
         policies = demo_policies_install()
         groups = {name: Group.objects.get_or_create(name=name)[0] for name in SEED_GROUPS}
         install_seed_flags(apps)
