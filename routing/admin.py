@@ -28,6 +28,7 @@ from .forms import (
     json_error_location,
     json_object,
 )
+from . import savings_admin  # noqa: F401 - registers its ModelAdmins
 from .models import FlagRollback, RoutingPolicy
 from .sensitive import sensitive_resolve
 
