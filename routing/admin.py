@@ -16,7 +16,10 @@ from core.flags import DESCRIPTIONS
 from core.request_context import request_id_from
 from providers.adapters.types import RequestValidationError
 
-from . import services
+from . import (
+    savings_admin,  # noqa: F401 - registers its ModelAdmins
+    services,
+)
 from .decisions import policy_dry_run, request_simulate, simulation_request
 from .engine import PolicyError, UnknownModel
 from .flags import cost_optimization_percent
@@ -28,7 +31,6 @@ from .forms import (
     json_error_location,
     json_object,
 )
-from . import savings_admin  # noqa: F401 - registers its ModelAdmins
 from .models import FlagRollback, RoutingPolicy
 from .sensitive import sensitive_resolve
 
