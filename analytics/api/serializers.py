@@ -163,3 +163,67 @@ class AnalyticsSummarySerializer(_SummaryFiguresSerializer):
         fields = super().get_fields()
         first = ("start", "end", "source")
         return {**{k: fields[k] for k in first}, **fields, "groups": fields["groups"]}
+
+
+class PolicyPreviewRequestSerializer(serializers.Serializer):
+    """Body of POST /api/routing/policies/{id}/preview/ (every field optional)."""
+
+    days = serializers.IntegerField(
+        required=False, min_value=1, max_value=90, default=7, help_text="The last N days."
+    )
+    sample = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=200,
+        default=20,
+        help_text="Changed decisions to list.",
+    )
+    conditions = serializers.JSONField(
+        required=False, help_text="An edited policy's conditions (default: as saved)."
+    )
+    actions = serializers.JSONField(
+        required=False, help_text="An edited policy's actions (default: as saved)."
+    )
+    priority = serializers.IntegerField(required=False, help_text="Default: as saved.")
+
+
+class _PreviewSideSerializer(serializers.Serializer):
+    cost_usd = serializers.FloatField()
+    savings_usd = serializers.FloatField()
+    savings_percent = serializers.FloatField(allow_null=True, help_text="Of the baseline.")
+    mix = serializers.ListField(
+        child=serializers.DictField(), help_text="[{target, requests, share}] by requests."
+    )
+    downgrades = serializers.IntegerField(help_text="Primaries of a lower quality tier.")
+    over_cost_guard = serializers.IntegerField(
+        help_text="Primaries expected above the cost guard's limit."
+    )
+    no_eligible_target = serializers.IntegerField()
+    expected_latency_s = serializers.FloatField(
+        allow_null=True, help_text="Mean of the primaries' providers' live latency."
+    )
+    error_exposure = serializers.FloatField(
+        allow_null=True, help_text="Mean of the primaries' providers' live error rate (0-1)."
+    )
+
+
+class PolicyPreviewSerializer(serializers.Serializer):
+    policy_id = serializers.CharField()
+    policy_name = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    days = serializers.IntegerField()
+    requests_matched = serializers.IntegerField(
+        help_text="Logged requests the policy would route (its decision, with it in place)."
+    )
+    decisions_changed = serializers.IntegerField(
+        help_text="Of those, requests whose primary target differs from today's decision."
+    )
+    baseline_cost_usd = serializers.FloatField(
+        help_text="The matched requests on their requested model's default provider."
+    )
+    recorded_cost_usd = serializers.FloatField(help_text="What they really cost.")
+    before = _PreviewSideSerializer(help_text="Today's policies, replayed.")
+    after = _PreviewSideSerializer(help_text="With the previewed policy in place.")
+    changed_sample = serializers.ListField(child=serializers.DictField())
+    seconds = serializers.FloatField(help_text="How long the preview took.")

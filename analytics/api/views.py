@@ -1,16 +1,22 @@
 import django_filters
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasRoutingView
 from analytics.models import RoutingAnalytics
+from analytics.preview import PreviewError, policy_preview, preview_compile
 from analytics.selectors import analytics_summary
+from routing.models import RoutingPolicy
 
 from .serializers import (
     AnalyticsSummaryQuerySerializer,
     AnalyticsSummarySerializer,
+    PolicyPreviewRequestSerializer,
+    PolicyPreviewSerializer,
     RoutingAnalyticsSerializer,
 )
 
@@ -49,3 +55,35 @@ class AnalyticsSummaryView(APIView):
         query = AnalyticsSummaryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(AnalyticsSummarySerializer(analytics_summary(query.query())).data)
+
+
+class PolicyPreviewView(APIView):
+    """Impact preview: replay the last N days of the request log through the routing engine
+    with this policy in place (as saved, or edited: send `conditions`/`actions`/`priority`),
+    and compare with today's decisions. Writes nothing (docs/policies.md#impact-preview)."""
+
+    permission_classes = [HasRoutingView]
+
+    @extend_schema(
+        request=PolicyPreviewRequestSerializer,
+        responses={200: PolicyPreviewSerializer},
+        summary="Impact preview of a policy on recorded traffic",
+    )
+    def post(self, request, pk):
+        body = PolicyPreviewRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        policy = get_object_or_404(RoutingPolicy, pk=pk)
+        data = body.validated_data
+        conditions = data.get("conditions", policy.resolved_conditions())
+        actions = data.get("actions", policy.resolved_actions())
+        try:
+            compiled = preview_compile(
+                policy.id, policy.name, data.get("priority", policy.priority), conditions, actions
+            )
+        except PreviewError as exc:
+            fields: dict[str, list[str]] = {}
+            for issue in exc.issues:
+                fields.setdefault(issue.path.split(".")[0].split("[")[0], []).append(str(issue))
+            raise ValidationError(fields) from exc
+        result = policy_preview(compiled, days=data["days"], sample_size=data["sample"])
+        return Response(PolicyPreviewSerializer(result).data)
