@@ -16,7 +16,7 @@ from core.admin_base import ReadOnlyAdmin, change_panel_register
 from providers.models import Provider
 from routing.models import RoutingPolicy
 
-from . import charts, reports
+from . import charts, preview_admin, reports  # noqa: F401 - preview_admin registers
 from .models import AnalyticsReport, RequestLog, RoutingAnalytics
 from .selectors import (
     FallbackServed,

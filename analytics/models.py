@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from routing.models import RoutingPolicy
+
 from .choices import ReportKind, RequestStatus
 
 
@@ -271,3 +273,13 @@ class AnalyticsReport(models.Model):
     @property
     def savings(self):
         return self.baseline_cost - self.total_cost
+
+
+class PolicyImpact(RoutingPolicy):
+    """The routing policies as the impact preview and the canary see them (admin only: a
+    proxy, no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "policy impact preview"
+        verbose_name_plural = "policy impact previews"

@@ -197,11 +197,11 @@ def _stream_rows(sql: str, params: list):
     """Rows from a server-side cursor on PostgreSQL (memory stays flat at any size)."""
     if connection.vendor == "postgresql":
         # A named cursor lives in a transaction (read-only here).
-        with transaction.atomic():
-            with connection.connection.cursor(name=f"preview_{time.monotonic_ns()}") as cursor:
-                cursor.itersize = _FETCH
-                cursor.execute(sql, params)
-                yield from cursor
+        name = f"preview_{time.monotonic_ns()}"
+        with transaction.atomic(), connection.connection.cursor(name=name) as cursor:
+            cursor.itersize = _FETCH
+            cursor.execute(sql, params)
+            yield from cursor
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -407,7 +407,17 @@ def policy_preview(
                         "reasons": list(item.after.reasons),
                     }
                 )
+    before_mix = sides["before"].as_dict(matched, baseline)["mix"]
+    after_mix = sides["after"].as_dict(matched, baseline)["mix"]
+    blank = {"target": "", "requests": None}
     return {
+        "mix_rows": [
+            (
+                before_mix[i] if i < len(before_mix) else blank,
+                after_mix[i] if i < len(after_mix) else blank,
+            )
+            for i in range(max(len(before_mix), len(after_mix)))
+        ],
         "policy_id": policy.id,
         "policy_name": policy.name,
         "start": start,

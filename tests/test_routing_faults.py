@@ -64,6 +64,8 @@ def drill_policy(model, targets, *, retry_attempts=1, name="Fault drill"):
             "targets": [{"provider": p, "model": m} for p, m in targets],
             "strategy": "priority",
             "retry": {"attempts": retry_attempts, "backoff_ms": 50},
+            # The drills are about fallback, not quality: any tier may stand in.
+            "allow_downgrade_to": "economy",
         },
     )
     policy.full_clean()
