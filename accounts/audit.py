@@ -39,6 +39,7 @@ _TIMESTAMPS = frozenset({"created_at", "updated_at", "created", "modified"})
 
 AUDITED = {
     "routing.RoutingPolicy": _Audited(secrets=frozenset({"sensitive_values"})),
+    "routing.PolicyCanary": _Audited(ignored=frozenset({"figures"})),
     "providers.Provider": _Audited(
         secrets=frozenset({"api_key"}), ignored=frozenset({"avg_response_time"})
     ),

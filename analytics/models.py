@@ -72,6 +72,10 @@ class RequestLog(models.Model):
     # (docs/policies.md#impact-preview): input token estimate, max_tokens, capabilities,
     # metadata, the caller's groups and team. Headers are not kept (they may hold secrets).
     route_attributes = models.JSONField(default=dict, blank=True)
+    # The canary policy whose conditions matched, and the caller's side of it ("canary" or
+    # "control"; docs/policies.md#canary-activation).
+    canary_policy_id = models.UUIDField(null=True, blank=True)
+    canary_cohort = models.CharField(max_length=10, blank=True, default="")
 
     class Meta:
         db_table = "request_log"
@@ -80,6 +84,11 @@ class RequestLog(models.Model):
             models.Index(fields=["policy", "created_at"], name="request_log_policy_time"),
             models.Index(fields=["provider_id", "created_at"], name="request_log_provider_time"),
             models.Index(fields=["status", "created_at"], name="request_log_status_time"),
+            models.Index(
+                fields=["canary_policy_id", "created_at"],
+                name="request_log_canary_time",
+                condition=models.Q(canary_policy_id__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -47,6 +47,7 @@ from routing.engine import (
     decide,
     is_downgrade,
 )
+from routing.engine.conditions import attribute_paths
 from routing.engine.types import StatsView, UnknownModel
 from routing.output_estimates import output_estimates_get
 
@@ -171,20 +172,42 @@ def _billed(offer: ModelOffer, row, thinking_median) -> float:
 
 
 def _rows_sql(models: list[str]) -> str:
+    """The rows a policy of these models could route, with the decision's inputs extracted
+    as key columns (16-22): what decides alike, whatever the rest of the row."""
     placeholders = ", ".join(["%s"] * len(models))
     if connection.vendor == "postgresql":
         flags = "l.flags ->> 'routing_policies' = 'true'"
         attrs = "l.route_attributes::text"
         flags_text = "l.flags::text"
+
+        def part(name):
+            return f"(l.route_attributes -> '{name}')::text"
     else:
         flags = "json_extract(l.flags, '$.routing_policies') = 1"
         attrs = "l.route_attributes"
         flags_text = "l.flags"
+
+        def part(name):
+            return f"json_extract(l.route_attributes, '$.{name}')"
+
+    keys = ", ".join(
+        part(name)
+        for name in (
+            "input_tokens",
+            "max_tokens",
+            "expected_output_tokens",
+            "capabilities",
+            "metadata",
+            "username",
+            "groups",
+            "team",
+        )
+    )
     return f"""
         SELECT l.id, l.request_id, l.created_at, l.user_id, l.api_key_name, l.requested_model,
                l.provider_id, l.model, l.stream, l.prompt_tokens, l.completion_tokens,
                l.cached_tokens, l.cache_write_tokens, l.reasoning_tokens, {flags_text}, {attrs},
-               l.cost
+               l.cost, {keys}
         FROM request_log l
         WHERE l.created_at >= %s AND l.created_at < %s
           AND l.status <> '{RequestStatus.REFUSED}'
@@ -226,11 +249,18 @@ def preview_decisions(
     estimates = output_estimates_get()
     cap = settings.COST_OPTIMIZATION_MAX_COST_INCREASE
     zone = settings.ROUTING_TIME_ZONE
-    strategies = {p.spec.strategy for p in (*before_snap.policies, *after_snap.policies)}
-    # Inputs that decide alike share one decision: a weighted order depends on the request id,
-    # a time condition on the moment.
-    by_id = "weighted" in strategies
+    policies = (*before_snap.policies, *after_snap.policies)
+    # Inputs that decide alike share one decision. The key holds what every decision reads
+    # (model, sizes, capabilities, stream, flags) and, only when some policy reads them, the
+    # metadata, the caller's attributes, the request id (a weighted order) and the moment.
+    paths = set().union(*(attribute_paths(p.conditions) for p in policies))
+    by_id = any(p.spec.strategy == "weighted" for p in policies)
     by_time = before_snap.uses_time or after_snap.uses_time
+    by_metadata = any(path.startswith("metadata.") for path in paths)
+    # A canary's cohort is the caller's, too.
+    by_caller = any(path.startswith("caller.") for path in paths) or any(
+        p.canary_percent is not None for p in policies
+    )
     memo: dict = {}
     params = [
         connection.ops.adapt_datetimefield_value(start),
@@ -244,11 +274,14 @@ def preview_decisions(
             continue  # written before the log kept route attributes: nothing to replay
         key = (
             model,
-            user_id,
-            api_key,
             row[8],
             flags_text,
-            attrs_text,
+            row[17],
+            row[18],
+            row[19],
+            row[20],
+            row[21] if by_metadata else None,
+            (user_id, api_key, row[22], row[23], row[24]) if by_caller else None,
             request_id if by_id else None,
             created_at if by_time else None,
         )

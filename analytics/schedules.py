@@ -1,6 +1,7 @@
 """The analytics jobs' default beat schedules (docs/jobs.md): the rollup, the daily report,
-retention and the observed output lengths, from the settings' values. Installed by migration
-0007 and, after a transactional test flushed the database, by tests; rows that exist are left
+retention, the observed output lengths and the canary evaluation, from the settings'
+values. Installed by migrations 0007 and 0012 and, after a transactional test flushed the
+database, by tests; rows that exist are left
 as they are."""
 
 from django.conf import settings
@@ -44,4 +45,14 @@ def install_default_schedules(apps) -> None:
         description="Observed output lengths per model, for expected costs (docs/jobs.md).",
         every_seconds=estimates_every,
         expire_seconds=max(1, round(estimates_every)),
+    )
+    canaries_every = settings.CANARY_EVALUATION_INTERVAL_SECONDS
+    periodic_task_install(
+        apps,
+        name="canary-evaluation",
+        task="analytics.tasks.evaluate_canaries_task",
+        description="Roll back or promote running policy canaries (docs/policies.md"
+        "#canary-activation).",
+        every_seconds=canaries_every,
+        expire_seconds=max(1, round(canaries_every)),
     )

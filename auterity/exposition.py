@@ -34,11 +34,11 @@ from prometheus_client import (
 
 from analytics.collectors import cost_savings_collector
 from core import metrics as core_metrics
-from routing.collectors import provider_status_collector
+from routing.collectors import canary_collector, provider_status_collector
 from routing.decisions import provider_stats
 
 # Collectors that read the database, added to every scrape's registry.
-SCRAPE_COLLECTORS = (provider_status_collector, cost_savings_collector)
+SCRAPE_COLLECTORS = (provider_status_collector, cost_savings_collector, canary_collector)
 
 
 def multiprocess_enabled() -> bool:

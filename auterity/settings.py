@@ -379,6 +379,10 @@ PROVIDER_PROBE_SUCCESSES_TO_RECOVER = env.int("PROVIDER_PROBE_SUCCESSES_TO_RECOV
 # Daily cost report: cron fields "minute hour day-of-month month day-of-week" in TIME_ZONE.
 ANALYTICS_REPORT_SCHEDULE = env.str("ANALYTICS_REPORT_SCHEDULE", default="0 6 * * *")
 ANALYTICS_REPORT_RECIPIENTS = env.list("ANALYTICS_REPORT_RECIPIENTS", default=[])
+# Policy canaries (docs/policies.md#canary-activation): who hears of an automatic rollback
+# (default: the report's recipients), and how often beat judges them.
+CANARY_ALERT_RECIPIENTS = env.list("CANARY_ALERT_RECIPIENTS", default=[])
+CANARY_EVALUATION_INTERVAL_SECONDS = env.float("CANARY_EVALUATION_INTERVAL_SECONDS", default=60)
 # Retention: raw rows older than this are deleted in batches; rollups and reports are kept.
 REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=30)
 PROVIDER_PROBE_RETENTION_DAYS = env.int("PROVIDER_PROBE_RETENTION_DAYS", default=7)

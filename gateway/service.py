@@ -713,6 +713,8 @@ class _LogContext:
                 downgrade=bool(result.downgrade),
                 guard_violation=guard_violation,
                 route_attributes=self.route_attributes(),
+                canary_policy_id=decision.canary[0] if decision.canary else None,
+                canary_cohort=decision.canary[1] if decision.canary else "",
             )
         except Exception:
             # The answer already exists; losing it because the log write failed would be worse.

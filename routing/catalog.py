@@ -19,7 +19,7 @@ from django.db import transaction
 
 from providers.adapters.types import ProviderEndpoint
 from providers.models import Provider
-from routing.choices import PolicyStatus
+from routing.choices import CanaryState, PolicyStatus
 from routing.engine import (
     DRAINED,
     ModelOffer,
@@ -29,7 +29,7 @@ from routing.engine import (
     compile_policy,
     compile_snapshot,
 )
-from routing.models import RoutingPolicy
+from routing.models import PolicyCanary, RoutingPolicy
 from routing.offers import catalogue_offers
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,16 @@ def catalogue_build(version: str) -> Catalogue:
     ]
     endpoints = {p.id: endpoint for p in providers if (endpoint := p.endpoint()) is not None}
     compiled, broken = [], []
-    for policy in RoutingPolicy.objects.filter(status=PolicyStatus.ACTIVE):
+    # Canaries route their share of callers (routing/engine/canary.py).
+    canaries = dict(
+        PolicyCanary.objects.filter(
+            state=CanaryState.RUNNING, policy__status=PolicyStatus.CANARY
+        ).values_list("policy_id", "percent")
+    )
+    routing = RoutingPolicy.objects.filter(status__in=[PolicyStatus.ACTIVE, PolicyStatus.CANARY])
+    for policy in routing:
+        if policy.status == PolicyStatus.CANARY and policy.id not in canaries:
+            continue  # a canary without its running record routes nothing
         try:
             compiled.append(
                 compile_policy(
@@ -73,6 +82,7 @@ def catalogue_build(version: str) -> Catalogue:
                     policy.priority,
                     policy.resolved_conditions(),  # sensitive values decrypted in memory only
                     policy.resolved_actions(),
+                    canary_percent=canaries.get(policy.id),
                 )
             )
         except PolicyError as exc:

@@ -6,6 +6,8 @@ class PolicyStatus(models.TextChoices):
 
     DRAFT = "draft", "Draft"
     ACTIVE = "active", "Active"
+    # Routing a sticky share of callers while its canary runs (docs/policies.md#canary-activation).
+    CANARY = "canary", "Canary"
     INACTIVE = "inactive", "Inactive"
     ARCHIVED = "archived", "Archived"
 
@@ -16,3 +18,10 @@ class QualityTier(models.TextChoices):
     ECONOMY = "economy", "Economy"
     STANDARD = "standard", "Standard"
     FRONTIER = "frontier", "Frontier"
+
+
+class CanaryState(models.TextChoices):
+    RUNNING = "running", "Running"
+    PROMOTED = "promoted", "Promoted"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    STOPPED = "stopped", "Stopped by an operator"

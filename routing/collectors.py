@@ -1,11 +1,13 @@
-"""What /metrics reads from the catalogue when scraped: `ai_provider_status`."""
+"""What /metrics reads from the database when scraped: `ai_provider_status`, the canaries."""
 
 import logging
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from core.metrics import STATUS_VALUE
 from routing.catalog import catalogue_get
+from routing.choices import CanaryState
+from routing.models import PolicyCanary
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +41,55 @@ class ProviderStatusCollector:
 
 
 provider_status_collector = ProviderStatusCollector()
+
+
+class CanaryCollector:
+    """`ai_routing_canary_rollbacks_total` (counter: canaries rolled back automatically, per
+    policy) and `ai_routing_canary_running` (gauge: the running canary's percent, per policy),
+    read from the PolicyCanary rows when scraped, so every process shows what the Celery
+    worker's evaluation decided (docs/observability.md#canaryrolledback)."""
+
+    rollbacks = "ai_routing_canary_rollbacks"
+    running = "ai_routing_canary_running"
+
+    def _families(self):
+        return (
+            CounterMetricFamily(
+                self.rollbacks,
+                "Policy canaries rolled back automatically (worse than their control cohort).",
+                labels=["policy"],
+            ),
+            GaugeMetricFamily(
+                self.running,
+                "Percent of callers a running policy canary routes.",
+                labels=["policy"],
+            ),
+        )
+
+    def describe(self):
+        return list(self._families())
+
+    def collect(self):
+        rollbacks, running = self._families()
+        try:
+            rows = list(
+                PolicyCanary.objects.filter(
+                    state__in=[CanaryState.ROLLED_BACK, CanaryState.RUNNING]
+                ).values_list("policy__name", "state", "percent")
+            )
+        except Exception:
+            logger.warning("canary figures unavailable for /metrics", exc_info=True)
+            return
+        counts: dict[str, int] = {}
+        for name, state, percent in rows:
+            if state == CanaryState.ROLLED_BACK:
+                counts[name] = counts.get(name, 0) + 1
+            else:
+                running.add_metric([name], percent)
+        for name, n in sorted(counts.items()):
+            rollbacks.add_metric([name], n)
+        yield rollbacks
+        yield running
+
+
+canary_collector = CanaryCollector()

@@ -7,12 +7,12 @@ from django.db import models
 
 from core.encryption import EncryptedJSONField
 
-from .choices import PolicyStatus
+from .choices import CanaryState, PolicyStatus
 from .policy_validation import policy_errors
 from .quality_models import ModelQuality
 from .sensitive import sensitive_errors, sensitive_resolve
 
-__all__ = ["FlagRollback", "ModelQuality", "RoutingPolicy"]
+__all__ = ["FlagRollback", "ModelQuality", "PolicyCanary", "RoutingPolicy"]
 
 
 class RoutingPolicy(models.Model):
@@ -94,3 +94,61 @@ class FlagRollback(models.Model):
     def __str__(self):
         state = "rolled forward" if self.rolled_forward_at else "in force"
         return f"rollback {self.created_at:%Y-%m-%d %H:%M:%S} by {self.actor_label} ({state})"
+
+
+# A canary is worse than its control cohort when any of these is exceeded (defaults; a
+# canary's own `guard` overrides any of them): docs/policies.md#canary-activation.
+CANARY_GUARD_DEFAULTS = {
+    "max_error_rate_increase": 0.02,  # absolute: 2 % more failed requests
+    "max_latency_p95_increase": 0.25,  # relative: p95 25 % slower ...
+    "min_latency_p95_delta_s": 0.05,  # ... and at least 50 ms slower (below: noise)
+    "max_cost_increase": 0.05,  # relative: 5 % dearer per request
+    "max_downgrade_share_increase": 0.05,  # absolute: 5 % more requests downgraded
+    "min_requests": 20,  # per cohort before any verdict
+}
+
+
+class PolicyCanary(models.Model):
+    """One activation of a policy as "canary N %": it routes that sticky share of the callers
+    its conditions match, the rest form the control cohort, and the evaluation (every minute,
+    Celery beat) rolls it back to draft when the canary cohort is worse than the control by
+    more than `guard`, or promotes it to active once `bake_minutes` have passed. Written only
+    by routing.canary."""
+
+    id = models.BigAutoField(primary_key=True)
+    policy = models.ForeignKey(RoutingPolicy, on_delete=models.CASCADE, related_name="canaries")
+    percent = models.FloatField(help_text="Share of callers routed by the policy (0-100).")
+    bake_minutes = models.PositiveIntegerField(default=60)
+    guard = models.JSONField(default=dict, blank=True, help_text="Overrides of the defaults.")
+    state = models.CharField(
+        max_length=20, choices=CanaryState.choices, default=CanaryState.RUNNING
+    )
+    started_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    figures = models.JSONField(default=dict, blank=True, help_text="The last comparison.")
+    started_by = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(percent__gt=0) & models.Q(percent__lt=100),
+                name="%(app_label)s_%(class)s_percent_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=CanaryState.values),
+                name="%(app_label)s_%(class)s_state_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["policy"],
+                condition=models.Q(state="running"),
+                name="%(app_label)s_%(class)s_one_running_per_policy",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.policy} canary {self.percent:g} % ({self.get_state_display()})"
+
+    def guard_values(self) -> dict:
+        return {**CANARY_GUARD_DEFAULTS, **(self.guard or {})}

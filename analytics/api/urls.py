@@ -11,6 +11,6 @@ urlpatterns = [
     path("analytics/summary/", AnalyticsSummaryView.as_view(), name="analytics-summary"),
     # The policies' own routes are routing's (routing/api/urls.py); the preview reads the
     # request log, which is analytics', so it is served from here under the same prefix.
-    path("policies/<uuid:pk>/preview/", PolicyPreviewView.as_view(), name="policy-preview"),
+    path("policies/<str:pk>/preview/", PolicyPreviewView.as_view(), name="policy-preview"),
     *router.urls,
 ]

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api_errors import FullCleanModelSerializer
-from routing.models import RoutingPolicy
+from routing.models import PolicyCanary, RoutingPolicy
 
 
 # The policy language's schema (routing/engine/schema.py, components added by
@@ -62,3 +62,37 @@ class RoutingPolicySerializer(FullCleanModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class CanaryStartSerializer(serializers.Serializer):
+    """Body of POST /api/routing/policies/{id}/canary/."""
+
+    percent = serializers.FloatField(help_text="Share of the policy's callers it routes (0-100).")
+    bake_minutes = serializers.IntegerField(
+        required=False, default=60, min_value=1, help_text="Promoted after this, if not worse."
+    )
+    guard = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Overrides of max_error_rate_increase, max_latency_p95_increase, "
+        "max_cost_increase, max_downgrade_share_increase, min_requests.",
+    )
+
+
+class PolicyCanarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PolicyCanary
+        fields = [
+            "id",
+            "policy",
+            "percent",
+            "bake_minutes",
+            "guard",
+            "state",
+            "started_at",
+            "decided_at",
+            "reason",
+            "figures",
+            "started_by",
+        ]
+        read_only_fields = fields

@@ -24,6 +24,7 @@ from itertools import compress, repeat
 from operator import attrgetter, call
 
 from .actions import ActionSpec, Constraints
+from .canary import CANARY, CONTROL, in_cohort
 from .conditions import Facts, zone
 from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from .quality import NO_DOWNGRADE, DowngradeSpec, downgrade_refusal, tier_rank
@@ -282,8 +283,12 @@ def decide(
             reasons.append("no policy matched")
         else:
             reasons.append(f"policy '{policy.name}' ({policy.id}) matched")
+        canary = _canary_cohort(snapshot, policy, model, facts) if snapshot.canaries else None
+        if canary is not None and canary[1] == CONTROL:
+            reasons.append(f"canary policy {canary[0]}: this caller is in its control cohort")
     else:
         reasons.append("policies disabled")
+        canary = None
 
     spec = policy.spec if policy is not None else _DEFAULT_SPEC
     checker = _Checker(
@@ -391,7 +396,28 @@ def decide(
         fallback=fallback,
         timeout_s=spec.timeout_s,
         snapshot_version=snapshot.version,
+        canary=canary,
     )
+
+
+def _canary_cohort(
+    snapshot: Snapshot, policy: CompiledPolicy | None, model: str, facts: Facts
+) -> tuple[str, str] | None:
+    """(canary policy id, cohort) for the first canary whose conditions match and which no
+    earlier policy pre-empted: "canary" if it routed the request, "control" if only the
+    caller's cohort kept it from doing so."""
+    order = snapshot.order
+    chosen = order[policy.id] if policy is not None else len(order)
+    for canary in snapshot.canaries:
+        if policy is canary:
+            return canary.id, CANARY
+        if order[canary.id] > chosen:
+            break
+        if canary.model_filter is not None and not canary.model_filter(model):
+            continue
+        if canary.predicate(facts) and not in_cohort(canary.id, canary.canary_percent, facts):
+            return canary.id, CONTROL
+    return None
 
 
 def _default_route(snapshot: Snapshot, model: str, base_offer: ModelOffer) -> tuple[Candidate, ...]:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .actions import ActionSpec, TargetSpec, compile_actions
+from .canary import in_cohort
 from .conditions import Facts, Predicate, attribute_paths, compile_conditions
 from .index import Guard, ModelFilter, PolicyIndex, build_indexes, guard_and_residual, model_filter
 from .types import ModelOffer, PolicyError, ProviderInfo
@@ -40,6 +41,8 @@ class CompiledPolicy:
     guard: Guard | None = field(default=None, repr=False, compare=False)
     # What is left to evaluate once the index found the policy through its guard.
     residual: Predicate | None = field(default=None, repr=False, compare=False)
+    # "canary N %": only that sticky share of callers is routed by it (canary.py).
+    canary_percent: float | None = None
 
     def matches(self, facts: Facts) -> bool:
         return self.predicate(facts)
@@ -53,6 +56,7 @@ def compile_policy(
     actions: Any,
     *,
     status: str = ACTIVE,
+    canary_percent: float | None = None,
 ) -> CompiledPolicy:
     """Validate and compile one policy; raises `PolicyError` listing every issue.
 
@@ -68,6 +72,14 @@ def compile_policy(
     residual = predicate
     if residual_conditions is not None:
         residual = compile_conditions(residual_conditions)[0]
+    if canary_percent is not None:
+        # A canary matches only its cohort's requests; `predicate` stays the conditions alone
+        # (decide() reads it to find the control cohort).
+        policy_id, percent, conditions_hold = str(id), float(canary_percent), residual
+
+        def residual(facts, _id=policy_id, _percent=percent, _holds=conditions_hold):
+            return _holds(facts) and in_cohort(_id, _percent, facts)
+
     return CompiledPolicy(
         id=str(id),
         name=str(name),
@@ -80,6 +92,7 @@ def compile_policy(
         model_filter=model_filter(conditions),
         guard=policy_guard,
         residual=residual,
+        canary_percent=canary_percent,
     )
 
 
@@ -111,6 +124,9 @@ class Snapshot:
     # Whether any active policy reads time.* / header.*; if not, decisions skip computing them.
     uses_time: bool = True
     uses_headers: bool = True
+    # Policies active as canaries, and every policy's place in evaluation order.
+    canaries: tuple[CompiledPolicy, ...] = ()
+    order: Mapping[str, int] = field(default_factory=dict)
 
     def policy(self, policy_id: str) -> CompiledPolicy | None:
         for p in self.policies:
@@ -220,6 +236,8 @@ def compile_snapshot(
         warnings=tuple(warnings),
         uses_time=any(path.startswith("time.") for path in paths),
         uses_headers=any(path.startswith("header.") for path in paths),
+        canaries=tuple(p for p in ordered_policies if p.canary_percent is not None),
+        order=MappingProxyType({p.id: i for i, p in enumerate(ordered_policies)}),
     )
 
 

@@ -212,6 +212,8 @@ class Decision:
     fallback: FallbackSpec = FallbackSpec()
     timeout_s: float | None = None
     snapshot_version: str | int | None = None
+    # (policy id, "canary" | "control") when a canary policy's conditions matched the request.
+    canary: tuple[str, str] | None = None
 
     @property
     def primary(self) -> Target | None:
@@ -232,6 +234,9 @@ class Decision:
             "fallback": self.fallback.to_dict(),
             "timeout_s": self.timeout_s,
             "snapshot_version": self.snapshot_version,
+            "canary": {"policy_id": self.canary[0], "cohort": self.canary[1]}
+            if self.canary
+            else None,
         }
 
 
