@@ -57,10 +57,11 @@ from aiohttp import web
 
 from . import wire_openai
 from .catalog import resolve_models
-from .endpoints import Reply, route
+from .endpoints import Context, Reply, route
 from .faults import FaultPlan, FaultRegistry, FaultSet, FaultValidationError
 from .generation import Generation, RequestInvalid
 from .latency import LatencyProfile, LatencyValidationError
+from .prompt_cache import PromptCache
 from .stats import SimulatorStats
 
 logger = logging.getLogger("simulator")
@@ -89,6 +90,7 @@ class SimulatorState:
     profile: LatencyProfile = field(default_factory=LatencyProfile)
     faults: FaultRegistry = field(default_factory=FaultRegistry)
     stats: SimulatorStats = field(default_factory=SimulatorStats)
+    cache: PromptCache = field(default_factory=PromptCache)
     started_at: float = field(default_factory=time.time)
     # Handlers in progress, cancelled on stop so hung and slow requests end at once.
     tasks: set = field(default_factory=set)
@@ -251,7 +253,8 @@ class _Handler:
         if not NAME_PATTERN.match(name):
             return _response(404, wire_openai.unknown_url(request.method, path))
         rest = "/" + rest
-        endpoint = route(state.models, request.method, rest, request.headers, query)
+        context = Context(name, state.models, state.cache)
+        endpoint = route(context, request.method, rest, request.headers, query)
         if endpoint is None:
             state.stats.record(name, "unknown", "not_found")
             return _response(404, wire_openai.unknown_url(request.method, rest))
@@ -364,6 +367,7 @@ class _Handler:
             return _json(200, {"name": parts[1], "stats": state.stats.get(parts[1])})
         if parts == ["stats", "reset"] and method == "POST":
             state.stats.reset()
+            state.cache.clear()
             return _json(200, {"reset": True})
         return _json(
             404, {"error": {"message": f"no control endpoint {method} {path}", "field": None}}
@@ -561,7 +565,9 @@ class SimulatorServer:
         return self._state.stats.snapshot()
 
     def reset_stats(self) -> None:
+        """Zero the counters and forget the prompts seen (nothing counts as cached)."""
         self._state.stats.reset()
+        self._state.cache.clear()
 
 
 def _profile(latency) -> LatencyProfile:
