@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import reports, services
+from . import output_lengths, reports, services
 
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 TRANSIENT_MAIL_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError)
@@ -34,3 +34,9 @@ def send_analytics_report_task(day: str | None = None) -> dict:
 @shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
 def purge_old_rows_task() -> dict:
     return services.old_rows_purge().as_dict()
+
+
+@shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
+def refresh_output_estimates_task() -> dict:
+    """The observed output lengths the cost guard expects (analytics/output_lengths.py)."""
+    return output_lengths.output_estimates_refresh()

@@ -294,11 +294,18 @@ def _decide(principal, request: ChatRequest, request_id: str, headers, input_tok
 
 
 def price(offer: ModelOffer | None, usage: Usage) -> Decimal:
-    """What `usage` costs at `offer`'s prices, in USD to 10 decimal places (0 without an offer):
-    the request log's cost and baseline cost, and bench/replay_trace.py's."""
+    """What `usage` costs under `offer`'s price rules (cached input, cache writes, reasoning,
+    long-context tiers: routing/engine/pricing.py), in USD to 10 decimal places (0 without an
+    offer): the request log's cost and baseline cost, and bench/replay_trace.py's."""
     if offer is None:
         return Decimal(0)
-    cost = usage.prompt_tokens * offer.input_price + usage.completion_tokens * offer.output_price
+    cost = offer.pricing.cost(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cached_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    )
     return Decimal(repr(cost)).quantize(Decimal("1e-10"))
 
 
@@ -452,7 +459,9 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
 
     def events() -> Iterator[bytes]:
         status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
-        final = None  # the chunk carrying finish_reason, held until usage is known
+        # The chunks carrying a finish_reason (one per choice when n > 1), held until usage
+        # is known.
+        finals: list[dict] = []
         try:
             for chunk in stream:
                 choices = chunk.get("choices")
@@ -462,21 +471,21 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
                         catalogue.offers.get((target.provider_id, target.model)), stream.usage
                     )
                     chunk["usage"]["cost"] = float(cost)
-                    if not request.include_usage and final is not None:
+                    if not request.include_usage and finals:
                         # OpenAI sends a choices-less usage chunk only when asked
                         # (stream_options.include_usage); clients that read choices[0] would
                         # break on it, so the usage rides on the final chunk instead.
-                        final["usage"] = chunk["usage"]
+                        finals[-1]["usage"] = chunk["usage"]
                         chunk = None
                 elif choices and choices[0].get("finish_reason") is not None:
-                    final = chunk
+                    finals.append(chunk)
                     continue
-                if final is not None:
+                for final in finals:
                     yield _sse(final)
-                    final = None
+                finals.clear()
                 if chunk is not None:
                     yield _sse(chunk)
-            if final is not None:
+            for final in finals:
                 yield _sse(final)
             status, error_type = RequestStatus.SUCCESS, ""
             # Finished before the end marker: the row is queued (committed, with
@@ -594,6 +603,9 @@ class _LogContext:
                 attempts_detail=[a.to_dict() for a in result.attempts],
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
                 cost=result.cost,
                 baseline_cost=result.baseline_cost,
                 latency=result.latency_s,
