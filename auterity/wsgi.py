@@ -4,6 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from providers.adapters import tokens
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
 
 # What a server puts in every request's environ itself (PEP 3333); anything else not HTTP_*.
@@ -48,6 +50,8 @@ def without_process_environment(environ: dict, process_env: dict | None = None) 
 
 
 _django_application = get_wsgi_application()
+# The tokenizer's vocabulary loads in about a second: at start, not on the first request.
+tokens.warm_up()
 # Taken once the settings have read .env into os.environ (what granian copies, later still):
 # a snapshot, because each os.environ read decodes the value again (~0.4 us a key, per request).
 _PROCESS_ENV = process_environment()

@@ -178,6 +178,11 @@ def decision_options(principal, request_id: str) -> DecisionOptions:
     )
 
 
+def cost_optimization_percent() -> float:
+    """The share of requests (0-100) on which cost-driven strategies order by cost."""
+    return _holder.get().cost_optimization_percent
+
+
 def monitoring_enabled() -> bool:
     return _holder.get().switches[INTELLIGENT_ROUTING_MONITORING]
 
