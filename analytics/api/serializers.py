@@ -151,12 +151,33 @@ class AnalyticsSummaryGroupSerializer(_SummaryFiguresSerializer):
         return {**{k: fields[k] for k in first}, **fields}
 
 
+class MeasuredSavingsSerializer(serializers.Serializer):
+    basis = serializers.CharField(help_text="What this saving compares.")
+    routed_requests = serializers.IntegerField(help_text="Requests the flag routed.")
+    control_requests = serializers.IntegerField(help_text="Requests of the flag's control cohort.")
+    coverage = serializers.FloatField(
+        allow_null=True, help_text="Share of the routed requests in compared strata (0-1)."
+    )
+    savings_percent = serializers.FloatField(allow_null=True)
+    ci95_low_percent = serializers.FloatField(allow_null=True)
+    ci95_high_percent = serializers.FloatField(allow_null=True)
+    note = serializers.CharField(allow_blank=True)
+
+
 class AnalyticsSummarySerializer(_SummaryFiguresSerializer):
     """The range and where its figures came from first, then the figures, then the groups."""
 
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     source = serializers.ChoiceField(choices=[SOURCE_LOG, SOURCE_ROLLUPS])
+    savings_basis = serializers.CharField(
+        help_text="What savings_usd / savings_percent compare: the list-price baseline."
+    )
+    measured_savings = MeasuredSavingsSerializer(
+        allow_null=True,
+        help_text="The routed cohort of the routing_policies flag against its control cohort, "
+        "with a 95 % confidence interval (null with a policy or provider filter).",
+    )
     groups = AnalyticsSummaryGroupSerializer(many=True, allow_null=True)
 
     def get_fields(self):
