@@ -11,8 +11,13 @@ with their real prompt (ContextTokens) and completion (GeneratedTokens) sizes, r
 otherwise. The trace does not say which model each request asked for, so a seeded mix is laid
 over it (`--mix`, percentages, default above); `--batch-share` of the requests carry
 `metadata.priority=batch` and `--tools-share` send a tool definition (so the Claude policy
-keeps them on Sonnet). Every request comes from an `enterprise` caller (routing policies on)
-with the `cost_optimization` sample at 100 %, and the cost guard at its setting (5 %).
+keeps them on Sonnet). Every request comes from an `enterprise` caller (routing policies on),
+the catalogue's quality tiers are enforced (routing/quality_data.json) and the cost guard is
+at its setting (5 %). Four scenarios are replayed: the `cost_optimization` sample at the
+seed's 10 % and at 100 %, each with the demo policies as shipped (the batch policy downgrades,
+with leave) and with no downgrade at all (the batch policy inactive); the table gives each
+one's saving, downgrades, primaries over the guard and requests whose real cost came out above
+their baseline plus the guard's cap. The first scenario is then detailed.
 
 Each request is a real chat body, one user message of exactly ContextTokens words that are
 one token each in OpenAI's o200k_base and four characters long (" the", " and"...), so the
@@ -23,28 +28,32 @@ the function behind POST /api/routing/simulate and the policy admin's dry run, a
 throwaway SQLite database seeded like `seed_demo`: the demo providers and their public list
 prices (providers/demo_prices.json), the demo policies (routing/demo.py), the seed's flags.
 The primary target serves the request. Its cost and the baseline (the same usage on the
-requested model's default provider, as the request log and the dashboard price it) come from
-the full price rules (gateway.service.price: the models' long-context tiers; no prompt-cache
-hits) on the trace's real token counts.
+requested model's default provider, as the request log and the dashboard price it, with the
+requested model's own thinking when another model served) come from the full price rules
+(gateway.service.price: the models' long-context tiers; no prompt-cache hits) on the trace's
+real token counts.
 
 Thinking tokens: the trace's GeneratedTokens are the visible answer. A model that thinks bills
 its thinking as output on top of it; the replay assumes each call of a thinking model spends
 `--thinking-tokens` (default `catalogue`: the model's expected_thinking_tokens, 1,024 for the
 demo's gemini-2.5-pro, gemini-2.5-flash, gpt-5*, o3-mini; 0 for the others); the baseline
-prices the same usage, thinking included. A second line credits the baseline with the
-requested model's own thinking instead (a thinking model routed to one that does not saves
-it). `--thinking-tokens 0` prices as if no model thought.
+is billed the requested model's own thinking (a thinking model routed to one that does not
+saves it). A second figure prices the baseline on the served usage as it is, crediting no
+thinking. `--thinking-tokens 0` prices as if no model thought.
 
 By default the bodies carry no `max_tokens`, as most chat clients send, so the engine expects
 the default visible output (ROUTING_EXPECTED_OUTPUT_DEFAULT, 424: the trace's own p90; a fresh
 request log has observed nothing) plus each target's thinking when it compares costs;
-`--max-tokens trace` sends the trace's GeneratedTokens (perfect foresight; the engine then
-caps thinking and answer together there), `--max-tokens N` a fixed cap.
+`--max-tokens trace` sends the trace's GeneratedTokens (perfect foresight), `--max-tokens N` a
+fixed cap; the engine then expects thinking and answer together within it, and the replay
+bills them so (thinking first, the visible answer cut), as OpenAI and Google count them.
 
 `--live N` also sends the first N requests through the running gateway over HTTP (a Django
 server on a free port, the provider simulator on another, `max_tokens` = GeneratedTokens so
 the simulator answers with exactly the trace's completion size) and compares the request
-log's cost and baseline with the engine-only figure for the same N requests.
+log's cost and baseline with the engine-only figure for the same N requests. The simulator
+bills a thinking model's thinking on top of `max_tokens` (real providers count it against the
+cap), so where a thinking model serves the two differ: the live lines report it as is.
 """
 
 from __future__ import annotations
@@ -170,9 +179,10 @@ class Served:
     cost: Decimal
     baseline_cost: Decimal
     over_guard: bool
-    # The baseline with the requested model's own thinking instead of the served one's: what
-    # the call would have cost without the router, if the requested model thinks as assumed.
-    own_baseline_cost: Decimal = Decimal(0)
+    # The baseline without crediting the requested model's own thinking: the served call's
+    # usage as it is, priced on the baseline (the request log's rule before issue 18).
+    served_usage_baseline_cost: Decimal = Decimal(0)
+    downgrade: bool = False
 
 
 def parse_mix(text: str) -> list[tuple[str, float]]:
@@ -243,8 +253,10 @@ def seed_world(simulator_url: str):
     from providers.demo import demo_catalogue_install
     from routing import flags
     from routing.demo import demo_policies_install
+    from routing.quality import model_quality_sync
 
     demo_catalogue_install(simulator_url)
+    model_quality_sync()
     demo_policies_install()
     flags.install_seed_flags(apps)
     Sample.objects.filter(name=flags.COST_OPTIMIZATION).update(percent=100)
@@ -274,16 +286,35 @@ def thinking_of(offer, assumption: str) -> int:
     return offer.thinking_tokens if assumption == "catalogue" else int(assumption)
 
 
+def billed_usage(req: TraceRequest, thinking: int, max_tokens: str):
+    """The usage a call bills: the trace's answer plus `thinking`, and with a `max_tokens` cap
+    both together at most that (thinking first: OpenAI and Google count it against the cap, so
+    the visible answer is what gets cut), as the engine expects them."""
+    from providers.adapters.types import Usage
+
+    visible = req.generated_tokens
+    cap = {"none": None, "trace": req.generated_tokens}.get(max_tokens)
+    if cap is None and max_tokens not in ("none", "trace"):
+        cap = int(max_tokens)
+    if cap is not None:
+        thinking = min(thinking, cap)
+        visible = min(visible, cap - thinking)
+    return Usage(
+        prompt_tokens=req.context_tokens,
+        completion_tokens=visible + thinking,
+        reasoning_tokens=thinking,
+    )
+
+
 def replay_decisions(
     requests, principal, max_tokens: str, thinking: str = "catalogue"
 ) -> tuple[list[Served], float]:
     from django.conf import settings
 
     from gateway.service import price
-    from providers.adapters.types import Usage
     from routing.catalog import catalogue_get
     from routing.decisions import request_simulate, simulation_request
-    from routing.engine import OVER_COST_GUARD
+    from routing.engine import OVER_COST_GUARD, is_downgrade
 
     offers = catalogue_get().offers
     limit = (1 + settings.COST_OPTIMIZATION_MAX_COST_INCREASE) * (1 + 1e-9)
@@ -297,24 +328,19 @@ def replay_decisions(
             headers={},
         )
         decision = answer["decision"]
+        if not decision["targets"]:
+            sys.exit(f"{req.request_id} ({req.model}): no target: {decision['reasons']}")
         primary, baseline = decision["targets"][0], decision["baseline"]
         offer = offers[(primary["provider_id"], primary["model"])]
         base_offer = offers[(baseline["provider_id"], baseline["model"])]
-        # Priced as the gateway prices the request-log row, on the trace's real token counts.
-        routed_thinking, base_thinking = (
-            thinking_of(offer, thinking),
-            thinking_of(base_offer, thinking),
-        )
-        usage = Usage(
-            prompt_tokens=req.context_tokens,
-            completion_tokens=req.generated_tokens + routed_thinking,
-            reasoning_tokens=routed_thinking,
-        )
-        base_usage = Usage(
-            prompt_tokens=req.context_tokens,
-            completion_tokens=req.generated_tokens + base_thinking,
-            reasoning_tokens=base_thinking,
-        )
+        # Priced as the gateway prices the request-log row (gateway.service: the served call's
+        # usage; its baseline with the requested model's own thinking when another model
+        # served), on the trace's real token counts.
+        usage = billed_usage(req, thinking_of(offer, thinking), max_tokens)
+        if offer.model == base_offer.model:
+            base_usage = usage
+        else:
+            base_usage = billed_usage(req, thinking_of(base_offer, thinking), max_tokens)
         served.append(
             Served(
                 request=req,
@@ -322,11 +348,11 @@ def replay_decisions(
                 provider_model=f"{primary['provider_id']}/{primary['model']}",
                 baseline=f"{baseline['provider_id']}/{baseline['model']}",
                 cost=price(offer, usage),
-                # As the request log prices it: the served call's usage on the baseline.
-                baseline_cost=price(base_offer, usage),
-                own_baseline_cost=price(base_offer, base_usage),
+                baseline_cost=price(base_offer, base_usage),
+                served_usage_baseline_cost=price(base_offer, usage),
                 over_guard=primary["reason"] == OVER_COST_GUARD
                 or primary["expected_cost"] > baseline["expected_cost"] * limit,
+                downgrade=is_downgrade(base_offer.quality_tier, offer.quality_tier),
             )
         )
     return served, time.perf_counter() - started
@@ -360,7 +386,7 @@ def report(served: list[Served], title: str) -> float:
             f"{savings(cost, base):>8.1f}%"
         )
     overall = savings(total_cost, total_base)
-    own_base = sum((s.own_baseline_cost for s in served), Decimal(0))
+    plain_base = sum((s.served_usage_baseline_cost for s in served), Decimal(0))
     print(
         f"  {'total':<22}{len(served):>9,}{float(total_base):>13.2f}{float(total_cost):>12.2f}"
         f"{overall:>8.1f}%"
@@ -379,8 +405,9 @@ def report(served: list[Served], title: str) -> float:
     for policy, count in Counter(s.policy for s in served).most_common():
         print(f"  {policy:<52}{count:>9,}")
     print(
-        "\n  baseline with each requested model's own assumed thinking instead of the served "
-        f"one's: ${float(own_base):.2f}, saved {savings(total_cost, own_base):.1f} %"
+        "\n  baseline without crediting a requested thinking model's own thinking (the served "
+        f"call's usage as it is): ${float(plain_base):.2f}, saved "
+        f"{savings(total_cost, plain_base):.1f} %"
     )
     dearer = [s for s in served if s.cost > s.baseline_cost]
     print(
@@ -517,6 +544,54 @@ def main(argv=None) -> int:
     return 0
 
 
+BATCH_POLICY = "Batch jobs on the cheapest small model (downgrades)"
+# (label, cost_optimization sample %, the batch policy keeps its leave to downgrade)
+SCENARIOS = (
+    ("seed's 10 % sample, demo policies (batch jobs may downgrade)", 10, True),
+    ("seed's 10 % sample, no downgrade (batch policy off)", 10, False),
+    ("100 % of requests, demo policies (batch jobs may downgrade)", 100, True),
+    ("100 % of requests, no downgrade (batch policy off)", 100, False),
+)
+
+
+def scenario_apply(percent: float, batch_downgrades: bool) -> None:
+    """The cost_optimization sample at `percent`, the batch policy active (it downgrades, with
+    leave) or inactive (batch requests then take their model's own class, at its tier); every
+    process-level copy refreshed."""
+    from waffle.models import Sample
+
+    from routing import flags
+    from routing.catalog import catalogue_changed
+    from routing.choices import PolicyStatus
+    from routing.models import RoutingPolicy
+
+    Sample.objects.filter(name=flags.COST_OPTIMIZATION).update(percent=percent)
+    Sample.objects.get(name=flags.COST_OPTIMIZATION).flush()
+    flags.flags_reset()
+    policy = RoutingPolicy.objects.get(name=BATCH_POLICY)
+    policy.status = PolicyStatus.ACTIVE if batch_downgrades else PolicyStatus.INACTIVE
+    policy.save()
+    catalogue_changed()
+
+
+def totals(served: list[Served]) -> dict:
+    from django.conf import settings
+
+    cost = sum((s.cost for s in served), Decimal(0))
+    base = sum((s.baseline_cost for s in served), Decimal(0))
+    plain = sum((s.served_usage_baseline_cost for s in served), Decimal(0))
+    cap = Decimal(repr(1 + settings.COST_OPTIMIZATION_MAX_COST_INCREASE))
+    return {
+        "saved": savings(cost, base),
+        "saved_plain": savings(cost, plain),
+        "downgrades": sum(s.downgrade for s in served),
+        "violations": sum(s.cost > s.baseline_cost * cap for s in served),
+        "over_guard": sum(s.over_guard for s in served),
+        "cost": cost,
+        "baseline": base,
+    }
+
+
 def run(args, raw_key: str) -> None:
     from django.conf import settings
 
@@ -535,7 +610,7 @@ def run(args, raw_key: str) -> None:
     output = {
         "none": f"not sent (the engine expects {settings.ROUTING_EXPECTED_OUTPUT_DEFAULT} "
         "visible output tokens)",
-        "trace": "the trace's GeneratedTokens",
+        "trace": "the trace's GeneratedTokens (thinking and answer capped there together)",
     }.get(args.max_tokens, args.max_tokens)
     check_filler()
     thinkers = ", ".join(
@@ -553,17 +628,52 @@ def run(args, raw_key: str) -> None:
     print(f"  mix (seed {args.seed}): {shares}")
     print(f"  {args.batch_share:.0%} tagged metadata.priority=batch, {args.tools_share:.0%} tools")
     print(
-        "  caller in group enterprise, cost_optimization on for every request, cost guard "
+        "  caller in group enterprise (routing policies on), quality tiers enforced "
+        "(routing/quality_data.json), cost guard "
         f"+{settings.COST_OPTIMIZATION_MAX_COST_INCREASE:.0%}; max_tokens: {output}"
     )
     print(f"  thinking tokens, billed as output on top of the answer: {thinking}")
-    served, seconds = replay_decisions(requests, principal, args.max_tokens, args.thinking_tokens)
-    print(f"  {len(served):,} decisions in {seconds:.1f} s ({len(served) / seconds:,.0f}/s)")
-    overall = report(
-        served, "Engine-only replay (routing.decisions.request_simulate, primary target serves)"
+    print(
+        "  baseline as the request log prices it: the served call's usage on the requested "
+        "model's default provider, with the requested model's own thinking when another model "
+        "served"
     )
-    print(f"\nSAVINGS {overall:.1f} % against the baseline (requested models, default providers)")
+    results = []
+    headline = None
+    for label, percent, batch_downgrades in SCENARIOS:
+        scenario_apply(percent, batch_downgrades)
+        served, seconds = replay_decisions(
+            requests, principal, args.max_tokens, args.thinking_tokens
+        )
+        results.append((label, totals(served), seconds))
+        if headline is None:
+            headline = served
+    print(
+        f"\n  {'scenario':<62}{'saved':>7}{'(plain)':>9}{'downgraded':>12}"
+        f"{'over guard':>12}{'> base+5%':>11}"
+    )
+    for label, t, _seconds in results:
+        print(
+            f"  {label:<62}{t['saved']:>6.1f}%{t['saved_plain']:>8.1f}%{t['downgrades']:>12,}"
+            f"{t['over_guard']:>12,}{t['violations']:>11,}"
+        )
+    print(
+        "  saved: against the request log's baseline; (plain): against the served call's usage "
+        "priced on the baseline, no thinking credited; downgraded: served by a lower quality "
+        "tier than requested; over guard: primaries expected above the guard; > base+5%: "
+        "requests whose real cost came out above their baseline plus the guard's cap"
+    )
+    overall = report(
+        headline,
+        "Engine-only replay, " + SCENARIOS[0][0] + " (routing.decisions.request_simulate, "
+        "primary target serves)",
+    )
+    print(
+        f"\nSAVINGS {overall:.1f} % against the baseline at the seed's 10 % cost_optimization "
+        "sample, demo policies as shipped"
+    )
     if args.live:
+        scenario_apply(100, True)
         sample = requests[: args.live]
         engine, _ = replay_decisions(sample, principal, "trace", args.thinking_tokens)
         replay_live(sample, raw_key, engine)
