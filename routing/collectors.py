@@ -45,7 +45,7 @@ provider_status_collector = ProviderStatusCollector()
 
 class CanaryCollector:
     """`ai_routing_canary_rollbacks_total` (counter: canaries rolled back automatically, per
-    policy) and `ai_routing_canary_running` (gauge: the running canary's percent, per policy),
+    policy that has run as a canary) and `ai_routing_canary_running` (gauge: the running canary's percent, per policy),
     read from the PolicyCanary rows when scraped, so every process shows what the Celery
     worker's evaluation decided (docs/observability.md#canaryrolledback)."""
 
@@ -72,19 +72,16 @@ class CanaryCollector:
     def collect(self):
         rollbacks, running = self._families()
         try:
-            rows = list(
-                PolicyCanary.objects.filter(
-                    state__in=[CanaryState.ROLLED_BACK, CanaryState.RUNNING]
-                ).values_list("policy__name", "state", "percent")
-            )
+            rows = list(PolicyCanary.objects.values_list("policy__name", "state", "percent"))
         except Exception:
             logger.warning("canary figures unavailable for /metrics", exc_info=True)
             return
+        # Every policy ever run as a canary has a series, at 0 until a rollback: a series that
+        # first appears at 1 would show no increase() and the alert would never fire.
         counts: dict[str, int] = {}
         for name, state, percent in rows:
-            if state == CanaryState.ROLLED_BACK:
-                counts[name] = counts.get(name, 0) + 1
-            else:
+            counts[name] = counts.get(name, 0) + (state == CanaryState.ROLLED_BACK)
+            if state == CanaryState.RUNNING:
                 running.add_metric([name], percent)
         for name, n in sorted(counts.items()):
             rollbacks.add_metric([name], n)

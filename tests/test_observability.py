@@ -25,6 +25,8 @@ from analytics.models import RequestLog
 from auterity import health
 from core.logs import RequestIdFilter, SecretRedactionFilter, redact
 from providers.models import Provider
+from routing.canary import policy_canary_start
+from routing.models import RoutingPolicy
 from tests.metrics_exposition import scrape, total
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,6 +111,11 @@ def test_every_metric_in_the_alerts_and_the_dashboard_is_exported_after_traffic(
     for name in ("openai", "google", "deepseek"):
         sim.set_fault(name, error_rate=1.0, error_status=500)
     assert chat(live_server, routed_key, model="gpt-4o-mini").status_code == 502
+    # and a policy running as a canary (its rollback counter's series starts at 0)
+    policy_canary_start(
+        policy=RoutingPolicy.objects.create(name="Canary", conditions={"model": "gpt-4o"}),
+        percent=10,
+    )
     # when
     samples = scrape(live_server.url)
     # then
