@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.request_context.RequestContextMiddleware",
+    "core.api_errors.StoreUnavailableMiddleware",
     # The gateway's endpoints leave here for GATEWAY_MIDDLEWARE (auterity/fast_path.py).
     "auterity.fast_path.GatewayFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -73,6 +74,7 @@ MIDDLEWARE = [
 # limit stays: chat and execute check it themselves (to log the refusal), simulate does not.
 GATEWAY_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.api_errors.StoreUnavailableMiddleware",
     "accounts.middleware.RequestSizeLimitMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -102,6 +104,12 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database host that stops answering (rather than refusing) must not hold a thread for the
+# operating system's TCP timeout (minutes): connecting gives up after this many seconds.
+DATABASE_CONNECT_TIMEOUT_SECONDS = env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=3)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SECONDS)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web workers, Celery and the simulator's callers read while one writes.
     DATABASES["default"]["OPTIONS"] = {
@@ -124,6 +132,16 @@ CACHES = {
         default=env.str("REDIS_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
     ),
 }
+# While Redis is unreachable the cache answers like an empty one instead of raising
+# (core/cache.py), trying Redis again at most every CACHE_RETRY_SECONDS; a Redis that stops
+# answering holds a call for at most CACHE_SOCKET_TIMEOUT_SECONDS.
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=1.0)
+CACHE_SOCKET_TIMEOUT_SECONDS = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=0.5)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "core.cache.FailSoftRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", CACHE_SOCKET_TIMEOUT_SECONDS)
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", CACHE_SOCKET_TIMEOUT_SECONDS)
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -203,6 +221,20 @@ SPECTACULAR_SETTINGS = {
 # --- Callers --------------------------------------------------------------------------------
 # Seconds a resolved API key is trusted in-process; a revoked key stops working after this.
 PRINCIPAL_CACHE_SECONDS = env.float("PRINCIPAL_CACHE_SECONDS", default=5.0)
+# While the database is unreachable, a key or token already resolved keeps its last good
+# answer for up to this long after it was loaded (never past its own expiry); longer outages
+# refuse it with 503, as they do keys never seen (docs/deployment.md, "Outages").
+PRINCIPAL_STALE_MAX_SECONDS = env.float("PRINCIPAL_STALE_MAX_SECONDS", default=3600.0)
+
+# --- Hot-path snapshots (core/snapshot.py) --------------------------------------------------
+# background: a thread per process reloads the catalogue, flags and stale principals, so no
+# request waits on a store; inline: the request that finds a value due reloads it (what the
+# test suite uses: a reload in another thread would not see a test's uncommitted rows).
+SNAPSHOT_REFRESH = env.str("SNAPSHOT_REFRESH", default="background")
+if SNAPSHOT_REFRESH not in ("background", "inline"):
+    raise ImproperlyConfigured(
+        f"SNAPSHOT_REFRESH must be background or inline, not {SNAPSHOT_REFRESH!r}"
+    )
 
 # --- Access control and abuse limits (docs/security.md) -------------------------------------
 SIMPLE_JWT = {

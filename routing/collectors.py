@@ -1,21 +1,19 @@
 """What /metrics reads from the catalogue when scraped: `ai_provider_status`."""
 
-import logging
-
 from prometheus_client.core import GaugeMetricFamily
 
 from core.metrics import STATUS_VALUE
-from routing.catalog import catalogue_get
-
-logger = logging.getLogger(__name__)
+from routing.catalog import catalogue_peek
 
 
 class ProviderStatusCollector:
     """`ai_provider_status` from the catalogue snapshot (the database's provider status).
 
     Probes run in the Celery worker and write the status; the write bumps the catalogue
-    version, and `catalogue_get()` rebuilds this process's snapshot when it changed, so a
-    scrape shows the stored status within `ROUTING_SNAPSHOT_CHECK_SECONDS`.
+    version, and this process's background thread rebuilds its snapshot when it changed, so a
+    scrape shows the stored status within `ROUTING_SNAPSHOT_CHECK_SECONDS`. A scrape reads the
+    snapshot from memory (`catalogue_peek()`): it never waits on the database, and while the
+    database is down it shows the last status known.
     """
 
     name = "ai_provider_status"
@@ -27,12 +25,10 @@ class ProviderStatusCollector:
 
     def collect(self):
         family = GaugeMetricFamily(self.name, self.documentation, labels=["provider"])
-        try:
-            providers = catalogue_get().snapshot.providers
-        except Exception:
-            # A scrape must not fail because the database is away; readiness reports that.
-            logger.warning("provider status unavailable for /metrics", exc_info=True)
-            return
+        catalogue = catalogue_peek()
+        if catalogue is None:
+            return  # not loaded yet (a background load has started); readiness reports why
+        providers = catalogue.snapshot.providers
         for provider_id, info in sorted(providers.items()):
             family.add_metric([provider_id], STATUS_VALUE.get(info.status, 0.0))
         yield family
