@@ -22,6 +22,12 @@ def pytest_configure(config):
     # thread's connection would not see a test's uncommitted rows. The servers the tests start
     # in subprocesses keep the default, background (tests/test_store_outages.py).
     override_settings(SNAPSHOT_REFRESH="inline").enable()
+    # This run's request-log spool: files of its own, never another run's (analytics/spool.py).
+    import tempfile
+
+    override_settings(
+        REQUEST_LOG_SPOOL_DIR=tempfile.mkdtemp(prefix="auterity-test-spool-")
+    ).enable()
     # pytest-django loads the settings before this file is imported, so the line above comes
     # too late for CACHES: without this, every test run shares var/cache with the others on
     # the machine, and one run's cache.clear() or waffle entries (group ids of its own

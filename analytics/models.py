@@ -14,10 +14,22 @@ class RequestLog(models.Model):
     `baseline_cost` is the same usage priced on the requested model's default provider, so
     `baseline_cost - cost` is what routing saved (negative: it cost more). `attempts_detail`
     lists every upstream attempt (provider, model, outcome, error type, latency).
+    `request_id` is minted by Auterity for every request, so every answered request has its own
+    row, whatever the caller sends; the caller's own id is `client_request_id`.
     """
 
     id = models.BigAutoField(primary_key=True)
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(
+        max_length=64, unique=True, help_text="The gateway's own id (X-Request-ID of the answer)."
+    )
+    client_request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The caller's X-Request-ID, when it sent a sane one (not unique: callers "
+        "retry and reuse ids).",
+    )
     created_at = models.DateTimeField(db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from core.request_context import current_client_request_id
 from providers.models import ProviderHealthCheck
 
 from .choices import RequestStatus
@@ -45,7 +46,17 @@ def request_log_record(**fields) -> None:
     meanwhile. With REQUEST_LOG_COMMIT_BEFORE_RESPONSE this returns only once it is committed.
     """
     fields.setdefault("created_at", timezone.now())
+    if "client_request_id" not in fields:
+        # Django paths: the caller's X-Request-ID, kept by core/request_context.py.
+        fields["client_request_id"] = current_client_request_id(fields.get("request_id", ""))
     request_log_writer().write(fields, wait=settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE)
+
+
+def request_log_spool_ship() -> int:
+    """Ship the request-log spool files that processes left behind (a crash, kill -9, a stop
+    during a database outage); returns the rows shipped. The web processes do this too, every
+    REQUEST_LOG_SPOOL_ADOPT_SECONDS; this is for a host where none is running."""
+    return request_log_writer().ship_orphans()
 
 
 # --- rollups ---------------------------------------------------------------------------------

@@ -34,3 +34,9 @@ def send_analytics_report_task(day: str | None = None) -> dict:
 @shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
 def purge_old_rows_task() -> dict:
     return services.old_rows_purge().as_dict()
+
+
+@shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
+def ship_request_log_spool_task() -> int:
+    """Ship orphaned request-log spool files of this host (analytics/spool.py)."""
+    return services.request_log_spool_ship()

@@ -309,6 +309,17 @@ REQUEST_LOG_BATCH_SECONDS = env.float("REQUEST_LOG_BATCH_SECONDS", default=0.05)
 REQUEST_LOG_QUEUE_MAX_ROWS = env.int("REQUEST_LOG_QUEUE_MAX_ROWS", default=20000)
 # How long an exiting process keeps writing the rows it still holds.
 REQUEST_LOG_DRAIN_SECONDS = env.float("REQUEST_LOG_DRAIN_SECONDS", default=10.0)
+# Every row is appended to a local spool file before its request answers, and shipped from
+# there when the database could not take it in time, including by the next process after a
+# crash or kill -9 (analytics/spool.py). Empty: no spool (rows wait in memory only). One folder
+# per database below it; keep it on local disk, one per host.
+REQUEST_LOG_SPOOL_DIR = env.str("REQUEST_LOG_SPOOL_DIR", default=str(VAR_DIR / "request-log-spool"))
+# The spool directory's size limit; past it, rows that cannot be committed are dropped (counted).
+REQUEST_LOG_SPOOL_MAX_BYTES = env.int("REQUEST_LOG_SPOOL_MAX_BYTES", default=1024**3)
+# Rows are made durable against a machine crash (fsync) at most this often, in batches.
+REQUEST_LOG_SPOOL_FSYNC_SECONDS = env.float("REQUEST_LOG_SPOOL_FSYNC_SECONDS", default=1.0)
+# How often each web process looks for spool files of dead processes to ship.
+REQUEST_LOG_SPOOL_ADOPT_SECONDS = env.float("REQUEST_LOG_SPOOL_ADOPT_SECONDS", default=10.0)
 if REQUEST_LOG_QUEUE_MAX_ROWS < 1 or min(REQUEST_LOG_DRAIN_SECONDS, REQUEST_LOG_BATCH_SECONDS) < 0:
     raise ImproperlyConfigured(
         "REQUEST_LOG_QUEUE_MAX_ROWS must be at least 1, REQUEST_LOG_DRAIN_SECONDS and "
@@ -402,6 +413,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.send_analytics_report_task",
         "schedule": _crontab("ANALYTICS_REPORT_SCHEDULE", ANALYTICS_REPORT_SCHEDULE),
         "options": {"expires": 3600},
+    },
+    # Request-log spool files left by web processes that died (analytics/spool.py); the web
+    # processes adopt them too, so this matters only where none runs on the host.
+    "request-log-spool": {
+        "task": "analytics.tasks.ship_request_log_spool_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
     "retention": {
         "task": "analytics.tasks.purge_old_rows_task",
