@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
@@ -56,9 +57,15 @@ class CostSavingsCollector:
 
     def _query(self) -> tuple[float, float, float]:
         since = timezone.now() - timedelta(seconds=settings.METRICS_SAVINGS_WINDOW_SECONDS)
-        sums = RequestLog.objects.filter(created_at__gte=since).aggregate(
-            cost=Sum("cost"), baseline=Sum("baseline_cost")
-        )
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # A locked request_log must not hold the snapshot thread (it also reloads the
+                # catalogue and flags): give up, keep the last value, try again next time.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL statement_timeout = 5000")
+            sums = RequestLog.objects.filter(created_at__gte=since).aggregate(
+                cost=Sum("cost"), baseline=Sum("baseline_cost")
+            )
         cost = float(sums["cost"] or 0)
         baseline = float(sums["baseline"] or 0)
         savings = 1.0 - cost / baseline if baseline > 0 else 0.0

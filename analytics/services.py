@@ -24,7 +24,7 @@ from core.request_context import current_client_request_id
 from providers.models import ProviderHealthCheck
 
 from .choices import RequestStatus
-from .log_writer import request_log_writer
+from .log_writer import RequestLogWriter, request_log_writer
 from .models import LATENCY_BUCKETS, RequestLog, latency_key
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,11 @@ def request_log_spool_ship() -> int:
     """Ship the request-log spool files that processes left behind (a crash, kill -9, a stop
     during a database outage); returns the rows shipped. The web processes do this too, every
     REQUEST_LOG_SPOOL_ADOPT_SECONDS; this is for a host where none is running."""
-    return request_log_writer().ship_orphans()
+    adopter = RequestLogWriter()  # the settings of now; starts no thread
+    try:
+        return adopter.ship_orphans()
+    finally:
+        adopter.close(0)
 
 
 # --- rollups ---------------------------------------------------------------------------------

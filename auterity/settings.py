@@ -274,13 +274,21 @@ GATEWAY_MAX_RETRY_WAIT_SECONDS = env.float("GATEWAY_MAX_RETRY_WAIT_SECONDS", def
 # FAILURE_THRESHOLD consecutive failures, or when at least MIN_VOLUME requests in the last
 # WINDOW_SECONDS failed at ERROR_RATE_THRESHOLD or more; after COOLDOWN_SECONDS it lets
 # HALF_OPEN_TRIALS requests through at a time and closes after SUCCESS_THRESHOLD of them succeed.
+# Each failed trial multiplies the cool-down by COOLDOWN_FACTOR up to COOLDOWN_MAX_SECONDS, so
+# a recovered provider gets traffic back within that; COOLDOWN_JITTER (a fraction) spreads the
+# trials of many workers.
 ROUTING_BREAKER_FAILURE_THRESHOLD = env.int("ROUTING_BREAKER_FAILURE_THRESHOLD", default=5)
 ROUTING_BREAKER_ERROR_RATE_THRESHOLD = env.float(
     "ROUTING_BREAKER_ERROR_RATE_THRESHOLD", default=0.5
 )
 ROUTING_BREAKER_MIN_VOLUME = env.int("ROUTING_BREAKER_MIN_VOLUME", default=20)
 ROUTING_BREAKER_WINDOW_SECONDS = env.float("ROUTING_BREAKER_WINDOW_SECONDS", default=60.0)
-ROUTING_BREAKER_COOLDOWN_SECONDS = env.float("ROUTING_BREAKER_COOLDOWN_SECONDS", default=30.0)
+ROUTING_BREAKER_COOLDOWN_SECONDS = env.float("ROUTING_BREAKER_COOLDOWN_SECONDS", default=1.0)
+ROUTING_BREAKER_COOLDOWN_MAX_SECONDS = env.float(
+    "ROUTING_BREAKER_COOLDOWN_MAX_SECONDS", default=5.0
+)
+ROUTING_BREAKER_COOLDOWN_FACTOR = env.float("ROUTING_BREAKER_COOLDOWN_FACTOR", default=2.0)
+ROUTING_BREAKER_COOLDOWN_JITTER = env.float("ROUTING_BREAKER_COOLDOWN_JITTER", default=0.2)
 ROUTING_BREAKER_HALF_OPEN_TRIALS = env.int("ROUTING_BREAKER_HALF_OPEN_TRIALS", default=1)
 ROUTING_BREAKER_SUCCESS_THRESHOLD = env.int("ROUTING_BREAKER_SUCCESS_THRESHOLD", default=1)
 # Live health figures (routing/engine/stats.py): how fast the latency estimate and the error
