@@ -177,20 +177,14 @@ def chat_completion(
     )
     metrics.request_started()
 
-    if not decision.targets:
-        error = GatewayError(
-            503,
-            "No provider can serve this request now: "
-            + "; ".join(f"{p}/{m}: {why}" for p, m, why in decision.dropped),
-            type="no_eligible_provider",
-            code="no_eligible_provider",
-        )
+    error = refusal_before_calling(request, decision, catalogue)
+    if error is not None:
         log.record(
             result,
             RequestStatus.ERROR,
             error.status,
             Usage(0, 0),
-            error_type="no_eligible_provider",
+            error_type=error.code,
             error_message=error.message,
         )
         raise error
@@ -198,6 +192,38 @@ def chat_completion(
     if request.stream:
         return _serve_stream(catalogue, request, decision, result, log)
     return _serve(catalogue, request, decision, result, log)
+
+
+def refusal_before_calling(
+    request: ChatRequest, decision: Decision, catalogue: Catalogue
+) -> GatewayError | None:
+    """Why the decision cannot serve the request, or None. A 400 naming `n` when n > 1 and no
+    target returns several choices (the no-policy route keeps the default provider as a last
+    resort, which would fail the same way; the caller can fix this, waiting cannot); a 503
+    with every target's reason when no target is left."""
+    reasons = "; ".join(f"{p}/{m}: {why}" for p, m, why in decision.dropped)
+    if (request.n or 1) > 1 and not any(
+        "multiple_choices" in catalogue.offers[(t.provider_id, t.model)].capabilities
+        for t in decision.targets
+        if (t.provider_id, t.model) in catalogue.offers
+    ):
+        return GatewayError(
+            400,
+            f"n={request.n}: no provider of {request.model!r} returns several choices per "
+            "request (OpenAI, Azure OpenAI and OpenAI-compatible providers do); send n=1, "
+            "once per choice wanted." + (f" ({reasons})" if reasons else ""),
+            type="invalid_request_error",
+            param="n",
+            code="unsupported_parameter",
+        )
+    if decision.targets:
+        return None
+    return GatewayError(
+        503,
+        f"No provider can serve this request now: {reasons}",
+        type="no_eligible_provider",
+        code="no_eligible_provider",
+    )
 
 
 def admit(

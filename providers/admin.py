@@ -56,6 +56,7 @@ class ProviderModelInline(admin.TabularInline):
         "supports_tools",
         "supports_vision",
         "supports_json_mode",
+        "supports_embeddings",
         "is_default",
         "enabled",
     ]

@@ -22,6 +22,9 @@ class Capability(models.TextChoices):
     TOOLS = "tools", "Tools / function calling"
     VISION = "vision", "Vision (image input)"
     JSON_MODE = "json_mode", "JSON mode"
+    EMBEDDINGS = "embeddings", "Embeddings"
+    # n > 1 (several choices per request): from the adapter, not a per-model setting.
+    MULTIPLE_CHOICES = "multiple_choices", "Several choices per request (n > 1)"
 
 
 class ProbeOutcome(models.TextChoices):

@@ -1,7 +1,12 @@
 """Demo catalogue: providers pointing at the simulator, with public list prices.
 
 Prices come from shared/data/model_prices.json (USD per token, late 2026), copied here into
-`demo_prices.json` so the project does not depend on files outside its tree.
+`demo_prices.json` so the project does not depend on files outside its tree; Gemini's
+embedding model, which that file lacks, carries Google's list price ($0.15 per 1M input tokens).
+
+Capabilities are what each adapter serves: JSON mode on every chat model (OpenAI formats
+natively, Anthropic through a forced tool, Gemini through responseMimeType/responseSchema),
+embeddings on the embedding models of providers whose adapter has an embeddings API.
 """
 
 import json
@@ -64,8 +69,10 @@ def demo_catalogue_install(simulator_url: str) -> list[Provider]:
             provider.save(update_fields=["api_key"])
         providers.append(provider)
         for key, spec in prices.items():
-            if spec.get("litellm_provider") != source or spec.get("mode") != "chat":
+            mode = spec.get("mode")
+            if spec.get("litellm_provider") != source or mode not in ("chat", "embedding"):
                 continue
+            chat = mode == "chat"
             model = public_model_name(key, source)
             ProviderModel.objects.update_or_create(
                 provider=provider,
@@ -76,9 +83,11 @@ def demo_catalogue_install(simulator_url: str) -> list[Provider]:
                     "output_price": spec["output_cost_per_token"],
                     "context_window": spec.get("max_input_tokens") or 131072,
                     "max_output_tokens": spec.get("max_output_tokens"),
+                    "supports_streaming": chat,
                     "supports_tools": bool(spec.get("supports_function_calling")),
                     "supports_vision": bool(spec.get("supports_vision")),
-                    "supports_json_mode": ptype != ProviderType.ANTHROPIC,
+                    "supports_json_mode": chat,
+                    "supports_embeddings": not chat,
                     "is_default": True,
                 },
             )

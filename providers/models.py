@@ -9,6 +9,7 @@ from django.db import models
 
 from core.encryption import EncryptedTextField
 
+from .adapters import ADAPTER_CLASSES
 from .adapters.types import ProviderEndpoint
 from .choices import Capability, ProbeOutcome, ProviderStatus, ProviderType
 
@@ -171,6 +172,9 @@ class ProviderModel(models.Model):
     supports_tools = models.BooleanField(default=False)
     supports_vision = models.BooleanField(default=False)
     supports_json_mode = models.BooleanField(default=False)
+    supports_embeddings = models.BooleanField(
+        default=False, help_text="An embeddings model, served by POST /v1/embeddings."
+    )
     is_default = models.BooleanField(
         default=False, help_text="This provider is the model's default route and cost baseline."
     )
@@ -206,11 +210,14 @@ class ProviderModel(models.Model):
 
     @property
     def capabilities(self) -> frozenset[str]:
+        adapter = ADAPTER_CLASSES[self.provider.type]
         flags = {
             Capability.STREAMING: self.supports_streaming,
             Capability.TOOLS: self.supports_tools,
             Capability.VISION: self.supports_vision,
             Capability.JSON_MODE: self.supports_json_mode,
+            Capability.EMBEDDINGS: self.supports_embeddings and adapter.supports_embeddings,
+            Capability.MULTIPLE_CHOICES: adapter.supports_n,
         }
         return frozenset(str(c) for c, on in flags.items() if on)
 

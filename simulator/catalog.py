@@ -7,14 +7,30 @@ from collections.abc import Mapping, Sequence
 WIRE_FORMATS = ("openai", "anthropic", "gemini")
 
 DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
-    "openai": ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-3.5-turbo"),
+    "openai": (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-3.5-turbo",
+        "o4-mini",
+        "gpt-5",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+    ),
     "anthropic": (
         "claude-opus-4-1-20250805",
         "claude-sonnet-4-20250514",
         "claude-3-7-sonnet-20250219",
         "claude-3-5-haiku-20241022",
     ),
-    "gemini": ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.0-flash", "gemini-2.0-flash-lite"),
+    "gemini": (
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-2.0-flash",
+        "gemini-2.0-flash-lite",
+        "gemini-embedding-001",
+    ),
 }
 
 

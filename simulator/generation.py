@@ -9,15 +9,21 @@ checked exactly:
 - a tool is called instead when the request offers tools and either forces one (OpenAI
   `tool_choice` "required" or a named function, Anthropic `{"type": "any"|"tool"}`, Gemini
   mode "ANY") or, with the choice left automatic, the last user message mentions a tool by
-  name. The arguments fill the tool's JSON schema with placeholder values.
+  name. The arguments are a deterministic instance of the tool's JSON schema (instances.py);
+- stop sequences cut the text before the first one (text_output);
+- in JSON mode the answer is an instance of the requested schema (or a small object), its
+  tokens counted like the prompt's (json_output).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 from dataclasses import dataclass
+
+from .instances import instance_for
 
 DEFAULT_COMPLETION_TOKENS = 16
 
@@ -57,41 +63,142 @@ class ToolCall:
     arguments: dict
 
 
+# Why an output ended, independent of the wire format (each format names it its own way).
+FINISH_STOP = "stop"  # the answer is complete
+FINISH_LENGTH = "length"  # the max-tokens limit cut it
+FINISH_STOP_SEQUENCE = "stop_sequence"  # a stop sequence was reached (not included)
+FINISH_TOOL = "tool"  # a tool is called
+
+
+@dataclass(frozen=True)
+class Output:
+    """One answer (an OpenAI choice, a Gemini candidate, an Anthropic message's content).
+
+    `pieces` are the fragments a stream sends, in order; they join to the text. `tokens`
+    counts the visible output tokens of this answer.
+    """
+
+    pieces: tuple[str, ...] = ()
+    tokens: int = 0
+    finish: str = FINISH_STOP
+    stop_sequence: str | None = None
+    tool_call: ToolCall | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
 @dataclass(frozen=True)
 class Generation:
     """One simulated answer, independent of the wire format it is sent in."""
 
     model: str
     prompt_tokens: int
-    completion_tokens: int
-    tool_call: ToolCall | None = None
+    outputs: tuple[Output, ...]
     stream: bool = False
     # OpenAI only: stream_options.include_usage asked for a final usage chunk.
     include_usage: bool = False
+    # Prompt tokens served from the provider's prompt cache (they are part of prompt_tokens).
+    cached_tokens: int = 0
+    # Anthropic only: prompt tokens written to the cache by this request (part of
+    # prompt_tokens too; Anthropic reports input_tokens without either).
+    cache_creation_tokens: int = 0
+    # Reasoning / thinking tokens, billed as output on top of the visible ones.
+    reasoning_tokens: int = 0
+
+    @property
+    def output(self) -> Output:
+        return self.outputs[0]
+
+    @property
+    def tool_call(self) -> ToolCall | None:
+        return self.outputs[0].tool_call
+
+    @property
+    def visible_tokens(self) -> int:
+        return sum(o.tokens for o in self.outputs)
+
+    @property
+    def completion_tokens(self) -> int:
+        """Every billed output token: the visible ones of all outputs plus reasoning."""
+        return self.visible_tokens + self.reasoning_tokens
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    # The first output's text, for formats that have a single answer.
     @property
     def words(self) -> tuple[str, ...]:
-        return lorem_words(self.completion_tokens)
+        return self.outputs[0].pieces
 
     @property
     def text(self) -> str:
-        return lorem_text(self.completion_tokens)
+        return self.outputs[0].text
+
+
+def input_only(model: str, prompt_tokens: int) -> Generation:
+    """What an embedding request "generated": input tokens only (for the stats)."""
+    return Generation(model=model, prompt_tokens=prompt_tokens, outputs=(Output(),))
+
+
+def text_output(count: int, stop_sequences=(), offset: int = 0) -> Output:
+    """`count` words of lorem ipsum (from word `offset`), cut before the first stop sequence.
+
+    A stop sequence may span words; the word it starts in is sent up to it (and counted as
+    a token when something of it is left).
+    """
+    words = lorem_words(count, offset)
+    stops = [s for s in stop_sequences if s]
+    if not stops:
+        return Output(pieces=words, tokens=count)
+    pieces: list[str] = []
+    sent = ""
+    for word in words:
+        candidate = sent + word
+        hits = [(candidate.find(s), s) for s in stops if s in candidate]
+        if hits:
+            index, stop = min(hits)
+            rest = candidate[len(sent) : index] if index > len(sent) else ""
+            if rest:
+                pieces.append(rest)
+            return Output(
+                pieces=tuple(pieces),
+                tokens=len(pieces),
+                finish=FINISH_STOP_SEQUENCE,
+                stop_sequence=stop,
+            )
+        pieces.append(word)
+        sent = candidate
+    return Output(pieces=tuple(pieces), tokens=len(pieces))
+
+
+def json_output(value, max_tokens: int | None) -> Output:
+    """`value` as compact JSON text, in pieces of about one token (4 characters) each.
+
+    Tokens follow the prompt rule (characters / 4); past `max_tokens` the text is cut there
+    and the answer ends for length, as a real model's would (no longer valid JSON).
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    tokens = prompt_tokens_for(len(text))
+    finish = FINISH_STOP
+    if max_tokens is not None and tokens > max_tokens:
+        text, tokens, finish = text[: max_tokens * 4], max_tokens, FINISH_LENGTH
+    pieces = tuple(text[i : i + 4] for i in range(0, len(text), 4))
+    return Output(pieces=pieces, tokens=tokens, finish=finish)
+
+
+def tool_output(call: ToolCall, tokens: int) -> Output:
+    return Output(tokens=tokens, finish=FINISH_TOOL, tool_call=call)
 
 
 @functools.lru_cache(maxsize=256)
-def lorem_words(count: int) -> tuple[str, ...]:
-    """`count` words, each after the first with its leading space, so they join to the text."""
-    words = [_WORDS[i % len(_WORDS)] for i in range(count)]
+def lorem_words(count: int, offset: int = 0) -> tuple[str, ...]:
+    """`count` words from word `offset`, each after the first with its leading space, so
+    they join to the text."""
+    words = [_WORDS[(offset + i) % len(_WORDS)] for i in range(count)]
     return tuple(w if i == 0 else " " + w for i, w in enumerate(words))
-
-
-@functools.lru_cache(maxsize=256)
-def lorem_text(count: int) -> str:
-    return "".join(lorem_words(count))
 
 
 def prompt_tokens_for(characters: int) -> int:
@@ -134,34 +241,6 @@ def _min_message(style: str, name: str, value: int) -> str:
     )
 
 
-def placeholder_for_schema(schema, depth: int = 0):
-    """A value that satisfies the common parts of a JSON schema (type, enum, required)."""
-    if not isinstance(schema, dict) or depth > 8:
-        return None
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or (kind is None and "properties" in schema):
-        properties = schema.get("properties") or {}
-        if not isinstance(properties, dict):
-            return {}
-        wanted = schema.get("required") or list(properties)
-        return {
-            key: placeholder_for_schema(properties.get(key), depth + 1)
-            for key in wanted
-            if isinstance(key, str)
-        }
-    return {
-        "string": "lorem",
-        "integer": 1,
-        "number": 1,
-        "boolean": True,
-        "array": [],
-    }.get(kind)
-
-
 def choose_tool(
     tools: list[tuple[str, dict]], forced: bool, forced_name: str | None, last_user_text: str
 ) -> ToolCall | None:
@@ -175,4 +254,5 @@ def choose_tool(
         name = next((n for n, _ in tools if n and n in last_user_text), None)
         if name is None:
             return None
-    return ToolCall(name=name, arguments=placeholder_for_schema(by_name[name]) or {})
+    arguments = instance_for(by_name[name])
+    return ToolCall(name=name, arguments=arguments if isinstance(arguments, dict) else {})

@@ -3,18 +3,23 @@
 Layout of the URL space (one port):
 
     /<name>/v1/chat/completions                                  OpenAI
+    /<name>/v1/embeddings                                        OpenAI
     /<name>/v1/models[/<id>]                                     OpenAI, or Anthropic when the
                                                                  request has anthropic-version
                                                                  or x-api-key, or Gemini when it
                                                                  has x-goog-api-key or ?key=
     /<name>/openai/deployments/<deployment>/chat/completions     Azure OpenAI (?api-version=)
+    /<name>/openai/deployments/<deployment>/embeddings           Azure OpenAI
     /<name>/openai/models                                        Azure OpenAI model list
     /<name>/v1/messages, /<name>/v1/messages/count_tokens        Anthropic
     /<name>/v1beta/models/<model>:generateContent                Gemini; also
-                                                                 :streamGenerateContent and
-                                                                 :countTokens, and under /v1/
+                                                                 :streamGenerateContent,
+                                                                 :countTokens, :embedContent,
+                                                                 :batchEmbedContents, and
+                                                                 under /v1/
     /<name>/v1beta/models[/<model>]                              Gemini model list / model
-    /_sim/...                                                    control API (faults, stats, health)
+    /_sim/...                                                    control API (faults, latency
+                                                                 profile, stats, health)
 
 `<name>` is any [a-z0-9_-]+ label; faults and stats are kept per name, and every name speaks
 every wire format. `_sim` is reserved for the control API.
@@ -23,15 +28,22 @@ Faults are applied in this order: down (503 in the endpoint's error shape, every
 the name including the model lists), added latency, connection reset, timeout (hang), then
 the request's own auth and validation errors, then injected error statuses, malformed bodies
 and cut streams.
+
+The server is asynchronous (aiohttp.web on one asyncio event loop): a request that waits
+(latency, a hang, the gap between stream events) holds no thread, so one process keeps
+thousands of slow calls and streams open. `SimulatorServer` runs the loop on a background
+thread for synchronous tests; `serve_forever` runs it in the foreground for the command.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import email.utils
 import json
 import logging
 import re
+import resource
+import signal
 import socket
 import struct
 import sys
@@ -39,13 +51,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
-from . import wire_anthropic, wire_gemini, wire_openai
+from aiohttp import web
+
+from . import wire_openai
 from .catalog import resolve_models
+from .endpoints import Context, Reply, route
 from .faults import FaultPlan, FaultRegistry, FaultSet, FaultValidationError
 from .generation import Generation, RequestInvalid
+from .latency import LatencyProfile, LatencyValidationError
+from .prompt_cache import PromptCache
 from .stats import SimulatorStats
 
 logger = logging.getLogger("simulator")
@@ -53,362 +69,34 @@ logger = logging.getLogger("simulator")
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 CONTROL_PREFIX = "_sim"
 MAX_BODY_BYTES = 32 * 1024 * 1024
-# Idle keep-alive connections are dropped after this long so dead clients free their thread.
+# Idle keep-alive connections are dropped after this long so dead clients free their socket.
 IDLE_TIMEOUT_S = 120
 DEFAULT_PORT = 9100
-_MAX_HEADERS = 100
-_MAX_HEADER_LINE = 65536
-
-_GEMINI_CALL = re.compile(r"^/(v1beta|v1)/models/([^/:]+):([A-Za-z]+)$")
-_GEMINI_MODEL = re.compile(r"^/(v1beta)/models/([^/:]+)$")
-_AZURE_CHAT = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
-_MODEL_ITEM = re.compile(r"^/v1/models/([^/:]+)$")
+# Pending connections the kernel queues while the loop is busy (capped by net.core.somaxconn).
+LISTEN_BACKLOG = 4096
+SERVER_NAME = "auterity-provider-simulator/2.0"
 
 _JSON = "application/json"
-_SSE = "text/event-stream; charset=utf-8"
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _REASONS[529] = "Site Overloaded"
 
 
-class _ConnectionGone(Exception):
-    """The client went away while we were answering."""
-
-
-@dataclass
-class Reply:
-    """A successful (or format-level 4xx) answer before faults touch it."""
-
-    status: int = 200
-    body: bytes = b""
-    events: list[bytes] | None = None
-    content_type: str = _JSON
-    generation: Generation | None = None
-
-
 @dataclass
 class SimulatorState:
-    """Everything the request handlers share: models, faults, stats, the stop signal."""
+    """Everything the request handlers share: models, faults, latency, stats, live tasks."""
 
     models: dict[str, tuple[str, ...]]
+    profile: LatencyProfile = field(default_factory=LatencyProfile)
     faults: FaultRegistry = field(default_factory=FaultRegistry)
     stats: SimulatorStats = field(default_factory=SimulatorStats)
-    stopping: threading.Event = field(default_factory=threading.Event)
+    cache: PromptCache = field(default_factory=PromptCache)
     started_at: float = field(default_factory=time.time)
+    # Handlers in progress, cancelled on stop so hung and slow requests end at once.
+    tasks: set = field(default_factory=set)
 
 
-# --- wire adapters: one per endpoint family, created per request ----------------------------
-
-
-class _OpenAIEndpoint:
-    kind = "chat_completions"
-    wire = "openai"
-
-    def __init__(self, state: SimulatorState, headers, query):
-        self.state, self.headers, self.query = state, headers, query
-        self.request_id = "req_" + wire_openai.random_id(32)
-
-    def response_headers(self) -> list[tuple[str, str]]:
-        return [("x-request-id", self.request_id)]
-
-    def streaming(self, body) -> bool:
-        return isinstance(body, dict) and body.get("stream") is True
-
-    def gate(self) -> tuple[int, bytes] | None:
-        failure = wire_openai.check_auth(self.headers)
-        return (failure.status, wire_openai.invalid(failure)) if failure else None
-
-    def bad_json(self) -> tuple[int, bytes]:
-        return 400, wire_openai.error_body(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-            "but what was sent was not valid JSON. If you have trouble figuring out how to fix "
-            "this, please contact us through our help center at help.openai.com.)",
-            "invalid_request_error",
-        )
-
-    def invalid(self, exc: RequestInvalid) -> bytes:
-        return wire_openai.invalid(exc)
-
-    def fault_error(self, status: int, retry_after: int) -> tuple[bytes, list]:
-        headers = [("Retry-After", str(retry_after))] if status == 429 else []
-        return wire_openai.fault_error(status), headers
-
-    def default_model(self) -> str | None:
-        return None
-
-    def answer(self, body) -> Reply:
-        gen = wire_openai.parse(body, self.default_model())
-        response_id = wire_openai.new_id()
-        if gen.stream:
-            return Reply(
-                events=wire_openai.stream(gen, response_id), content_type=_SSE, generation=gen
-            )
-        return Reply(body=wire_openai.render(gen, response_id), generation=gen)
-
-
-class _AzureEndpoint(_OpenAIEndpoint):
-    kind = "azure_chat_completions"
-
-    def __init__(self, state, headers, query, deployment: str):
-        super().__init__(state, headers, query)
-        self.deployment = deployment
-
-    def response_headers(self):
-        return [("x-request-id", self.request_id), ("apim-request-id", self.request_id)]
-
-    def gate(self):
-        return wire_openai.azure_check(self.headers, self.query)
-
-    def fault_error(self, status, retry_after):
-        if status != 429:
-            return super().fault_error(status, retry_after)
-        version = self.query.get("api-version", "")
-        headers = [("Retry-After", str(retry_after)), ("retry-after-ms", str(retry_after * 1000))]
-        return wire_openai.azure_rate_limit_body(version, retry_after), headers
-
-    def default_model(self):
-        # Azure routes by deployment; the body's model is optional and only echoed.
-        return self.deployment
-
-
-class _AzureModelsEndpoint(_AzureEndpoint):
-    kind = "models"
-
-    def __init__(self, state, headers, query):
-        super().__init__(state, headers, query, deployment="")
-
-    def streaming(self, body):
-        return False
-
-    def answer(self, body):
-        return Reply(body=wire_openai.azure_models_body(self.state.models["openai"]))
-
-
-class _OpenAIModelsEndpoint(_OpenAIEndpoint):
-    kind = "models"
-
-    def __init__(self, state, headers, query, model_id: str | None):
-        super().__init__(state, headers, query)
-        self.model_id = model_id
-
-    def streaming(self, body):
-        return False
-
-    def answer(self, body):
-        ids = self.state.models["openai"]
-        if self.model_id is None:
-            return Reply(body=wire_openai.models_body(ids))
-        status, payload = wire_openai.model_body(self.model_id, ids)
-        return Reply(status=status, body=payload)
-
-
-class _AnthropicEndpoint:
-    kind = "messages"
-    wire = "anthropic"
-    needs_version = True
-
-    def __init__(self, state: SimulatorState, headers, query):
-        self.state, self.headers, self.query = state, headers, query
-        self.request_id = wire_anthropic.new_request_id()
-
-    def response_headers(self):
-        return [("request-id", self.request_id)]
-
-    def streaming(self, body) -> bool:
-        return isinstance(body, dict) and body.get("stream") is True
-
-    def gate(self):
-        failure = wire_anthropic.check_auth(self.headers, needs_version=self.needs_version)
-        return (failure.status, self.invalid(failure)) if failure else None
-
-    def bad_json(self):
-        return 400, wire_anthropic.error_body(
-            400, "There was an error parsing the body: invalid JSON", self.request_id
-        )
-
-    def invalid(self, exc: RequestInvalid) -> bytes:
-        return wire_anthropic.invalid(exc, self.request_id)
-
-    def fault_error(self, status, retry_after):
-        headers = [("retry-after", str(retry_after))] if status == 429 else []
-        return wire_anthropic.fault_error(status, self.request_id), headers
-
-    def answer(self, body) -> Reply:
-        gen = wire_anthropic.parse(body)
-        message_id = wire_anthropic.new_id()
-        if gen.stream:
-            events = wire_anthropic.stream(gen, message_id)
-            return Reply(events=events, content_type=_SSE, generation=gen)
-        return Reply(body=wire_anthropic.render(gen, message_id), generation=gen)
-
-
-class _AnthropicCountTokensEndpoint(_AnthropicEndpoint):
-    kind = "count_tokens"
-
-    def streaming(self, body):
-        return False
-
-    def answer(self, body):
-        return Reply(body=wire_anthropic.count_tokens(body))
-
-
-class _AnthropicModelsEndpoint(_AnthropicEndpoint):
-    kind = "models"
-    # Listing models only needs the key; the version header is optional there.
-    needs_version = False
-
-    def __init__(self, state, headers, query, model_id: str | None):
-        super().__init__(state, headers, query)
-        self.model_id = model_id
-
-    def streaming(self, body):
-        return False
-
-    def answer(self, body):
-        ids = self.state.models["anthropic"]
-        if self.model_id is None:
-            status, payload = wire_anthropic.models_body(ids, self.query)
-        else:
-            status, payload = wire_anthropic.model_body(self.model_id, ids)
-        return Reply(status=status, body=payload)
-
-
-class _GeminiBase:
-    wire = "gemini"
-    kind = "models"
-
-    def __init__(self, state: SimulatorState, headers, query, api_version: str):
-        self.state, self.headers, self.query = state, headers, query
-        self.api_version = api_version
-
-    def response_headers(self):
-        return []
-
-    def streaming(self, body) -> bool:
-        return False
-
-    def gate(self):
-        failure = wire_gemini.check_auth(self.headers, self.query)
-        return (failure.status, wire_gemini.invalid(failure)) if failure else None
-
-    def bad_json(self):
-        return 400, wire_gemini.error_body(400, "Invalid JSON payload received. Unexpected token.")
-
-    def invalid(self, exc: RequestInvalid) -> bytes:
-        return wire_gemini.invalid(exc)
-
-    def fault_error(self, status, retry_after):
-        headers = [("Retry-After", str(retry_after))] if status == 429 else []
-        return wire_gemini.fault_error(status, retry_after), headers
-
-
-class _GeminiEndpoint(_GeminiBase):
-    _KINDS = {
-        "generateContent": "generate_content",
-        "streamGenerateContent": "stream_generate_content",
-        "countTokens": "count_tokens",
-    }
-
-    def __init__(self, state, headers, query, api_version: str, model: str, method: str):
-        super().__init__(state, headers, query, api_version)
-        self.model, self.method = model, method
-        self.kind = self._KINDS[method]
-
-    def streaming(self, body) -> bool:
-        return self.method == "streamGenerateContent"
-
-    def answer(self, body) -> Reply:
-        if self.method == "countTokens":
-            return Reply(body=wire_gemini.count_tokens(body))
-        gen = wire_gemini.parse(body, self.model, self.streaming(body))
-        response_id = wire_gemini.new_id()
-        if not gen.stream:
-            return Reply(body=wire_gemini.render(gen, response_id), generation=gen)
-        if self.query.get("alt") == "sse":
-            events = wire_gemini.stream_sse(gen, response_id)
-            return Reply(events=events, content_type="text/event-stream", generation=gen)
-        events = wire_gemini.stream_json_array(gen, response_id)
-        return Reply(events=events, content_type=_JSON, generation=gen)
-
-
-class _GeminiModelsEndpoint(_GeminiBase):
-    def __init__(self, state, headers, query, api_version: str, model_id: str | None):
-        super().__init__(state, headers, query, api_version)
-        self.model_id = model_id
-
-    def answer(self, body):
-        ids = self.state.models["gemini"]
-        if self.model_id is None:
-            return Reply(body=wire_gemini.models_body(ids))
-        status, payload = wire_gemini.model_body(self.model_id, ids, self.api_version)
-        return Reply(status=status, body=payload)
-
-
-def _models_wire(headers, query) -> str:
-    if headers.get("anthropic-version") or headers.get("x-api-key"):
-        return "anthropic"
-    if headers.get("x-goog-api-key") or query.get("key"):
-        return "gemini"
-    return "openai"
-
-
-def route(state: SimulatorState, method: str, rest: str, headers, query):
-    """The endpoint object for a path below /<name>, or None when nothing matches."""
-    if method == "POST":
-        if rest == "/v1/chat/completions":
-            return _OpenAIEndpoint(state, headers, query)
-        if rest == "/v1/messages":
-            return _AnthropicEndpoint(state, headers, query)
-        if rest == "/v1/messages/count_tokens":
-            return _AnthropicCountTokensEndpoint(state, headers, query)
-        match = _GEMINI_CALL.match(rest)
-        if match and match[3] in _GeminiEndpoint._KINDS:
-            return _GeminiEndpoint(state, headers, query, match[1], match[2], match[3])
-        match = _AZURE_CHAT.match(rest)
-        if match:
-            return _AzureEndpoint(state, headers, query, match[1])
-        return None
-    if method != "GET":
-        return None
-    if rest == "/openai/models":
-        return _AzureModelsEndpoint(state, headers, query)
-    if rest == "/v1beta/models":
-        return _GeminiModelsEndpoint(state, headers, query, "v1beta", None)
-    match = _GEMINI_MODEL.match(rest)
-    if match:
-        return _GeminiModelsEndpoint(state, headers, query, match[1], match[2])
-    match = _MODEL_ITEM.match(rest)
-    if rest == "/v1/models" or match:
-        model_id = match[1] if match else None
-        wire = _models_wire(headers, query)
-        if wire == "anthropic":
-            return _AnthropicModelsEndpoint(state, headers, query, model_id)
-        if wire == "gemini":
-            return _GeminiModelsEndpoint(state, headers, query, "v1", model_id)
-        return _OpenAIModelsEndpoint(state, headers, query, model_id)
-    return None
-
-
-# --- HTTP plumbing --------------------------------------------------------------------------
-
-
-class _DateHeader:
-    """RFC 7231 Date value, recomputed at most once a second."""
-
-    def __init__(self):
-        self._second = -1
-        self._value = ""
-
-    def value(self) -> str:
-        now = int(time.time())
-        if now != self._second:
-            self._value = email.utils.formatdate(now, usegmt=True)
-            self._second = now
-        return self._value
-
-
-_date = _DateHeader()
+# --- faults that act on the connection ------------------------------------------------------
 
 
 def _corrupt(event: bytes) -> bytes:
@@ -420,272 +108,156 @@ def _corrupt(event: bytes) -> bytes:
     return event[:cut] + event[end:]
 
 
-class SimulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-    request_queue_size = 256
-
-    def __init__(self, address, state: SimulatorState):
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.state = state
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, SimulatorHandler)
-
-    def track(self, sock: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.add(sock)
-
-    def untrack(self, sock: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(sock)
-
-    def close_connections(self) -> None:
-        """Wake every handler thread blocked on a keep-alive or hung connection."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for sock in connections:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-class RequestHeaders(dict):
-    """Request headers by lower-cased name; repeated headers are joined with ", "."""
-
-    def add(self, name: str, value: str) -> None:
-        key = name.lower()
-        existing = dict.get(self, key)
-        self[key] = value if existing is None else f"{existing}, {value}"
-
-    def get(self, name: str, default=None):
-        return dict.get(self, name.lower(), default)
-
-
-class SimulatorHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "auterity-provider-simulator/1.0"
-    sys_version = ""
-    timeout = IDLE_TIMEOUT_S
-    server: SimulatorHTTPServer
-
-    # -- connection lifecycle --
-
-    def parse_request(self) -> bool:
-        """A lean HTTP/1.x request parser.
-
-        The stock one builds an email.message.Message per request, which costs more than
-        everything else a simulated call does; this keeps only what a client can rely on:
-        keep-alive rules, Expect: 100-continue and sane limits.
-        """
-        self.command = None
-        # Errors below are answered as HTTP/1.1; HTTP/0.9 requests are not supported.
-        self.request_version = "HTTP/1.1"
-        self.close_connection = True
-        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        self.requestline = requestline
-        words = requestline.split()
-        if len(words) != 3 or words[2] not in ("HTTP/1.0", "HTTP/1.1"):
-            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request line {requestline!r}")
-            return False
-        self.command, self.path, self.request_version = words
-        headers = RequestHeaders()
-        for _ in range(_MAX_HEADERS + 1):
-            line = self.rfile.readline(_MAX_HEADER_LINE + 1)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, colon, value = str(line, "iso-8859-1").partition(":")
-            if len(line) > _MAX_HEADER_LINE or not colon:
-                self.send_error(HTTPStatus.BAD_REQUEST, "Bad header line")
-                return False
-            headers.add(name.strip(), value.strip())
-        else:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
-            return False
-        self.headers = headers
-        connection = headers.get("connection", "").lower()
-        if self.request_version == "HTTP/1.1":
-            self.close_connection = "close" in connection
-        else:
-            self.close_connection = "keep-alive" not in connection
-        if headers.get("expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        return True
-
-    def setup(self):
-        super().setup()
-        # One write per response plus no Nagle delay keeps keep-alive round trips short.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.track(self.connection)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.untrack(self.connection)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format, *args):
-        logger.debug("%s - " + format, self.address_string(), *args)
-
-    def do_GET(self):
-        self._handle()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    # -- writing --
-
-    def _head(self, status: int, content_type: str, headers, length: int | None) -> bytes:
-        lines = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-            f"Server: {self.server_version}",
-            f"Date: {_date.value()}",
-            f"Content-Type: {content_type}",
-        ]
-        if length is None:
-            lines.append("Transfer-Encoding: chunked")
-            lines.append("Cache-Control: no-cache")
-        else:
-            lines.append(f"Content-Length: {length}")
-        lines.extend(f"{k}: {v}" for k, v in headers)
-        if self.close_connection:
-            lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.wfile.write(data)
-        except OSError as exc:
-            self.close_connection = True
-            raise _ConnectionGone from exc
-
-    def _send(self, status: int, body: bytes, content_type: str = _JSON, headers=()) -> None:
-        self._status = status
-        self._write(self._head(status, content_type, headers, len(body)) + body)
-
-    def _send_json(self, status: int, obj, headers=()) -> None:
-        self._send(status, json.dumps(obj, separators=(",", ":")).encode(), _JSON, headers)
-
-    def _send_stream(self, reply: Reply, headers, plan: FaultPlan) -> None:
-        self._status = 200
-        events = reply.events
-        if plan.malformed:
-            events = list(events)
-            index = 1 if len(events) > 1 else 0
-            events[index] = _corrupt(events[index])
-        stop_at = len(events)
-        if plan.cut_stream:
-            # About half the events, always short of the final ones.
-            stop_at = max(1, min(len(events) // 2, len(events) - 2))
-            self.close_connection = True
-        framed = [b"%x\r\n%s\r\n" % (len(e), e) for e in events[:stop_at]]
-        if not plan.cut_stream:
-            framed.append(b"0\r\n\r\n")
-        head = self._head(200, reply.content_type, headers, None)
-        if plan.chunk_delay_s <= 0:
-            self._write(head + b"".join(framed))
-            return
-        self._write(head + framed[0])
-        for piece in framed[1:]:
-            if self.server.state.stopping.wait(plan.chunk_delay_s):
-                self.close_connection = True
-                return
-            self._write(piece)
-
-    def _reset(self) -> None:
-        """Close with SO_LINGER 0 so the kernel sends RST instead of FIN."""
-        self.close_connection = True
-        sock = self.connection
-        try:
+def _reset(request: web.Request) -> None:
+    """Close with SO_LINGER 0 so the kernel sends RST instead of FIN."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            # The buffered reader holds a reference to the socket; drop it so close() is real.
-            self.rfile.close()
-            sock.close()
-        except OSError:
-            pass
+    transport.abort()
 
-    # -- reading --
 
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        try:
-            size = int(length)
-        except ValueError:
-            return None
-        if size < 0 or size > MAX_BODY_BYTES:
-            return None
-        return self.rfile.read(size)
+def _close(request: web.Request) -> None:
+    """Close after what was written is sent (FIN), without ending the HTTP message."""
+    if request.transport is not None:
+        request.transport.close()
 
-    def _read_chunked(self) -> bytes | None:
-        parts, total = [], 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                return None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
 
-    # -- dispatch --
+# A response for aiohttp to "send" after the handler closed the connection itself: writing
+# it fails at once, which aiohttp treats as the client having gone.
+def _gone() -> web.Response:
+    return web.Response(status=200)
 
-    def _handle(self) -> None:
-        self._status = 0
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def _response(status: int, body: bytes, content_type: str = _JSON, headers=()) -> web.Response:
+    response = web.Response(status=status, reason=_REASONS.get(status, "Unknown"), body=body)
+    response.headers["Content-Type"] = content_type
+    response.headers["Server"] = SERVER_NAME
+    for name, value in headers:
+        response.headers[name] = value
+    return response
+
+
+def _json(status: int, obj, headers=()) -> web.Response:
+    return _response(status, json.dumps(obj, separators=(",", ":")).encode(), _JSON, headers)
+
+
+async def _stream(
+    request: web.Request, reply: Reply, headers, plan: FaultPlan, gap_s: float
+) -> web.StreamResponse:
+    events = reply.events
+    if plan.malformed:
+        events = list(events)
+        index = 1 if len(events) > 1 else 0
+        events[index] = _corrupt(events[index])
+    stop_at = len(events)
+    if plan.cut_stream:
+        # About half the events, always short of the final ones.
+        stop_at = max(1, min(len(events) // 2, len(events) - 2))
+    response = web.StreamResponse(status=200)
+    response.headers["Content-Type"] = reply.content_type
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Server"] = SERVER_NAME
+    for name, value in headers:
+        response.headers[name] = value
+    response.enable_chunked_encoding()
+    try:
+        await response.prepare(request)
+        if gap_s <= 0:
+            await response.write(b"".join(events[:stop_at]))
+        else:
+            # Each event is due at a fixed offset from the first, so a late wake-up (a busy
+            # loop) delays one event, not every event after it.
+            loop = asyncio.get_running_loop()
+            first = loop.time()
+            await response.write(events[0])
+            for index in range(1, stop_at):
+                delay = first + index * gap_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await response.write(events[index])
+    except ConnectionError:
+        # The client left mid-stream; aiohttp finds the connection gone when it ends the
+        # message and drops it quietly.
+        return response
+    if plan.cut_stream:
+        # No final events, no chunked terminator: aiohttp's own end of message then fails on
+        # the closed transport, which it takes for a client that left.
+        _close(request)
+    return response
+
+
+# --- the request handler --------------------------------------------------------------------
+
+
+def _client_outcome(status: int) -> str:
+    if status in (401, 403):
+        return "auth_error"
+    if status == 404:
+        return "not_found"
+    return "bad_request"
+
+
+class _Handler:
+    """The aiohttp handler for every path: the control API or a simulated provider."""
+
+    def __init__(self, state: SimulatorState):
+        self.state = state
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        self.state.tasks.add(task)
         started = time.perf_counter()
-        raw = self._read_body()
-        path, _, query_string = self.path.partition("?")
-        path = unquote(path)
+        response = None
         try:
-            if raw is None:
-                self.close_connection = True
-                self._send_json(400, {"error": {"message": "unreadable request body"}})
-            elif path == "/" + CONTROL_PREFIX or path.startswith("/" + CONTROL_PREFIX + "/"):
-                self._control(path, raw)
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                response = _json(413, {"error": {"message": "request body too large"}})
+                response.force_close()
+                return response
+            path = request.path
+            if path == "/" + CONTROL_PREFIX or path.startswith("/" + CONTROL_PREFIX + "/"):
+                response = self._control(request.method, path, raw)
             else:
-                query = dict(parse_qsl(query_string)) if query_string else {}
-                self._provider(path, query, raw)
-        except _ConnectionGone:
-            pass
+                query = dict(parse_qsl(request.query_string)) if request.query_string else {}
+                response = await self._provider(request, path, query, raw)
+            return response
+        except (ConnectionError, asyncio.CancelledError):
+            raise
         except Exception:
-            logger.exception("simulator failed on %s %s", self.command, self.path)
-            self.close_connection = True
-            with contextlib.suppress(_ConnectionGone):
-                self._send_json(500, {"error": {"message": "simulator internal error"}})
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %s in %.1f ms",
-                self.command,
-                self.path,
-                self._status or "no response",
-                (time.perf_counter() - started) * 1000,
-            )
+            logger.exception("simulator failed on %s %s", request.method, request.path_qs)
+            response = _json(500, {"error": {"message": "simulator internal error"}})
+            response.force_close()
+            return response
+        finally:
+            self.state.tasks.discard(task)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %s in %.1f ms",
+                    request.method,
+                    request.path_qs,
+                    response.status if response is not None else "no response",
+                    (time.perf_counter() - started) * 1000,
+                )
 
-    def _provider(self, path: str, query: dict, raw: bytes) -> None:
-        state = self.server.state
+    async def _provider(self, request, path: str, query: dict, raw: bytes):
+        state = self.state
         name, _, rest = path[1:].partition("/")
         if not NAME_PATTERN.match(name):
-            self._send(404, wire_openai.unknown_url(self.command, path))
-            return
+            return _response(404, wire_openai.unknown_url(request.method, path))
         rest = "/" + rest
-        endpoint = route(state, self.command, rest, self.headers, query)
+        context = Context(name, state.models, state.cache)
+        endpoint = route(context, request.method, rest, request.headers, query)
         if endpoint is None:
             state.stats.record(name, "unknown", "not_found")
-            self._send(404, wire_openai.unknown_url(self.command, rest))
-            return
+            return _response(404, wire_openai.unknown_url(request.method, rest))
         body, body_ok = None, True
         if raw:
             try:
@@ -705,59 +277,55 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 }
             state.stats.record(name, endpoint.kind, outcome, stream=streaming, **tokens)
 
-        self._serve(name, endpoint, body, body_ok, streaming, record)
+        return await self._serve(request, name, endpoint, body, body_ok, streaming, record)
 
-    def _serve(self, name: str, endpoint, body, body_ok: bool, streaming: bool, record) -> None:
+    async def _serve(self, request, name, endpoint, body, body_ok, streaming, record):
         """Answer one provider request, applying the faults drawn for it."""
-        state = self.server.state
+        state = self.state
         plan = state.faults.draw(name, streaming)
         headers = endpoint.response_headers()
 
         if plan.down:
             record("down")
             payload, _ = endpoint.fault_error(503, 0)
-            self._send(503, payload, _JSON, headers)
-            return
-        if plan.latency_s > 0 and state.stopping.wait(plan.latency_s):
-            self.close_connection = True
-            return
+            return _response(503, payload, _JSON, headers)
+        wait_s = plan.latency_s
+        if endpoint.generates and state.profile.active:
+            wait_s += state.profile.first_byte_s(streaming)
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
         if plan.reset:
             record("reset")
-            self._reset()
-            return
+            _reset(request)
+            return _gone()
         if plan.hang_s is not None:
             record("timeout")
-            state.stopping.wait(plan.hang_s)
-            self.close_connection = True
-            return
+            await asyncio.sleep(plan.hang_s)
+            _close(request)
+            return _gone()
 
         gate = endpoint.gate()
         if gate is not None:
             status, payload = gate
             record(_client_outcome(status))
-            self._send(status, payload, _JSON, headers)
-            return
+            return _response(status, payload, _JSON, headers)
         if not body_ok:
             status, payload = endpoint.bad_json()
             record("bad_request")
-            self._send(status, payload, _JSON, headers)
-            return
+            return _response(status, payload, _JSON, headers)
         try:
             reply = endpoint.answer(body)
         except RequestInvalid as exc:
             record(_client_outcome(exc.status))
-            self._send(exc.status, endpoint.invalid(exc), _JSON, headers)
-            return
+            return _response(exc.status, endpoint.invalid(exc), _JSON, headers)
         if reply.status != 200:
             record(_client_outcome(reply.status))
-            self._send(reply.status, reply.body, reply.content_type, headers)
-            return
+            return _response(reply.status, reply.body, reply.content_type, headers)
 
         if plan.error_status is not None:
             record(f"error_{plan.error_status}")
             payload, extra = endpoint.fault_error(plan.error_status, plan.retry_after)
-            self._send(plan.error_status, payload, _JSON, headers + extra)
-            return
+            return _response(plan.error_status, payload, _JSON, headers + extra)
         if plan.malformed:
             record("malformed")
         elif plan.cut_stream:
@@ -765,123 +333,192 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         else:
             record("ok", reply.generation)
         if reply.events is not None:
-            self._send_stream(reply, headers, plan)
-        elif plan.malformed:
-            self._send(200, reply.body[: max(1, len(reply.body) // 2)], reply.content_type, headers)
-        else:
-            self._send(200, reply.body, reply.content_type, headers)
+            gap_s = plan.chunk_delay_s
+            if state.profile.active:
+                gap_s += state.profile.event_gap_s(len(reply.events))
+            return await _stream(request, reply, headers, plan, gap_s)
+        if plan.malformed:
+            half = reply.body[: max(1, len(reply.body) // 2)]
+            return _response(200, half, reply.content_type, headers)
+        return _response(200, reply.body, reply.content_type, headers)
 
     # -- control API --
 
-    def _control(self, path: str, raw: bytes) -> None:
-        state = self.server.state
+    def _control(self, method: str, path: str, raw: bytes) -> web.Response:
+        state = self.state
         parts = path.strip("/").split("/")[1:]
-        method = self.command
         if parts == ["health"] and method == "GET":
-            self._send_json(
-                200, {"status": "ok", "uptime_s": round(time.time() - state.started_at, 3)}
-            )
-        elif parts == ["faults"] and method == "GET":
-            self._send_json(200, {"faults": state.faults.snapshot()})
-        elif parts == ["faults"] and method == "DELETE":
+            uptime = round(time.time() - state.started_at, 3)
+            return _json(200, {"status": "ok", "uptime_s": uptime})
+        if parts == ["faults"] and method == "GET":
+            return _json(200, {"faults": state.faults.snapshot()})
+        if parts == ["faults"] and method == "DELETE":
             state.faults.clear()
-            self._send_json(200, {"cleared": "all"})
-        elif (
-            len(parts) == 2 and parts[0] == "faults" and method in ("GET", "PUT", "PATCH", "DELETE")
-        ):
-            self._control_fault(parts[1], method, raw)
-        elif parts == ["stats"] and method == "GET":
-            self._send_json(200, {"stats": state.stats.snapshot()})
-        elif len(parts) == 2 and parts[0] == "stats" and parts[1] != "reset" and method == "GET":
-            self._send_json(200, {"name": parts[1], "stats": state.stats.get(parts[1])})
-        elif parts == ["stats", "reset"] and method == "POST":
+            return _json(200, {"cleared": "all"})
+        if len(parts) == 2 and parts[0] == "faults" and method in ("GET", "PUT", "PATCH", "DELETE"):
+            return self._control_fault(parts[1], method, raw)
+        if parts == ["latency"] and method == "GET":
+            return _json(200, {"latency": state.profile.as_dict()})
+        if parts == ["latency"] and method == "PUT":
+            return self._control_latency(raw)
+        if parts == ["stats"] and method == "GET":
+            return _json(200, {"stats": state.stats.snapshot()})
+        if len(parts) == 2 and parts[0] == "stats" and parts[1] != "reset" and method == "GET":
+            return _json(200, {"name": parts[1], "stats": state.stats.get(parts[1])})
+        if parts == ["stats", "reset"] and method == "POST":
             state.stats.reset()
-            self._send_json(200, {"reset": True})
-        else:
-            self._send_json(
-                404, {"error": {"message": f"no control endpoint {method} {path}", "field": None}}
-            )
+            state.cache.clear()
+            return _json(200, {"reset": True})
+        return _json(
+            404, {"error": {"message": f"no control endpoint {method} {path}", "field": None}}
+        )
 
-    def _control_fault(self, name: str, method: str, raw: bytes) -> None:
-        faults = self.server.state.faults
+    def _control_fault(self, name: str, method: str, raw: bytes) -> web.Response:
+        faults = self.state.faults
         if not NAME_PATTERN.match(name) or name == CONTROL_PREFIX:
-            self._send_json(
+            return _json(
                 400, {"error": {"message": "name must match [a-z0-9_-]+", "field": "name"}}
             )
-            return
         if method == "GET":
             current = faults.get(name)
             fields = (current or FaultSet()).as_dict()
-            self._send_json(200, {"name": name, "active": current is not None, "faults": fields})
-            return
+            return _json(200, {"name": name, "active": current is not None, "faults": fields})
         if method == "DELETE":
             faults.clear(name)
-            self._send_json(200, {"name": name, "cleared": True})
-            return
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            self._send_json(400, {"error": {"message": "body is not valid JSON", "field": None}})
-            return
+            return _json(200, {"name": name, "cleared": True})
+        data = _json_body(raw)
+        if data is None:
+            return _json(400, {"error": {"message": "body is not valid JSON", "field": None}})
         try:
             fault_set = faults.put(name, data) if method == "PUT" else faults.patch(name, data)
         except FaultValidationError as exc:
-            self._send_json(400, {"error": {"message": exc.message, "field": exc.field}})
-            return
-        self._send_json(200, {"name": name, "active": True, "faults": fault_set.as_dict()})
+            return _json(400, {"error": {"message": exc.message, "field": exc.field}})
+        return _json(200, {"name": name, "active": True, "faults": fault_set.as_dict()})
+
+    def _control_latency(self, raw: bytes) -> web.Response:
+        data = _json_body(raw)
+        if data is None:
+            return _json(400, {"error": {"message": "body is not valid JSON", "field": None}})
+        try:
+            self.state.profile = LatencyProfile.from_fields(data)
+        except LatencyValidationError as exc:
+            return _json(400, {"error": {"message": exc.message, "field": exc.field}})
+        return _json(200, {"latency": self.state.profile.as_dict()})
 
 
-def _client_outcome(status: int) -> str:
-    if status in (401, 403):
-        return "auth_error"
-    if status == 404:
-        return "not_found"
-    return "bad_request"
+def _json_body(raw: bytes):
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+
+
+# --- the server on an event loop ------------------------------------------------------------
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class _AsyncServer:
+    """The aiohttp application, runner and site of one simulator; lives on one event loop."""
+
+    def __init__(self, state: SimulatorState, sock: socket.socket):
+        self.state = state
+        self.sock = sock
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/{path:.*}", _Handler(state).handle)
+        self.runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=IDLE_TIMEOUT_S,
+            handle_signals=False,
+            shutdown_timeout=0,
+        )
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        site = web.SockSite(self.runner, self.sock, backlog=LISTEN_BACKLOG)
+        await site.start()
+
+    async def stop(self) -> None:
+        # Hung requests, latencies and streams end now rather than after their timers.
+        for task in list(self.state.tasks):
+            task.cancel()
+        await self.runner.cleanup()
+
+
+def _raise_open_file_limit() -> None:
+    """Every connection is a file descriptor: allow as many as the hard limit does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # --- public entry points --------------------------------------------------------------------
 
 
 class SimulatorServer:
-    """A simulator on a background thread, for tests and benchmarks.
+    """A simulator whose event loop runs on a background thread, for tests and benchmarks.
 
     >>> with SimulatorServer() as sim:
     ...     sim.set_fault("openai", error_rate=1.0, error_status=429, retry_after=2)
     ...     requests.post(sim.base_url("openai") + "/v1/chat/completions", ...)
+
+    `latency` is a default latency profile (a `LatencyProfile` or a mapping of its fields,
+    e.g. {"first_token_ms": "200-800", "stream_duration_ms": 3000}).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, models=None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, models=None, latency=None):
         self.host = host
         self.port = port
-        self._state = SimulatorState(models=resolve_models(models))
-        self._httpd: SimulatorHTTPServer | None = None
+        self._state = SimulatorState(models=resolve_models(models), profile=_profile(latency))
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._server: _AsyncServer | None = None
 
     def start(self) -> SimulatorServer:
-        if self._httpd is not None:
+        if self._server is not None:
             return self
-        self._httpd = SimulatorHTTPServer((self.host, self.port), self._state)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"provider-simulator:{self.port}",
-            daemon=True,
+        sock = _listening_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=loop.run_forever, name=f"provider-simulator:{self.port}", daemon=True
         )
-        self._thread.start()
+        thread.start()
+        server = _AsyncServer(self._state, sock)
+        try:
+            asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            loop.close()
+            sock.close()
+            raise
+        self._loop, self._thread, self._server = loop, thread, server
         return self
 
     def stop(self) -> None:
-        if self._httpd is None:
+        if self._server is None:
             return
-        self._state.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
+        loop, thread, server = self._loop, self._thread, self._server
+        self._loop = self._thread = self._server = None
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
     def __enter__(self) -> SimulatorServer:
         return self.start()
@@ -891,7 +528,7 @@ class SimulatorServer:
 
     @property
     def url(self) -> str:
-        if self._httpd is None:
+        if self._server is None:
             raise RuntimeError("the simulator is not started")
         return _url(self.host, self.port)
 
@@ -913,6 +550,14 @@ class SimulatorServer:
     def faults(self) -> dict[str, dict]:
         return self._state.faults.snapshot()
 
+    def set_latency(self, **fields) -> dict:
+        """Replace the default latency profile (no fields: none)."""
+        self._state.profile = LatencyProfile.from_fields(fields)
+        return self._state.profile.as_dict()
+
+    def latency(self) -> dict:
+        return self._state.profile.as_dict()
+
     def stats(self, name: str) -> dict:
         return self._state.stats.get(name)
 
@@ -920,7 +565,17 @@ class SimulatorServer:
         return self._state.stats.snapshot()
 
     def reset_stats(self) -> None:
+        """Zero the counters and forget the prompts seen (nothing counts as cached)."""
         self._state.stats.reset()
+        self._state.cache.clear()
+
+
+def _profile(latency) -> LatencyProfile:
+    if latency is None:
+        return LatencyProfile()
+    if isinstance(latency, LatencyProfile):
+        return latency
+    return LatencyProfile.from_fields(dict(latency))
 
 
 def _check_name(name: str) -> None:
@@ -938,23 +593,35 @@ def _url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def serve_forever(host: str = "127.0.0.1", port: int = DEFAULT_PORT, models=None) -> None:
-    """Run the simulator in the foreground until interrupted (the management command's body)."""
-    state = SimulatorState(models=resolve_models(models))
-    httpd = SimulatorHTTPServer((host, port), state)
-    bound = httpd.server_address[1]
-    base = _url(host, bound)
-    print(
-        f"Provider simulator listening on {base} "
-        f"(providers at {base}/<name>/..., control at {base}/_sim/)",
-        file=sys.stdout,
-        flush=True,
-    )
-    try:
-        httpd.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        state.stopping.set()
-        httpd.close_connections()
-        httpd.server_close()
+def serve_forever(
+    host: str = "127.0.0.1", port: int = DEFAULT_PORT, models=None, latency=None
+) -> None:
+    """Run the simulator in the foreground until SIGINT or SIGTERM (the command's body)."""
+    _raise_open_file_limit()
+    state = SimulatorState(models=resolve_models(models), profile=_profile(latency))
+    sock = _listening_socket(host, port)
+    base = _url(host, sock.getsockname()[1])
+
+    async def main() -> None:
+        server = _AsyncServer(state, sock)
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+        profile = state.profile.as_dict() if state.profile.active else "none"
+        print(
+            f"Provider simulator listening on {base} "
+            f"(providers at {base}/<name>/..., control at {base}/_sim/; latency profile: "
+            f"{profile})",
+            file=sys.stdout,
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

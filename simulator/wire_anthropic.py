@@ -6,12 +6,18 @@ import json
 import re
 
 from .generation import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FINISH_STOP_SEQUENCE,
+    FINISH_TOOL,
     Generation,
     RequestInvalid,
     choose_tool,
     max_tokens_field,
     prompt_tokens_for,
     random_id,
+    text_output,
+    tool_output,
 )
 
 _DATE_SUFFIX = re.compile(r"-(\d{4})(\d{2})(\d{2})$")
@@ -76,7 +82,11 @@ def unknown_url(request_id: str) -> bytes:
 
 
 def check_auth(headers, *, needs_version: bool) -> RequestInvalid | None:
+    """x-api-key, or Authorization: Bearer (what the anthropic SDK 2.x sends for api_key)."""
     key = headers.get("x-api-key", "").strip()
+    if not key:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else ""
     if not key:
         return RequestInvalid(401, "x-api-key header is required")
     if key == "invalid":
@@ -134,24 +144,37 @@ def model_body(model_id: str, ids) -> tuple[int, bytes]:
 # --- messages -------------------------------------------------------------------------------
 
 
-def _block_text(content) -> str:
-    """Text of a content value: a string, or text / tool_result blocks."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
+# Prompts shorter than this are not cached, whatever cache_control says (Haiku: 2,048).
+CACHE_MINIMUM_TOKENS = 1024
+CACHE_MINIMUM_TOKENS_HAIKU = 2048
+_MAX_BREAKPOINTS = 4
+
+
+def _block_text(block) -> str:
+    """Text of one content block: text, or the text inside a tool_result."""
+    if not isinstance(block, dict):
         return ""
-    parts = []
-    for block in content:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-        elif block.get("type") == "tool_result":
-            parts.append(_block_text(block.get("content")))
-    return "".join(parts)
+    if block.get("type") == "text" and isinstance(block.get("text"), str):
+        return block["text"]
+    if block.get("type") == "tool_result":
+        return "".join(text for text, _ in _segments_of(block.get("content")))
+    return ""
 
 
-def _prompt(body: dict) -> tuple[int, str]:
+def _segments_of(content) -> list[tuple[str, bool]]:
+    """(text, has cache_control) per block of a content value (a string is one block)."""
+    if isinstance(content, str):
+        return [(content, False)]
+    if not isinstance(content, list):
+        return []
+    return [
+        (_block_text(block), isinstance(block, dict) and bool(block.get("cache_control")))
+        for block in content
+    ]
+
+
+def _prompt(body: dict) -> tuple[list[tuple[str, bool]], str]:
+    """The prompt's text segments in order (system, then messages) and the last user text."""
     messages = body.get("messages")
     if messages is None:
         raise RequestInvalid(400, "messages: Field required")
@@ -159,18 +182,39 @@ def _prompt(body: dict) -> tuple[int, str]:
         raise RequestInvalid(400, "messages: Input should be a valid list")
     if not messages:
         raise RequestInvalid(400, "messages: at least one message is required")
-    characters = len(_block_text(body.get("system")))
+    segments = _segments_of(body.get("system"))
     last_user_text = ""
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise RequestInvalid(
                 400, f"messages.{index}.role: Input should be 'user' or 'assistant'"
             )
-        text = _block_text(message.get("content"))
-        characters += len(text)
+        message_segments = _segments_of(message.get("content"))
+        segments.extend(message_segments)
         if message["role"] == "user":
-            last_user_text = text
-    return characters, last_user_text
+            last_user_text = "".join(text for text, _ in message_segments)
+    return segments, last_user_text
+
+
+def _breakpoint_prefixes(body: dict, segments: list[tuple[str, bool]]) -> list[str]:
+    marked_tools = sum(
+        1
+        for tool in body.get("tools") or []
+        if isinstance(tool, dict) and tool.get("cache_control")
+    )
+    marked = marked_tools + sum(1 for _, flag in segments if flag)
+    if marked > _MAX_BREAKPOINTS:
+        raise RequestInvalid(
+            400,
+            f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {marked}.",
+        )
+    prefixes, text = [], ""
+    for segment, flag in segments:
+        text += segment
+        if flag:
+            prefixes.append(text)
+    return prefixes
 
 
 def _model(body: dict) -> str:
@@ -182,28 +226,51 @@ def _model(body: dict) -> str:
     return model
 
 
-def parse(body) -> Generation:
+def _stop_sequences(body: dict) -> tuple[str, ...]:
+    value = body.get("stop_sequences")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RequestInvalid(400, "stop_sequences: Input should be a valid list of strings")
+    return tuple(value)
+
+
+def parse(body, ctx=None) -> Generation:
     if not isinstance(body, dict):
         raise RequestInvalid(400, "Input should be a valid dictionary")
     model = _model(body)
     if body.get("max_tokens") is None:
         raise RequestInvalid(400, "max_tokens: Field required")
     completion = max_tokens_field(body, "max_tokens", param_style="anthropic")
-    characters, last_user_text = _prompt(body)
+    segments, last_user_text = _prompt(body)
+    stops = _stop_sequences(body)
+    prefixes = _breakpoint_prefixes(body, segments)
+    tool_call = _tool_call(body, last_user_text)
+    if tool_call is not None:
+        output = tool_output(tool_call, completion)
+    else:
+        output = text_output(completion, stops)
+    read = written = 0
+    if ctx is not None and prefixes:
+        minimum = CACHE_MINIMUM_TOKENS_HAIKU if "haiku" in model else CACHE_MINIMUM_TOKENS
+        read, written = ctx.cache.breakpoints((ctx.name, "anthropic", model), prefixes, minimum)
     return Generation(
         model=model,
-        prompt_tokens=prompt_tokens_for(characters),
-        completion_tokens=completion,
-        tool_call=_tool_call(body, last_user_text),
+        prompt_tokens=prompt_tokens_for(sum(len(text) for text, _ in segments)),
+        outputs=(output,),
         stream=body.get("stream") is True,
+        cached_tokens=read,
+        cache_creation_tokens=written,
     )
 
 
 def count_tokens(body) -> bytes:
+    """input_tokens as /v1/messages counts them, cache or not (the whole prompt)."""
     if not isinstance(body, dict):
         raise RequestInvalid(400, "Input should be a valid dictionary")
     _model(body)
-    characters, _ = _prompt(body)
+    segments, _ = _prompt(body)
+    characters = sum(len(text) for text, _ in segments)
     return _dumps({"input_tokens": prompt_tokens_for(characters)})
 
 
@@ -227,37 +294,49 @@ def new_id() -> str:
 
 def _usage(gen: Generation, output_tokens: int) -> dict:
     return {
-        "input_tokens": gen.prompt_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": gen.prompt_tokens - gen.cached_tokens - gen.cache_creation_tokens,
+        "cache_creation_input_tokens": gen.cache_creation_tokens,
+        "cache_read_input_tokens": gen.cached_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": gen.cache_creation_tokens,
+            "ephemeral_1h_input_tokens": 0,
+        },
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
 
 
-def _content(gen: Generation) -> tuple[list[dict], str]:
-    if gen.tool_call is None:
-        return [{"type": "text", "text": gen.text}], "end_turn"
+_STOP_REASONS = {
+    FINISH_STOP: "end_turn",
+    FINISH_STOP_SEQUENCE: "stop_sequence",
+    FINISH_LENGTH: "max_tokens",
+    FINISH_TOOL: "tool_use",
+}
+
+
+def _content(gen: Generation) -> list[dict]:
+    output = gen.output
+    if output.tool_call is None:
+        return [{"type": "text", "text": output.text}]
     block = {
         "type": "tool_use",
         "id": "toolu_01" + random_id(22),
-        "name": gen.tool_call.name,
-        "input": gen.tool_call.arguments,
+        "name": output.tool_call.name,
+        "input": output.tool_call.arguments,
     }
-    return [block], "tool_use"
+    return [block]
 
 
 def render(gen: Generation, message_id: str) -> bytes:
-    content, stop_reason = _content(gen)
     return _dumps(
         {
             "id": message_id,
             "type": "message",
             "role": "assistant",
             "model": gen.model,
-            "content": content,
-            "stop_reason": stop_reason,
-            "stop_sequence": None,
+            "content": _content(gen),
+            "stop_reason": _STOP_REASONS[gen.output.finish],
+            "stop_sequence": gen.output.stop_sequence,
             "usage": _usage(gen, gen.completion_tokens),
         }
     )
@@ -269,7 +348,7 @@ def _event(name: str, payload: dict) -> bytes:
 
 def stream(gen: Generation, message_id: str) -> list[bytes]:
     """message_start, one content block with its deltas, message_delta, message_stop."""
-    content, stop_reason = _content(gen)
+    content = _content(gen)
     message = {
         "id": message_id,
         "type": "message",
@@ -284,7 +363,7 @@ def stream(gen: Generation, message_id: str) -> list[bytes]:
     block = content[0]
     if block["type"] == "text":
         start = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": word} for word in gen.words]
+        deltas = [{"type": "text_delta", "text": piece} for piece in gen.output.pieces]
     else:
         start = {**block, "input": {}}
         arguments = json.dumps(block["input"])
@@ -309,7 +388,10 @@ def stream(gen: Generation, message_id: str) -> list[bytes]:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "delta": {
+                    "stop_reason": _STOP_REASONS[gen.output.finish],
+                    "stop_sequence": gen.output.stop_sequence,
+                },
                 "usage": {"output_tokens": gen.completion_tokens},
             },
         )

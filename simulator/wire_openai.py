@@ -6,14 +6,25 @@ import json
 import re
 import time
 
+from . import embeddings as embedding_vectors
 from .generation import (
+    DEFAULT_COMPLETION_TOKENS,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FINISH_STOP_SEQUENCE,
+    FINISH_TOOL,
     Generation,
+    Output,
     RequestInvalid,
     choose_tool,
+    json_output,
     max_tokens_field,
     prompt_tokens_for,
     random_id,
+    text_output,
+    tool_output,
 )
+from .instances import instance_for
 
 # Fixed `created` values so /v1/models answers the same on every run.
 _MODEL_CREATED = {
@@ -22,6 +33,10 @@ _MODEL_CREATED = {
     "gpt-4.1": 1744316542,
     "gpt-4.1-mini": 1744318173,
     "gpt-3.5-turbo": 1677610602,
+    "o4-mini": 1744225351,
+    "gpt-5": 1754425777,
+    "text-embedding-3-small": 1705948997,
+    "text-embedding-3-large": 1705953180,
 }
 _DEFAULT_CREATED = 1700000000
 _FINGERPRINT = "fp_sim0000001"
@@ -145,9 +160,9 @@ def azure_models_body(ids) -> bytes:
                     "created_at": _MODEL_CREATED.get(model_id, _DEFAULT_CREATED),
                     "status": "succeeded",
                     "capabilities": {
-                        "chat_completion": True,
+                        "chat_completion": not embedding_vectors.is_embedding_model(model_id),
                         "completion": False,
-                        "embeddings": False,
+                        "embeddings": embedding_vectors.is_embedding_model(model_id),
                         "fine_tune": False,
                         "inference": True,
                     },
@@ -189,6 +204,19 @@ def model_body(model_id: str, ids) -> tuple[int, bytes]:
 
 # --- chat completions -----------------------------------------------------------------------
 
+# Reasoning models think before they answer: o-series and gpt-5 (not its chat variant).
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# Reasoning tokens spent per `reasoning_effort` (the simulator's rule; default "medium").
+REASONING_TOKENS = {"none": 0, "minimal": 0, "low": 128, "medium": 512, "high": 2048}
+# OpenAI caches prompts of at least this many tokens automatically.
+CACHE_MINIMUM_TOKENS = 1024
+_MAX_N = 128
+_MAX_STOP = 4
+
+
+def is_reasoning_model(model: str) -> bool:
+    return model.startswith(_REASONING_PREFIXES) and "-chat" not in model
+
 
 def _text_of(content) -> tuple[int, str]:
     if isinstance(content, str):
@@ -204,14 +232,7 @@ def _text_of(content) -> tuple[int, str]:
     return 0, ""
 
 
-def parse(body, default_model: str | None = None) -> Generation:
-    if not isinstance(body, dict):
-        raise RequestInvalid(400, "Invalid body: expected a JSON object.")
-    model = body.get("model") or default_model
-    if not model:
-        raise RequestInvalid(400, "you must provide a model parameter")
-    if not isinstance(model, str):
-        raise RequestInvalid(400, "Invalid type for 'model': expected a string.", param="model")
+def _messages(body: dict) -> list:
     messages = body.get("messages")
     if messages is None:
         raise RequestInvalid(
@@ -232,7 +253,142 @@ def parse(body, default_model: str | None = None) -> Generation:
             param="messages",
             code="empty_array",
         )
-    characters = 0
+    return messages
+
+
+def _model(body: dict, default_model: str | None) -> str:
+    model = body.get("model") or default_model
+    if not model:
+        raise RequestInvalid(400, "you must provide a model parameter")
+    if not isinstance(model, str):
+        raise RequestInvalid(400, "Invalid type for 'model': expected a string.", param="model")
+    return model
+
+
+def _n(body: dict) -> int:
+    value = body.get("n")
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestInvalid(400, "Invalid type for 'n': expected an integer.", param="n")
+    if value < 1:
+        raise RequestInvalid(
+            400,
+            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got "
+            f"{value} instead.",
+            param="n",
+            code="integer_below_min_value",
+        )
+    if value > _MAX_N:
+        raise RequestInvalid(
+            400,
+            f"Invalid 'n': integer above maximum value. Expected a value <= {_MAX_N}, but got "
+            f"{value} instead.",
+            param="n",
+            code="integer_above_max_value",
+        )
+    return value
+
+
+def _stop(body: dict) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RequestInvalid(
+            400, "Invalid type for 'stop': expected a string or an array of strings.", param="stop"
+        )
+    if len(value) > _MAX_STOP:
+        raise RequestInvalid(
+            400,
+            f"Invalid 'stop': array too long. Expected an array with maximum length {_MAX_STOP}, "
+            f"but got an array with length {len(value)} instead.",
+            param="stop",
+            code="array_above_max_length",
+        )
+    return tuple(value)
+
+
+def _response_format(body: dict, messages_text: str):
+    """None for text, else ("json_object", None) or ("json_schema", schema)."""
+    value = body.get("response_format")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RequestInvalid(
+            400, "Invalid type for 'response_format': expected an object.", param="response_format"
+        )
+    kind = value.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        if "json" not in messages_text.lower():
+            raise RequestInvalid(
+                400,
+                "'messages' must contain the word 'json' in some form, to use 'response_format' "
+                "of type 'json_object'.",
+                param="messages",
+            )
+        return ("json_object", None)
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict):
+            raise RequestInvalid(
+                400,
+                "Missing required parameter: 'response_format.json_schema'.",
+                param="response_format.json_schema",
+                code="missing_required_parameter",
+            )
+        if not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise RequestInvalid(
+                400,
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                param="response_format.json_schema.name",
+                code="missing_required_parameter",
+            )
+        schema = spec.get("schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise RequestInvalid(
+                400,
+                "Invalid type for 'response_format.json_schema.schema': expected an object.",
+                param="response_format.json_schema.schema",
+            )
+        return ("json_schema", schema or {"type": "object"})
+    raise RequestInvalid(
+        400,
+        f"Invalid value: {json.dumps(kind)}. Supported values are: 'text', 'json_object', and "
+        "'json_schema'.",
+        param="response_format.type",
+        code="invalid_value",
+    )
+
+
+def _reasoning(body: dict, model: str) -> int:
+    if not is_reasoning_model(model):
+        return 0
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return REASONING_TOKENS["medium"]
+    if effort not in REASONING_TOKENS:
+        allowed = ", ".join(f"'{e}'" for e in REASONING_TOKENS)
+        raise RequestInvalid(
+            400,
+            f"Invalid value: {json.dumps(effort)}. Supported values are: {allowed}.",
+            param="reasoning_effort",
+            code="invalid_value",
+        )
+    return REASONING_TOKENS[effort]
+
+
+def parse(body, ctx=None, default_model: str | None = None) -> Generation:
+    """The answer to a chat completion request (rules in generation.py and the README)."""
+    if not isinstance(body, dict):
+        raise RequestInvalid(400, "Invalid body: expected a JSON object.")
+    model = _model(body, default_model)
+    messages = _messages(body)
+    texts = []
     last_user_text = ""
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or "role" not in message:
@@ -242,21 +398,57 @@ def parse(body, default_model: str | None = None) -> Generation:
                 param=f"messages[{index}].role",
                 code="missing_required_parameter",
             )
-        count, text = _text_of(message.get("content"))
-        characters += count
+        _, text = _text_of(message.get("content"))
+        texts.append(text)
         if message["role"] == "user":
             last_user_text = text
-    completion = max_tokens_field(body, "max_completion_tokens", "max_tokens")
+    prompt_text = "".join(texts)
+    n = _n(body)
+    stops = _stop(body)
+    json_mode = _response_format(body, prompt_text)
+    limit = None
+    for name in ("max_completion_tokens", "max_tokens"):
+        if body.get(name) is not None:
+            limit = max_tokens_field(body, name)
+            break
+    visible = limit if limit is not None else DEFAULT_COMPLETION_TOKENS
+    reasoning = _reasoning(body, model)
+    cut_by_reasoning = False
+    if reasoning and limit is not None:
+        # max_completion_tokens bounds reasoning and answer together.
+        if reasoning >= limit:
+            reasoning, visible, cut_by_reasoning = limit, 0, True
+        else:
+            visible = limit - reasoning
+    tool_call = _tool_call(body, last_user_text)
+    outputs = []
+    for index in range(n):
+        if cut_by_reasoning:
+            outputs.append(Output(finish=FINISH_LENGTH))
+        elif tool_call is not None:
+            outputs.append(tool_output(tool_call, visible))
+        elif json_mode is not None:
+            kind, schema = json_mode
+            value = instance_for(schema) if kind == "json_schema" else {"answer": ""}
+            if kind == "json_object":
+                value["answer"] = text_output(visible, offset=index).text
+            outputs.append(json_output(value, limit))
+        else:
+            outputs.append(text_output(visible, stops, offset=index))
+    cached = 0
+    if ctx is not None:
+        cached = ctx.cache.automatic((ctx.name, "openai", model), prompt_text, CACHE_MINIMUM_TOKENS)
     stream = body.get("stream") is True
     options = body.get("stream_options")
     include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
     return Generation(
         model=model,
-        prompt_tokens=prompt_tokens_for(characters),
-        completion_tokens=completion,
-        tool_call=_tool_call(body, last_user_text),
+        prompt_tokens=prompt_tokens_for(len(prompt_text)),
+        outputs=tuple(outputs),
         stream=stream,
         include_usage=include_usage,
+        cached_tokens=cached,
+        reasoning_tokens=reasoning * n,
     )
 
 
@@ -281,9 +473,9 @@ def _usage(gen: Generation) -> dict:
         "prompt_tokens": gen.prompt_tokens,
         "completion_tokens": gen.completion_tokens,
         "total_tokens": gen.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": gen.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": gen.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -291,26 +483,40 @@ def _usage(gen: Generation) -> dict:
     }
 
 
+_FINISH_REASONS = {
+    FINISH_STOP: "stop",
+    FINISH_STOP_SEQUENCE: "stop",
+    FINISH_LENGTH: "length",
+    FINISH_TOOL: "tool_calls",
+}
+
+
 def new_id() -> str:
     return "chatcmpl-" + random_id(29)
 
 
-def render(gen: Generation, response_id: str) -> bytes:
-    message = {"role": "assistant", "content": gen.text, "refusal": None, "annotations": []}
-    finish_reason = "stop"
-    if gen.tool_call is not None:
+def _call_id() -> str:
+    return "call_" + random_id(24)
+
+
+def _message(output: Output) -> dict:
+    message = {"role": "assistant", "content": output.text, "refusal": None, "annotations": []}
+    if output.tool_call is not None:
         message["content"] = None
         message["tool_calls"] = [
             {
-                "id": "call_" + random_id(24),
+                "id": _call_id(),
                 "type": "function",
                 "function": {
-                    "name": gen.tool_call.name,
-                    "arguments": json.dumps(gen.tool_call.arguments),
+                    "name": output.tool_call.name,
+                    "arguments": json.dumps(output.tool_call.arguments),
                 },
             }
         ]
-        finish_reason = "tool_calls"
+    return message
+
+
+def render(gen: Generation, response_id: str) -> bytes:
     return _dumps(
         {
             "id": response_id,
@@ -319,11 +525,12 @@ def render(gen: Generation, response_id: str) -> bytes:
             "model": gen.model,
             "choices": [
                 {
-                    "index": 0,
-                    "message": message,
+                    "index": index,
+                    "message": _message(output),
                     "logprobs": None,
-                    "finish_reason": finish_reason,
+                    "finish_reason": _FINISH_REASONS[output.finish],
                 }
+                for index, output in enumerate(gen.outputs)
             ],
             "usage": _usage(gen),
             "service_tier": "default",
@@ -336,8 +543,30 @@ def _fragments(text: str, size: int = 8) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
+def _deltas(output: Output) -> list[dict]:
+    """The deltas of one choice after its first chunk."""
+    if output.tool_call is None:
+        return [{"content": piece} for piece in output.pieces]
+    arguments = json.dumps(output.tool_call.arguments)
+    return [
+        {"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}
+        for fragment in _fragments(arguments)
+    ]
+
+
+def _first_delta(output: Output) -> dict:
+    if output.tool_call is None:
+        return {"role": "assistant", "content": "", "refusal": None}
+    header = {"index": 0, "id": _call_id(), "type": "function"}
+    header["function"] = {"name": output.tool_call.name, "arguments": ""}
+    return {"role": "assistant", "content": None, "tool_calls": [header], "refusal": None}
+
+
 def stream(gen: Generation, response_id: str) -> list[bytes]:
-    """The SSE events of the answer, each framed `data: ...\\n\\n`, ending with [DONE]."""
+    """The SSE events of the answer, each framed `data: ...\n\n`, ending with [DONE].
+
+    With n > 1 the choices advance together: each round sends one chunk per choice index.
+    """
     common = {
         "id": response_id,
         "object": "chat.completion.chunk",
@@ -347,36 +576,111 @@ def stream(gen: Generation, response_id: str) -> list[bytes]:
         "system_fingerprint": _FINGERPRINT,
     }
 
-    def chunk(delta: dict, finish_reason=None) -> bytes:
+    def chunk(index: int, delta: dict, finish_reason=None) -> bytes:
         payload = {
             **common,
             "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],
         }
         if gen.include_usage:
             payload["usage"] = None
         return b"data: " + _dumps(payload) + b"\n\n"
 
-    events = []
-    if gen.tool_call is None:
-        events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
-        events.extend(chunk({"content": word}) for word in gen.words)
-        events.append(chunk({}, "stop"))
-    else:
-        call_id = "call_" + random_id(24)
-        header = {"index": 0, "id": call_id, "type": "function"}
-        header["function"] = {"name": gen.tool_call.name, "arguments": ""}
-        events.append(
-            chunk({"role": "assistant", "content": None, "tool_calls": [header], "refusal": None})
-        )
-        for fragment in _fragments(json.dumps(gen.tool_call.arguments)):
-            events.append(
-                chunk({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]})
-            )
-        events.append(chunk({}, "tool_calls"))
+    outputs = gen.outputs
+    deltas = [_deltas(output) for output in outputs]
+    events = [chunk(i, _first_delta(output)) for i, output in enumerate(outputs)]
+    for step in range(max(len(d) for d in deltas)):
+        events.extend(chunk(i, d[step]) for i, d in enumerate(deltas) if step < len(d))
+    events.extend(chunk(i, {}, _FINISH_REASONS[output.finish]) for i, output in enumerate(outputs))
     if gen.include_usage:
         payload = {**common, "choices": [], "usage": _usage(gen)}
         events.append(b"data: " + _dumps(payload) + b"\n\n")
     events.append(b"data: [DONE]\n\n")
     return events
+
+
+# --- embeddings -----------------------------------------------------------------------------
+
+_INPUT_INVALID = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
+
+
+def _embedding_inputs(body: dict) -> list[tuple[str, int]]:
+    """(text to embed, tokens) per input: a string, strings, token ids or lists of them."""
+    value = body.get("input")
+    if value is None:
+        raise RequestInvalid(
+            400,
+            "Missing required parameter: 'input'.",
+            param="input",
+            code="missing_required_parameter",
+        )
+    if isinstance(value, str) or (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        value = [value]
+    if not isinstance(value, list) or not value or len(value) > 2048:
+        raise RequestInvalid(400, _INPUT_INVALID, param="input")
+    inputs = []
+    for item in value:
+        if isinstance(item, str) and item:
+            inputs.append((item, prompt_tokens_for(len(item))))
+        elif (
+            isinstance(item, list)
+            and item
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in item)
+        ):
+            inputs.append((" ".join(map(str, item)), len(item)))
+        else:
+            raise RequestInvalid(400, _INPUT_INVALID, param="input")
+    return inputs
+
+
+def embeddings(body, default_model: str | None = None) -> tuple[bytes, int]:
+    """The answer to POST /v1/embeddings and its prompt tokens."""
+    if not isinstance(body, dict):
+        raise RequestInvalid(400, "Invalid body: expected a JSON object.")
+    model = _model(body, default_model)
+    inputs = _embedding_inputs(body)
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise RequestInvalid(
+            400,
+            f"Invalid value: {json.dumps(encoding)}. Supported values are: 'float' and 'base64'.",
+            param="encoding_format",
+            code="invalid_value",
+        )
+    full = embedding_vectors.full_dimensions(model)
+    dimensions = body.get("dimensions")
+    if dimensions is None:
+        dimensions = full
+    elif not model.startswith("text-embedding-3"):
+        raise RequestInvalid(
+            400, "This model does not support specifying dimensions.", param="dimensions"
+        )
+    elif isinstance(dimensions, bool) or not isinstance(dimensions, int):
+        raise RequestInvalid(
+            400, "Invalid type for 'dimensions': expected an integer.", param="dimensions"
+        )
+    elif not 1 <= dimensions <= full:
+        raise RequestInvalid(
+            400,
+            f"Invalid 'dimensions': expected a value between 1 and {full}, but got "
+            f"{dimensions} instead.",
+            param="dimensions",
+        )
+    data = []
+    for index, (text, _) in enumerate(inputs):
+        values = embedding_vectors.shortened(embedding_vectors.vector(text, full), dimensions)
+        encoded = embedding_vectors.as_base64(values) if encoding == "base64" else values
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(t for _, t in inputs)
+    body = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return _dumps(body), tokens

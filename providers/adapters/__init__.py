@@ -15,7 +15,14 @@ import functools
 
 from .anthropic import AnthropicAdapter
 from .azure import AzureOpenAIAdapter
-from .base import ChatResult, ProviderAdapter, StreamResult, close_sessions, session_for
+from .base import (
+    ChatResult,
+    EmbeddingsResult,
+    ProviderAdapter,
+    StreamResult,
+    close_sessions,
+    session_for,
+)
 from .errors import (
     ERROR_TYPES,
     AuthenticationFailed,
@@ -34,6 +41,7 @@ from .openai import OpenAIAdapter
 from .openai_compatible import OpenAICompatibleAdapter
 from .types import (
     ChatRequest,
+    EmbeddingsRequest,
     ProviderEndpoint,
     RequestValidationError,
     Usage,
@@ -65,6 +73,8 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "ContextTooLong",
+    "EmbeddingsRequest",
+    "EmbeddingsResult",
     "GeminiAdapter",
     "InvalidRequest",
     "MalformedResponse",

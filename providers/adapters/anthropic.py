@@ -231,14 +231,18 @@ class AnthropicStreamTranslator(StreamTranslator):
             self.prompt_tokens = prompt
         if completion is not None:
             self.completion_tokens = completion
-        stop_reason = (payload.get("delta") or {}).get("stop_reason")
+        delta = payload.get("delta") or {}
+        stop_reason = delta.get("stop_reason")
         if not stop_reason:
             return []
         finish = STOP_REASONS.get(stop_reason, "stop")
         if finish == "tool_calls" and not self.real_tool_used:
             finish = "stop"  # only the JSON-mode tool was called
         self.finish_seen = True
-        return [self.chunk({}, finish)]
+        chunk = self.chunk({}, finish)
+        if stop_reason == "stop_sequence" and delta.get("stop_sequence"):
+            chunk["choices"][0]["stop_reason"] = delta["stop_sequence"]  # as parse_response
+        return [chunk]
 
     def _on_message_stop(self, payload: dict) -> list[dict]:
         self.done = True
@@ -442,6 +446,10 @@ class AnthropicAdapter(ProviderAdapter):
         if finish == "tool_calls" and not tool_calls:
             finish = "stop"
         result = completion_response(request, data.get("id"), text, tool_calls, finish)
+        if data.get("stop_reason") == "stop_sequence" and data.get("stop_sequence"):
+            # Which stop sequence ended the answer, where vLLM puts it: the Anthropic face of
+            # the gateway answers it back as `stop_sequence`.
+            result["choices"][0]["stop_reason"] = data["stop_sequence"]
         prompt, completion, cached = _anthropic_usage(data.get("usage"))
         if prompt is not None and completion is not None:
             result["usage"] = {

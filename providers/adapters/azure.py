@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .openai import OpenAIAdapter
-from .types import ChatRequest
+from .types import ChatRequest, EmbeddingsRequest
 
 DEFAULT_API_VERSION = "2024-10-21"  # latest GA data-plane version when this was written
 
@@ -53,3 +53,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     def build_body(self, request: ChatRequest, model: str, *, stream: bool) -> dict:
         return super().build_body(request, self.deployment(model), stream=stream)
+
+    def embeddings_url(self, model: str) -> str:
+        deployment = quote(self.deployment(model), safe="")
+        return f"{self.base_url}/openai/deployments/{deployment}/embeddings?{self._query}"
+
+    def build_embeddings_body(self, request: EmbeddingsRequest, model: str) -> dict:
+        return super().build_embeddings_body(request, self.deployment(model))

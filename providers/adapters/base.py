@@ -14,10 +14,12 @@ endpoint, calls take the full `Session.request` path so HTTP(S)_PROXY/NO_PROXY k
 
 from __future__ import annotations
 
+import base64
 import http.cookiejar
 import json
 import logging
 import os
+import struct
 import threading
 import time
 import uuid
@@ -43,7 +45,15 @@ from .errors import (
     parse_retry_after,
 )
 from .sse import SSEEvent, iter_sse
-from .types import ChatRequest, ProviderEndpoint, Usage, estimate_input_tokens, text_tokens
+from .types import (
+    ChatRequest,
+    EmbeddingsRequest,
+    ProviderEndpoint,
+    Usage,
+    estimate_embedding_tokens,
+    estimate_input_tokens,
+    text_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +194,23 @@ class ChatResult:
 
     response: dict
     usage: Usage
+
+
+@dataclass
+class EmbeddingsResult:
+    """A finished embeddings call: an OpenAI embeddings `list` dict and its usage."""
+
+    response: dict
+    usage: Usage
+
+
+def embedding_item(index: int, values: list[float], encoding_format: str) -> dict:
+    """One OpenAI `embedding` object; `base64` is OpenAI's encoding (little-endian float32
+    values, base64), which the openai SDK asks for by default and decodes itself."""
+    embedding: list[float] | str = values
+    if encoding_format == "base64":
+        embedding = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+    return {"object": "embedding", "index": index, "embedding": embedding}
 
 
 def new_completion_id() -> str:
@@ -461,6 +488,7 @@ class ProviderAdapter:
 
     provider_type: ClassVar[str] = ""
     supports_n: ClassVar[bool] = False
+    supports_embeddings: ClassVar[bool] = False
 
     def __init__(self, endpoint: ProviderEndpoint):
         self.endpoint = endpoint
@@ -518,6 +546,17 @@ class ProviderAdapter:
     def parse_models(self, data: dict) -> list[str]:
         raise NotImplementedError
 
+    def embeddings_url(self, model: str) -> str:
+        raise NotImplementedError
+
+    def build_embeddings_body(self, request: EmbeddingsRequest, model: str) -> dict:
+        raise NotImplementedError
+
+    def parse_embeddings(self, data: dict, request: EmbeddingsRequest) -> dict:
+        """The OpenAI embeddings `list` dict (`data` in input order, `model` the client's) for
+        a provider response. Its `usage` may be missing; embed() then estimates it."""
+        raise NotImplementedError
+
     # -- public calls ---------------------------------------------------------------------
 
     def chat(self, request: ChatRequest, model: str = "") -> ChatResult:
@@ -552,6 +591,29 @@ class ProviderAdapter:
         result = StreamResult(self, response, self.stream_translator(request))
         result._prime()
         return result
+
+    def embed(self, request: EmbeddingsRequest, model: str = "") -> EmbeddingsResult:
+        """One embeddings call. `model` is the upstream model name."""
+        model = model or request.model
+        if not self.supports_embeddings:
+            raise self.invalid(f"{self.provider_type} providers have no embeddings API", "model")
+        body = self.build_embeddings_body(request, model)
+        response = self._send("POST", self.embeddings_url(model), body, self._headers)
+        data = self._read_json(response)
+        try:
+            result = self.parse_embeddings(data, request)
+        except ProviderError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, struct.error) as exc:
+            raise MalformedResponse(
+                f"unexpected embeddings response: {type(exc).__name__}: {exc}",
+                provider_id=self.provider_id,
+            ) from None
+        usage = usage_from_openai({"completion_tokens": 0, **(result.get("usage") or {})})
+        if usage is None:
+            usage = Usage(estimate_embedding_tokens(request), 0, estimated=True)
+        result["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.total_tokens}
+        return EmbeddingsResult(result, usage)
 
     def list_models(self) -> list[str]:
         """Model ids from the provider's cheap model-list endpoint (health probes)."""

@@ -32,10 +32,10 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .base import ProviderAdapter, StreamTranslator, completion_response
+from .base import ProviderAdapter, StreamTranslator, completion_response, embedding_item
 from .errors import MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
-from .types import ChatRequest, image_url_of, split_data_url
+from .types import ChatRequest, EmbeddingsRequest, image_url_of, split_data_url
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -274,6 +274,7 @@ class GeminiStreamTranslator(StreamTranslator):
 
 class GeminiAdapter(ProviderAdapter):
     provider_type = "gemini"
+    supports_embeddings = True
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.endpoint.api_key}
@@ -286,6 +287,48 @@ class GeminiAdapter(ProviderAdapter):
 
     def models_url(self) -> str:
         return f"{self.base_url}/v1beta/models"
+
+    # -- embeddings: `batchEmbedContents`, one request per input, answers in input order -----
+
+    def embeddings_url(self, model: str) -> str:
+        name = quote(model.removeprefix("models/"), safe="")
+        return f"{self.base_url}/v1beta/models/{name}:batchEmbedContents"
+
+    def build_embeddings_body(self, request: EmbeddingsRequest, model: str) -> dict:
+        texts = request.texts
+        if texts is None:
+            raise self.invalid("Gemini embeds text only: send strings, not token ids", "input")
+        name = f"models/{model.removeprefix('models/')}"
+        requests = []
+        for text in texts:
+            item: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
+            if request.dimensions is not None:
+                item["outputDimensionality"] = request.dimensions
+            requests.append(item)
+        return {"requests": requests}
+
+    def parse_embeddings(self, data: dict, request: EmbeddingsRequest) -> dict:
+        if "error" in data:
+            error = data["error"] if isinstance(data["error"], dict) else {}
+            raise self.stream_error(error.get("code") or 500, data)
+        embeddings = data.get("embeddings")
+        if not isinstance(embeddings, list) or len(embeddings) != len(request.inputs):
+            raise MalformedResponse(
+                f"expected {len(request.inputs)} embeddings", provider_id=self.provider_id
+            )
+        result: dict[str, Any] = {
+            "object": "list",
+            "data": [
+                embedding_item(i, [float(v) for v in e["values"]], request.encoding_format)
+                for i, e in enumerate(embeddings)
+            ],
+            "model": request.model,
+        }
+        # The Gemini API reports no usage for embeddings; where a deployment does, it is used.
+        prompt = (data.get("usageMetadata") or {}).get("promptTokenCount")
+        if isinstance(prompt, int):
+            result["usage"] = {"prompt_tokens": prompt, "total_tokens": prompt}
+        return result
 
     def parse_models(self, data: dict) -> list[str]:
         return [item["name"].removeprefix("models/") for item in data.get("models") or ()]

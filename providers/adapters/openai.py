@@ -21,7 +21,7 @@ from .base import (
 )
 from .errors import InvalidRequest, MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
-from .types import ChatRequest
+from .types import ChatRequest, EmbeddingsRequest
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,30 @@ def _stream_error_status(body: dict) -> int:
     return 500
 
 
+def without_cache_control(messages: list[dict]) -> list[dict]:
+    """`messages` without Anthropic's `cache_control` markers on content parts (the Anthropic
+    adapter sends them on; OpenAI and Azure answer 400 "Unrecognized request argument"). The
+    request's own messages are left as they are: a fallback to Anthropic still has them."""
+    if not any(
+        isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and "cache_control" in p for p in m["content"])
+        for m in messages
+    ):
+        return messages
+    return [
+        {
+            **m,
+            "content": [
+                {k: v for k, v in p.items() if k != "cache_control"} if isinstance(p, dict) else p
+                for p in m["content"]
+            ],
+        }
+        if isinstance(m.get("content"), list)
+        else m
+        for m in messages
+    ]
+
+
 class OpenAIStreamTranslator(StreamTranslator):
     """OpenAI chunks are already the target format: record usage and finish, relabel the
     model, hold usage back for the single final usage chunk, drop empty-choice chunks that
@@ -140,6 +164,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     provider_type = "openai"
     supports_n = True
+    supports_embeddings = True
     max_tokens_field = "max_completion_tokens"
     developer_role = True
 
@@ -176,6 +201,7 @@ class OpenAIAdapter(ProviderAdapter):
         body = request.to_openai_body(
             model, max_tokens_field=self.max_tokens_field, developer_role=self.developer_role
         )
+        body["messages"] = without_cache_control(body["messages"])
         if stream:
             body["stream"] = True
             if self._stream_usage:
@@ -227,3 +253,29 @@ class OpenAIAdapter(ProviderAdapter):
 
     def parse_models(self, data: dict) -> list[str]:
         return [item["id"] for item in data["data"]]
+
+    # -- embeddings (`POST /v1/embeddings`): OpenAI's own shape both ways ------------------
+
+    def embeddings_url(self, model: str) -> str:
+        return f"{self.api_root}/embeddings"
+
+    def build_embeddings_body(self, request: EmbeddingsRequest, model: str) -> dict:
+        return request.to_openai_body(model)
+
+    def parse_embeddings(self, data: dict, request: EmbeddingsRequest) -> dict:
+        if "error" in data and "data" not in data:
+            raise self.stream_error(_stream_error_status(data), data)
+        items = data.get("data")
+        if not isinstance(items, list) or len(items) != len(request.inputs):
+            raise MalformedResponse(
+                f"expected {len(request.inputs)} embeddings", provider_id=self.provider_id
+            )
+        items = sorted(items, key=lambda item: item["index"])
+        if not all(isinstance(item.get("embedding"), list | str) for item in items):
+            raise MalformedResponse("an embedding is missing", provider_id=self.provider_id)
+        return {
+            "object": "list",
+            "data": [{**item, "object": "embedding"} for item in items],
+            "model": request.model,
+            "usage": data.get("usage"),
+        }

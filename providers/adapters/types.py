@@ -75,7 +75,7 @@ _KNOWN_FIELDS = frozenset(
 )
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """A JSON type name for error messages (never the value itself: it may be huge or secret)."""
     if value is None:
         return "null"
@@ -105,7 +105,7 @@ def _check_number(body: dict, name: str, low: float, high: float) -> float | Non
     if value is None:
         return None
     if not _is_number(value):
-        raise RequestValidationError(name, f"must be a number, got {_kind(value)}")
+        raise RequestValidationError(name, f"must be a number, got {json_kind(value)}")
     if not low <= value <= high:
         raise RequestValidationError(name, f"must be between {low:g} and {high:g}, got {value}")
     return value
@@ -116,7 +116,7 @@ def _check_int(body: dict, name: str, low: int, high: int | None = None) -> int 
     if value is None:
         return None
     if not _is_int(value):
-        raise RequestValidationError(name, f"must be an integer, got {_kind(value)}")
+        raise RequestValidationError(name, f"must be an integer, got {json_kind(value)}")
     if value < low or (high is not None and value > high):
         bound = f">= {low}" if high is None else f"between {low} and {high}"
         raise RequestValidationError(name, f"must be {bound}, got {value}")
@@ -126,7 +126,7 @@ def _check_int(body: dict, name: str, low: int, high: int | None = None) -> int 
 def _check_str(body: dict, name: str, param: str | None = None) -> str | None:
     value = body.get(name)
     if value is not None and not isinstance(value, str):
-        raise RequestValidationError(param or name, f"must be a string, got {_kind(value)}")
+        raise RequestValidationError(param or name, f"must be a string, got {json_kind(value)}")
     return value
 
 
@@ -139,7 +139,7 @@ def _validate_content(content: Any, role: str, param: str, *, required: bool) ->
         return
     if not isinstance(content, list):
         raise RequestValidationError(
-            param, f"must be a string or an array of content parts, got {_kind(content)}"
+            param, f"must be a string or an array of content parts, got {json_kind(content)}"
         )
     if not content:
         raise RequestValidationError(param, "must not be an empty array")
@@ -147,7 +147,7 @@ def _validate_content(content: Any, role: str, param: str, *, required: bool) ->
     for j, part in enumerate(content):
         part_param = f"{param}[{j}]"
         if not isinstance(part, dict):
-            raise RequestValidationError(part_param, f"must be an object, got {_kind(part)}")
+            raise RequestValidationError(part_param, f"must be an object, got {json_kind(part)}")
         part_type = part.get("type")
         if part_type not in allowed:
             raise RequestValidationError(
@@ -208,14 +208,14 @@ def _validate_messages(messages: Any) -> list[dict]:
     if messages is None:
         raise RequestValidationError("messages", "is required")
     if not isinstance(messages, list):
-        raise RequestValidationError("messages", f"must be an array, got {_kind(messages)}")
+        raise RequestValidationError("messages", f"must be an array, got {json_kind(messages)}")
     if not messages:
         raise RequestValidationError("messages", "must contain at least one message")
     tool_call_ids: set[str] = set()
     for i, message in enumerate(messages):
         param = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise RequestValidationError(param, f"must be an object, got {_kind(message)}")
+            raise RequestValidationError(param, f"must be an object, got {json_kind(message)}")
         role = message.get("role")
         if role not in ROLES:
             got = f", got {role!r}" if isinstance(role, str) else ""
@@ -243,7 +243,7 @@ def _validate_tools(tools: Any) -> list[dict] | None:
     if tools is None:
         return None
     if not isinstance(tools, list):
-        raise RequestValidationError("tools", f"must be an array, got {_kind(tools)}")
+        raise RequestValidationError("tools", f"must be an array, got {json_kind(tools)}")
     for i, tool in enumerate(tools):
         param = f"tools[{i}]"
         if not isinstance(tool, dict):
@@ -295,7 +295,9 @@ def _validate_response_format(value: Any) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise RequestValidationError("response_format", f"must be an object, got {_kind(value)}")
+        raise RequestValidationError(
+            "response_format", f"must be an object, got {json_kind(value)}"
+        )
     kind = value.get("type")
     if kind not in _RESPONSE_FORMATS:
         raise RequestValidationError(
@@ -367,7 +369,7 @@ class ChatRequest:
         lets the native API leave the model to the router (it becomes "").
         """
         if not isinstance(body, dict):
-            raise RequestValidationError("body", f"must be a JSON object, got {_kind(body)}")
+            raise RequestValidationError("body", f"must be a JSON object, got {json_kind(body)}")
         model = body.get("model")
         if model is None and not require_model:
             model = ""
@@ -378,7 +380,7 @@ class ChatRequest:
         if stream is None:
             stream = False
         if not isinstance(stream, bool):
-            raise RequestValidationError("stream", f"must be a boolean, got {_kind(stream)}")
+            raise RequestValidationError("stream", f"must be a boolean, got {json_kind(stream)}")
         include_usage = False
         stream_options = body.get("stream_options")
         if stream_options is not None:
@@ -398,10 +400,12 @@ class ChatRequest:
             raise RequestValidationError("parallel_tool_calls", "must be a boolean")
         metadata = body.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
-            raise RequestValidationError("metadata", f"must be an object, got {_kind(metadata)}")
+            raise RequestValidationError(
+                "metadata", f"must be an object, got {json_kind(metadata)}"
+            )
         seed = body.get("seed")
         if seed is not None and not _is_int(seed):
-            raise RequestValidationError("seed", f"must be an integer, got {_kind(seed)}")
+            raise RequestValidationError("seed", f"must be an integer, got {json_kind(seed)}")
         return cls(
             model=model,
             messages=messages,
@@ -490,6 +494,8 @@ class ChatRequest:
             "json_schema",
         ):
             needs.add("json_mode")
+        if self.n is not None and self.n > 1:
+            needs.add("multiple_choices")
         if any(
             isinstance(part, dict) and part.get("type") == "image_url"
             for message in self.messages
@@ -498,6 +504,105 @@ class ChatRequest:
         ):
             needs.add("vision")
         return frozenset(needs)
+
+
+_MAX_EMBEDDING_INPUTS = 2048  # OpenAI's documented limit per request
+_ENCODING_FORMATS = ("float", "base64")
+_EMBEDDING_FIELDS = frozenset(
+    {"model", "input", "encoding_format", "dimensions", "user", "metadata"}
+)
+
+
+def _validate_embedding_input(value: Any) -> list[str | list[int]]:
+    """OpenAI's `input`: a string, an array of strings, an array of token ids (one input) or
+    an array of token-id arrays; returned as a list of inputs (strings or token lists)."""
+    if isinstance(value, str):
+        inputs: list = [value]
+    elif isinstance(value, list) and value and all(_is_int(v) for v in value):
+        inputs = [value]
+    elif isinstance(value, list) and value:
+        inputs = value
+    else:
+        raise RequestValidationError(
+            "input", "must be a non-empty string, array of strings or array of token arrays"
+        )
+    if len(inputs) > _MAX_EMBEDDING_INPUTS:
+        raise RequestValidationError("input", f"at most {_MAX_EMBEDDING_INPUTS} inputs")
+    for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            if not item:
+                raise RequestValidationError(f"input[{i}]", "must not be an empty string")
+        elif not (isinstance(item, list) and item and all(_is_int(t) for t in item)):
+            raise RequestValidationError(
+                f"input[{i}]", "must be a non-empty string or a non-empty array of token ids"
+            )
+    return inputs
+
+
+@dataclass
+class EmbeddingsRequest:
+    """One embeddings call in OpenAI's shape (`POST /v1/embeddings`). `inputs` is always a
+    list: strings, or token-id lists (which only OpenAI-format providers accept). `metadata`
+    is Auterity's routing input, never sent upstream."""
+
+    model: str
+    inputs: list
+    encoding_format: str = "float"
+    dimensions: int | None = None
+    user: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_openai(cls, body: Any) -> EmbeddingsRequest:
+        """Validate an OpenAI embeddings body; RequestValidationError names the field."""
+        if not isinstance(body, dict):
+            raise RequestValidationError("body", f"must be a JSON object, got {json_kind(body)}")
+        unknown = sorted(set(body) - _EMBEDDING_FIELDS)
+        if unknown:
+            raise RequestValidationError(unknown[0], "is not an embeddings parameter")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise RequestValidationError("model", "must be a non-empty string")
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in _ENCODING_FORMATS:
+            raise RequestValidationError("encoding_format", "must be 'float' or 'base64'")
+        metadata = body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise RequestValidationError(
+                "metadata", f"must be an object, got {json_kind(metadata)}"
+            )
+        return cls(
+            model=model,
+            inputs=_validate_embedding_input(body.get("input")),
+            encoding_format=encoding,
+            dimensions=_check_int(body, "dimensions", 1, 65536),
+            user=_check_str(body, "user"),
+            metadata=metadata or {},
+        )
+
+    @property
+    def texts(self) -> list[str] | None:
+        """The inputs as strings, or None when some input is token ids."""
+        if all(isinstance(item, str) for item in self.inputs):
+            return list(self.inputs)
+        return None
+
+    def to_openai_body(self, model: str) -> dict:
+        body: dict[str, Any] = {"model": model, "input": self.inputs}
+        body["encoding_format"] = self.encoding_format
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        if self.user is not None:
+            body["user"] = self.user
+        return body
+
+
+def estimate_embedding_tokens(request: EmbeddingsRequest) -> int:
+    """Input tokens of an embeddings request before the call: token-id inputs count exactly,
+    text by the same rule as chat text (text_tokens)."""
+    return sum(
+        len(item) if isinstance(item, list) else text_tokens(len(item)) for item in request.inputs
+    )
 
 
 def image_url_of(part: Mapping) -> str:

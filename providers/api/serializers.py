@@ -20,6 +20,7 @@ class ProviderModelSerializer(FullCleanModelSerializer):
             "supports_tools",
             "supports_vision",
             "supports_json_mode",
+            "supports_embeddings",
             "is_default",
             "enabled",
             "created_at",

@@ -12,7 +12,11 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-CAPABILITIES = frozenset({"streaming", "tools", "vision", "json_mode"})
+# The same names as providers.choices.Capability (the engine imports no app; a test keeps the
+# two in step).
+CAPABILITIES = frozenset(
+    {"streaming", "tools", "vision", "json_mode", "embeddings", "multiple_choices"}
+)
 
 # The adapters' error taxonomy; `fallback.on` and `ProviderStats.end()` speak it.
 ERROR_TYPES = frozenset(

@@ -1,22 +1,22 @@
 """Run the provider simulator: OpenAI, Azure OpenAI, Anthropic and Gemini wire formats."""
 
-import contextlib
+from django.core.management.base import BaseCommand, CommandError
 
-from django.core.management.base import BaseCommand
-
-from simulator import DEFAULT_PORT, serve_forever
+from simulator import cli
 
 
 class Command(BaseCommand):
     help = (
         "Serve simulated AI providers over HTTP (http://HOST:PORT/<name>/...) with faults "
-        "controllable at /_sim/faults/<name>; see docs/providers.md."
+        "controllable at /_sim/faults/<name> and an optional default latency profile; see "
+        "simulator/README.md."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+        cli.add_arguments(parser)
 
     def handle(self, *args, **options):
-        with contextlib.suppress(KeyboardInterrupt):
-            serve_forever(options["host"], options["port"])
+        def error(message):
+            raise CommandError(message)
+
+        cli.run(options, error)

@@ -1,0 +1,57 @@
+"""What the catalogue says each model can do, and what the gateway does with a request that
+needs what no provider of the model has: n > 1 on a provider that returns one choice is a
+400 naming `n` (never silently one choice)."""
+
+import openai
+import pytest
+
+from analytics.models import RequestLog
+from providers.choices import Capability, ProviderType
+from providers.models import ProviderModel
+from routing.engine import CAPABILITIES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+def test_engine_and_model_capabilities_are_one_list():
+    assert set(Capability.values) == CAPABILITIES
+
+
+def test_demo_catalogue_capabilities_are_true_to_each_adapter(demo_catalogue):
+    rows = list(ProviderModel.objects.select_related("provider"))
+    claude = [r for r in rows if r.provider.type == ProviderType.ANTHROPIC]
+    assert claude
+    for row in claude:
+        # JSON mode through the forced tool; one choice per request
+        assert {"json_mode", "tools", "streaming"} <= row.capabilities
+        assert "multiple_choices" not in row.capabilities
+    for row in rows:
+        caps = row.capabilities
+        if row.provider.type in (ProviderType.OPENAI, ProviderType.OPENAI_COMPATIBLE):
+            assert "multiple_choices" in caps
+        if "embedding" in row.model:
+            assert caps == {"embeddings", "multiple_choices"} or caps == {"embeddings"}
+        else:
+            assert {"json_mode", "streaming"} <= caps
+            assert "embeddings" not in caps
+    embedding_models = {(r.provider_id, r.model) for r in rows if "embeddings" in r.capabilities}
+    assert embedding_models == {
+        ("openai", "text-embedding-3-small"),
+        ("openai", "text-embedding-3-large"),
+        ("google", "gemini-embedding-001"),
+    }
+
+
+def test_n_above_one_for_a_one_choice_provider_is_a_400_naming_n(live_server, routed_key):
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=routed_key, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="claude-haiku-4-5", messages=HELLO, n=2)
+    error = info.value.body
+    assert error["param"] == "n"
+    assert error["code"] == "unsupported_parameter"
+    assert "n=2" in error["message"]
+    assert "returns several choices" in error["message"]
+    (row,) = RequestLog.objects.all()  # refused before any provider was called
+    assert (row.http_status, row.error_type, row.attempts) == (400, "unsupported_parameter", 0)
