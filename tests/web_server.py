@@ -81,8 +81,7 @@ def start_web_server(tmp_path: Path, *, workers: int = 2, threads: int = 4, **en
         WEB_CONCURRENCY=str(workers),
         WEB_THREADS=str(threads),
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
-        LOG_LEVEL="WARNING",
-        **env,
+        **{"LOG_LEVEL": "WARNING", **env},
     )
     log = tmp_path / "web-server.log"
     with log.open("wb") as out:
