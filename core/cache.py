@@ -66,7 +66,7 @@ class FailSoftRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._down_until = 0.0
-        self.outage = OutageLog("cache")
+        self.outage = OutageLog("cache", meanwhile="answering as an empty cache")
 
     get = _fail_soft(_default)(RedisCache.get)
     add = _fail_soft(lambda *a, **k: False)(RedisCache.add)

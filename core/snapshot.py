@@ -75,8 +75,9 @@ class OutageLog:
     when it starts failing, one info line when it works again, and the stale-seconds gauge.
     Thread-safe; `failed()`/`succeeded()` are cheap when nothing changes."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, meanwhile: str = "serving the last good state"):
         self.name = name
+        self.meanwhile = meanwhile  # what the process does while it fails, for the log line
         self._lock = threading.Lock()
         self.failing_since: float | None = None  # monotonic time of the first failure
         self.failures = 0
@@ -101,10 +102,11 @@ class OutageLog:
         if first:
             # No traceback: the cause is the store, and the next lines would all be the same.
             logger.warning(
-                "%s: reload failed (%s: %s); serving the last good state until it works again",
+                "%s: reload failed (%s: %s); %s until it works again",
                 self.name,
                 type(exc).__name__,
                 str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                self.meanwhile,
             )
         self.report()
 

@@ -21,6 +21,7 @@ quotes a run). Run alone with `pytest -m faults -s`.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 import psycopg
 import pytest
 from openai import OpenAI
@@ -90,7 +91,7 @@ class Load:
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _hook(self, response: httpx.Response) -> None:
+    def _hook(self, response: httpx2.Response) -> None:
         if response.request.url.path.endswith("/chat/completions"):
             answer = Answer(
                 response.status_code,
@@ -101,7 +102,7 @@ class Load:
                 self.answers.append(answer)
 
     def _client(self, n: int) -> None:
-        http = httpx.Client(event_hooks={"response": [self._hook]}, timeout=20)
+        http = httpx2.Client(event_hooks={"response": [self._hook]}, timeout=20)
         client = OpenAI(base_url=f"{self.url}/v1", api_key=self.key, http_client=http)
         sent = 0
         while not self.stop.is_set():
@@ -162,6 +163,7 @@ def test_no_answered_request_is_lost_and_no_request_fails_while_stores_fail(
     stores, simulator, tmp_path
 ):
     postgres, redis = stores
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
     database_url = postgres.url("auterity_faults")
     env = subprocess_env(DATABASE_URL=database_url, CACHE_URL=redis.url)
     subprocess.run(
@@ -245,13 +247,19 @@ def test_no_answered_request_is_lost_and_no_request_fails_while_stores_fail(
     success = load.outcomes["success"] / total if total else 0.0
     statuses = Counter(a.status for a in load.answers)
     tracebacks = log.count("Traceback")
+    transitions = [
+        line[:240]
+        for line in log.splitlines()
+        if any(word in line for word in ("reload failed", "work again", "spool"))
+    ]
     print(
         f"\nfault matrix: {total} client requests, {load.outcomes['success']} succeeded "
         f"({success:.4%}); {len(load.answers)} HTTP answers {dict(statuses)}; "
         f"{len(answered)} answered ids, {len(missing)} without a row, {dropped:g} counted "
         f"dropped; {len(duplicates)} answers to the client reusing one X-Request-ID; "
         f"{tracebacks} tracebacks in the server log\nphases (name, answers before): {timeline}"
-        f"\nclient failures: {dict(load.errors)}"
+        f"\nclient failures: {dict(load.errors)}\noutage and spool lines:\n"
+        + "\n".join(transitions)
     )
     assert total > 100, "the load never got going"
     assert missing == set(), f"{len(missing)} answered requests have no row"
@@ -263,3 +271,6 @@ def test_no_answered_request_is_lost_and_no_request_fails_while_stores_fail(
     # one line per outage transition, not a traceback per request
     assert tracebacks < 10, log[-5000:]
     assert "reload failed" in log and "work again" in log
+    assert len(transitions) < 100  # per transition, not per request
+    # the killed worker's spool file was adopted and shipped by a live worker
+    assert "adopted" in log
