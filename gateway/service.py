@@ -210,8 +210,8 @@ def refusal_before_calling(
         return GatewayError(
             400,
             f"n={request.n}: no provider of {request.model!r} returns several choices per "
-            "request (OpenAI, Azure OpenAI and OpenAI-compatible providers do); send n=1, "
-            "once per choice wanted." + (f" ({reasons})" if reasons else ""),
+            "request (OpenAI-format and Gemini providers do); send n=1, once per choice "
+            "wanted." + (f" ({reasons})" if reasons else ""),
             type="invalid_request_error",
             param="n",
             code="unsupported_parameter",

@@ -217,7 +217,7 @@ class ProviderModel(models.Model):
             Capability.VISION: self.supports_vision,
             Capability.JSON_MODE: self.supports_json_mode,
             Capability.EMBEDDINGS: self.supports_embeddings and adapter.supports_embeddings,
-            Capability.MULTIPLE_CHOICES: adapter.supports_n,
+            Capability.MULTIPLE_CHOICES: adapter.supports_n and not self.supports_embeddings,
         }
         return frozenset(str(c) for c, on in flags.items() if on)
 

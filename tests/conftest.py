@@ -23,3 +23,50 @@ def cost_optimization_everywhere(demo_catalogue):
     Sample.objects.filter(name="cost_optimization").update(percent=100)
     Sample.objects.get(name="cost_optimization").flush()
     flags.flags_reset()
+
+
+# One chat model per adapter type, all on the simulator: the demo catalogue's four types plus
+# an Azure OpenAI provider (`every_adapter`).
+ADAPTER_MODELS = {
+    "openai": "gpt-4o-mini",
+    "azure_openai": "gpt-4o-azure",
+    "anthropic": "claude-haiku-4-5",
+    "gemini": "gemini-2.5-flash",
+    "openai_compatible": "deepseek-chat",
+}
+
+
+@pytest.fixture
+def every_adapter(demo_catalogue):
+    """The demo catalogue plus an Azure OpenAI provider serving `gpt-4o-azure` (deployment
+    `gpt-4o`) and `text-embedding-3-small-azure`: every adapter type has a model
+    (ADAPTER_MODELS)."""
+    from providers.tests.factories import ProviderFactory, ProviderModelFactory
+
+    azure = ProviderFactory(
+        id="azure",
+        type="azure_openai",
+        config={
+            "base_url": demo_catalogue.base_url("azure"),
+            "api_version": "2024-10-21",
+            "deployments": {
+                "gpt-4o-azure": "gpt-4o",
+                "text-embedding-3-small-azure": "text-embedding-3-small",
+            },
+        },
+    )
+    ProviderModelFactory(
+        provider=azure,
+        model="gpt-4o-azure",
+        supports_vision=True,
+        supports_json_mode=True,
+    )
+    ProviderModelFactory(
+        provider=azure,
+        model="text-embedding-3-small-azure",
+        output_price=0,
+        supports_streaming=False,
+        supports_tools=False,
+        supports_embeddings=True,
+    )
+    return ADAPTER_MODELS

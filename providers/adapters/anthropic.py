@@ -53,6 +53,9 @@ ERROR_STATUS = {
     "overloaded_error": 529,
 }
 
+# The fields of a messages body that count_tokens takes (it refuses sampling fields).
+_COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice")
+
 _JSON_TOOL_DESCRIPTION = (
     "Give your final answer by calling this tool; its input is the JSON response the user "
     "asked for."
@@ -256,6 +259,7 @@ class AnthropicStreamTranslator(StreamTranslator):
 
 class AnthropicAdapter(ProviderAdapter):
     provider_type = "anthropic"
+    supports_count_tokens = True
 
     def __init__(self, endpoint):
         super().__init__(endpoint)
@@ -279,6 +283,19 @@ class AnthropicAdapter(ProviderAdapter):
 
     def parse_models(self, data: dict) -> list[str]:
         return [item["id"] for item in data["data"]]
+
+    # -- token counting (`POST /v1/messages/count_tokens`) --------------------------------
+
+    def count_tokens_url(self, model: str) -> str:
+        return f"{self._messages_url}/count_tokens"
+
+    def build_count_tokens_body(self, request: ChatRequest, model: str) -> dict:
+        """The prompt part of the messages body: what count_tokens accepts."""
+        body = self.build_body(request, model, stream=False)
+        return {k: body[k] for k in _COUNTED_FIELDS if k in body}
+
+    def parse_count_tokens(self, data: dict) -> int:
+        return data["input_tokens"]
 
     # -- request ------------------------------------------------------------------------
 

@@ -489,6 +489,7 @@ class ProviderAdapter:
     provider_type: ClassVar[str] = ""
     supports_n: ClassVar[bool] = False
     supports_embeddings: ClassVar[bool] = False
+    supports_count_tokens: ClassVar[bool] = False
 
     def __init__(self, endpoint: ProviderEndpoint):
         self.endpoint = endpoint
@@ -550,6 +551,15 @@ class ProviderAdapter:
         raise NotImplementedError
 
     def build_embeddings_body(self, request: EmbeddingsRequest, model: str) -> dict:
+        raise NotImplementedError
+
+    def count_tokens_url(self, model: str) -> str:
+        raise NotImplementedError
+
+    def build_count_tokens_body(self, request: ChatRequest, model: str) -> dict:
+        raise NotImplementedError
+
+    def parse_count_tokens(self, data: dict) -> int:
         raise NotImplementedError
 
     def parse_embeddings(self, data: dict, request: EmbeddingsRequest) -> dict:
@@ -614,6 +624,25 @@ class ProviderAdapter:
             usage = Usage(estimate_embedding_tokens(request), 0, estimated=True)
         result["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.total_tokens}
         return EmbeddingsResult(result, usage)
+
+    def count_tokens(self, request: ChatRequest, model: str = "") -> int:
+        """The provider's own count of the prompt tokens of `request` (system prompt, messages
+        and tools), for providers with a token-counting endpoint (`supports_count_tokens`)."""
+        model = model or request.model
+        if not self.supports_count_tokens:
+            raise self.invalid(f"{self.provider_type} providers have no token-counting API")
+        body = self.build_count_tokens_body(request, model)
+        response = self._send("POST", self.count_tokens_url(model), body, self._headers)
+        data = self._read_json(response)
+        try:
+            tokens = self.parse_count_tokens(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse(
+                f"unexpected token count: {type(exc).__name__}: {exc}", provider_id=self.provider_id
+            ) from None
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+            raise MalformedResponse("token count is not a count", provider_id=self.provider_id)
+        return tokens
 
     def list_models(self) -> list[str]:
         """Model ids from the provider's cheap model-list endpoint (health probes)."""

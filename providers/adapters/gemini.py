@@ -9,7 +9,8 @@ Request translation:
   object result is passed as is, anything else as `{"content": text}`);
 - images: data URLs -> `inlineData`, http(s) URLs -> `fileData` (Gemini fetches public
   URLs itself; the MIME type is guessed from the path, image/jpeg when unknown);
-- `generationConfig`: temperature, topP, maxOutputTokens, stopSequences, candidateCount,
+- `generationConfig`: temperature, topP, maxOutputTokens, stopSequences, candidateCount (`n`:
+  each candidate is one choice, streamed or not),
   seed, presence/frequencyPenalty, and responseMimeType/responseSchema from response_format;
 - tools -> one `functionDeclarations` tool; tool_choice -> `toolConfig.functionCallingConfig`
   (auto -> AUTO, required -> ANY, none -> NONE, named -> ANY restricted to that name).
@@ -230,7 +231,14 @@ class GeminiStreamTranslator(StreamTranslator):
         super().__init__(request)
         self.adapter = adapter
         self.role_sent = False
-        self.tool_count = 0
+        self.choices = request.n or 1  # candidateCount: each candidate is one choice index
+        self.tool_counts: dict[int, int] = {}
+        self.finished: set[int] = set()
+
+    def indexed(self, index: int, delta: dict, finish_reason: str | None = None) -> dict:
+        chunk = self.chunk(delta, finish_reason)
+        chunk["choices"][0]["index"] = index
+        return chunk
 
     def feed(self, event: SSEEvent) -> list[dict]:
         payload = json.loads(event.data)
@@ -250,31 +258,40 @@ class GeminiStreamTranslator(StreamTranslator):
         chunks = []
         if not self.role_sent:
             self.role_sent = True
-            chunks.append(self.chunk({"role": "assistant", "content": ""}))
+            for index in range(self.choices):
+                chunks.append(self.indexed(index, {"role": "assistant", "content": ""}))
         candidates = payload.get("candidates") or []
         if not candidates:
             if (payload.get("promptFeedback") or {}).get("blockReason"):
                 self.finish_seen = True
-                chunks.append(self.chunk({}, "content_filter"))
+                for index in range(self.choices):
+                    chunks.append(self.indexed(index, {}, "content_filter"))
             return chunks
-        candidate = candidates[0]
-        for part in (candidate.get("content") or {}).get("parts") or ():
-            if "functionCall" in part:
-                call = {"index": self.tool_count, **_tool_call(part)}
-                self.tool_count += 1
-                chunks.append(self.chunk({"tool_calls": [call]}))
-            elif isinstance(part.get("text"), str) and part["text"] and not part.get("thought"):
-                chunks.append(self.chunk({"content": part["text"]}))
-        if candidate.get("finishReason"):
-            self.finish_seen = True
-            finish = _finish_reason(candidate["finishReason"], self.tool_count > 0)
-            chunks.append(self.chunk({}, finish))
+        for position, candidate in enumerate(candidates):
+            index = candidate.get("index", position)
+            for part in (candidate.get("content") or {}).get("parts") or ():
+                if "functionCall" in part:
+                    tools = self.tool_counts.get(index, 0)
+                    self.tool_counts[index] = tools + 1
+                    call = {"index": tools, **_tool_call(part)}
+                    chunks.append(self.indexed(index, {"tool_calls": [call]}))
+                elif isinstance(part.get("text"), str) and part["text"] and not part.get("thought"):
+                    chunks.append(self.indexed(index, {"content": part["text"]}))
+            if candidate.get("finishReason"):
+                self.finished.add(index)
+                has_tools = self.tool_counts.get(index, 0) > 0
+                finish = _finish_reason(candidate["finishReason"], has_tools)
+                chunks.append(self.indexed(index, {}, finish))
+        # Complete once every candidate has finished (there is no end marker).
+        self.finish_seen = len(self.finished) >= self.choices
         return chunks
 
 
 class GeminiAdapter(ProviderAdapter):
     provider_type = "gemini"
+    supports_n = True  # generationConfig.candidateCount; each candidate is one choice
     supports_embeddings = True
+    supports_count_tokens = True
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.endpoint.api_key}
@@ -287,6 +304,22 @@ class GeminiAdapter(ProviderAdapter):
 
     def models_url(self) -> str:
         return f"{self.base_url}/v1beta/models"
+
+    # -- token counting: `countTokens` with the whole generateContent request -------------
+
+    def count_tokens_url(self, model: str) -> str:
+        name = quote(model.removeprefix("models/"), safe="")
+        return f"{self.base_url}/v1beta/models/{name}:countTokens"
+
+    def build_count_tokens_body(self, request: ChatRequest, model: str) -> dict:
+        body = self.build_body(request, model, stream=False)
+        body.pop("generationConfig", None)  # sampling does not count
+        return {
+            "generateContentRequest": {"model": f"models/{model.removeprefix('models/')}", **body}
+        }
+
+    def parse_count_tokens(self, data: dict) -> int:
+        return data["totalTokens"]
 
     # -- embeddings: `batchEmbedContents`, one request per input, answers in input order -----
 
@@ -459,20 +492,24 @@ class GeminiAdapter(ProviderAdapter):
             error = data["error"] if isinstance(data["error"], dict) else {}
             raise self.stream_error(error.get("code") or 500, data)
         candidates = data.get("candidates") or []
-        if candidates:
-            candidate = candidates[0]
+        choices = []
+        for position, candidate in enumerate(candidates):
             parts = (candidate.get("content") or {}).get("parts") or []
             texts = [
                 p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought")
             ]
             tool_calls = [_tool_call(p) for p in parts if "functionCall" in p]
             finish = _finish_reason(candidate.get("finishReason"), bool(tool_calls))
-        elif (data.get("promptFeedback") or {}).get("blockReason"):
-            texts, tool_calls, finish = [], [], "content_filter"
-        else:
-            raise MalformedResponse("response has no candidates", provider_id=self.provider_id)
-        text = "".join(texts) if texts else None
-        result = completion_response(request, data.get("responseId"), text, tool_calls, finish)
+            text = "".join(texts) if texts else None
+            choice = completion_response(request, None, text, tool_calls, finish)["choices"][0]
+            choice["index"] = candidate.get("index", position)
+            choices.append(choice)
+        if not choices:
+            if not (data.get("promptFeedback") or {}).get("blockReason"):
+                raise MalformedResponse("response has no candidates", provider_id=self.provider_id)
+            choices = [completion_response(request, None, None, [], "content_filter")["choices"][0]]
+        result = completion_response(request, data.get("responseId"), None, [], "stop")
+        result["choices"] = sorted(choices, key=lambda choice: choice["index"])
         prompt, completion = _usage(data.get("usageMetadata"))
         if prompt is not None and completion is not None:
             result["usage"] = {

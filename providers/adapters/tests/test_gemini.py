@@ -379,3 +379,66 @@ def test_context_too_long(stub, stub_adapter):
     )
     with pytest.raises(ContextTooLong):
         stub_adapter("gemini").chat(chat_request(), MODEL)
+
+
+def _candidate(index, text, finish=None):
+    candidate = {"index": index, "content": {"role": "model", "parts": [{"text": text}]}}
+    if finish:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+def test_n_choices_are_gemini_candidates(stub, stub_adapter):
+    stub.reply(
+        Reply(
+            body={
+                "candidates": [_candidate(1, "Blue.", "STOP"), _candidate(0, "Red.", "STOP")],
+                "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 4},
+                "responseId": "r-1",
+            }
+        )
+    )
+    result = stub_adapter("gemini").chat(chat_request(n=2), MODEL)
+    assert stub.last.json["generationConfig"]["candidateCount"] == 2
+    choices = result.response["choices"]
+    assert [(c["index"], c["message"]["content"]) for c in choices] == [(0, "Red."), (1, "Blue.")]
+    assert {c["finish_reason"] for c in choices} == {"stop"}
+    assert result.usage.completion_tokens == 4
+
+
+def test_n_streamed_candidates_end_when_every_one_finished(stub, stub_adapter):
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": 4}
+    stub.reply(
+        Reply(
+            events=sse(
+                {"candidates": [_candidate(0, "Red"), _candidate(1, "Blue")]},
+                {"candidates": [_candidate(0, ".", "STOP")], "usageMetadata": usage},
+                {"candidates": [_candidate(1, ".", "STOP")], "usageMetadata": usage},
+            )
+        )
+    )
+    with stub_adapter("gemini").stream(chat_request(n=2, stream=True), MODEL) as stream:
+        chunks = list(stream)
+    texts = {0: "", 1: ""}
+    finishes = {}
+    for chunk in chunks[:-1]:
+        (choice,) = chunk["choices"]
+        texts[choice["index"]] += choice["delta"].get("content") or ""
+        if choice["finish_reason"]:
+            finishes[choice["index"]] = choice["finish_reason"]
+    assert texts == {0: "Red.", 1: "Blue."}
+    assert finishes == {0: "stop", 1: "stop"}
+    assert chunks[-1]["usage"]["completion_tokens"] == 4
+
+
+def test_a_stream_that_ends_before_every_candidate_finished_was_cut(stub, stub_adapter):
+    stub.reply(
+        Reply(
+            events=sse(
+                {"candidates": [_candidate(0, "Red", "STOP"), _candidate(1, "Blue")]},
+            )
+        )
+    )
+    stream = stub_adapter("gemini").stream(chat_request(n=2, stream=True), MODEL)
+    with pytest.raises(StreamInterrupted):
+        list(stream)
