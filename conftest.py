@@ -85,18 +85,21 @@ def admin_client_api(admin_user):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Per-process caches (catalogue, flags, principals, live stats) start empty each test."""
+    """Per-process caches (catalogue, flags, principals, live stats, output estimates) start
+    empty each test."""
     from django.core.cache import cache
 
     from accounts.principal import principal_cache
     from routing import flags
     from routing.catalog import catalogue_reset
     from routing.decisions import provider_stats_reset
+    from routing.output_estimates import output_estimates_reset
 
     cache.clear()
     catalogue_reset()
     flags.flags_reset()
     principal_cache.clear()
+    output_estimates_reset()
     provider_stats_reset()
     yield
 

@@ -51,6 +51,16 @@ class RequestLog(models.Model):
     attempts_detail = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Parts of the two counts above, billed at their own rates (routing/engine/pricing.py).
+    cached_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens read from the provider's prompt cache."
+    )
+    cache_write_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens written to the provider's prompt cache."
+    )
+    reasoning_tokens = models.PositiveIntegerField(
+        default=0, help_text="Completion tokens the model spent thinking."
+    )
     cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     baseline_cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     latency = models.FloatField(default=0, help_text="Seconds, whole request.")

@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import reports, services
+from . import output_lengths, reports, services
 
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 TRANSIENT_MAIL_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError)
@@ -40,3 +40,9 @@ def purge_old_rows_task() -> dict:
 def ship_request_log_spool_task() -> int:
     """Ship orphaned request-log spool files of this host (analytics/spool.py)."""
     return services.request_log_spool_ship()
+
+
+@shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
+def refresh_output_estimates_task() -> dict:
+    """The observed output lengths the cost guard expects (analytics/output_lengths.py)."""
+    return output_lengths.output_estimates_refresh()

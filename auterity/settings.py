@@ -271,6 +271,29 @@ ROUTING_TIME_ZONE = env.str("ROUTING_TIME_ZONE", default=TIME_ZONE)
 GATEWAY_DEFAULT_MODEL = env.str("GATEWAY_DEFAULT_MODEL", default="gpt-4o-mini")
 # How often (seconds) a process checks whether policies/providers changed elsewhere.
 ROUTING_SNAPSHOT_CHECK_SECONDS = env.float("ROUTING_SNAPSHOT_CHECK_SECONDS", default=1.0)
+# What the cost guard expects an answer to be (docs/policies.md#expected-cost-and-latency): without
+# max_tokens, the observed PERCENTILE of the model's (and caller's) visible output over the
+# last WINDOW_HOURS of the request log, once MIN_SAMPLES calls were seen, else the DEFAULT
+# (424: the p90 of Azure's conversation trace). Recomputed by analytics every
+# INTERVAL_SECONDS; each process reads the result from the cache every CHECK_SECONDS.
+ROUTING_EXPECTED_OUTPUT_DEFAULT = env.int("ROUTING_EXPECTED_OUTPUT_DEFAULT", default=424)
+ROUTING_OUTPUT_ESTIMATES_PERCENTILE = env.float("ROUTING_OUTPUT_ESTIMATES_PERCENTILE", default=90)
+ROUTING_OUTPUT_ESTIMATES_MIN_SAMPLES = env.int("ROUTING_OUTPUT_ESTIMATES_MIN_SAMPLES", default=20)
+ROUTING_OUTPUT_ESTIMATES_WINDOW_HOURS = env.float(
+    "ROUTING_OUTPUT_ESTIMATES_WINDOW_HOURS", default=24
+)
+ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS = env.float(
+    "ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS", default=300
+)
+ROUTING_OUTPUT_ESTIMATES_CHECK_SECONDS = env.float(
+    "ROUTING_OUTPUT_ESTIMATES_CHECK_SECONDS", default=10
+)
+if not 0 < ROUTING_OUTPUT_ESTIMATES_PERCENTILE <= 100:
+    raise ImproperlyConfigured("ROUTING_OUTPUT_ESTIMATES_PERCENTILE must be in (0, 100]")
+if ROUTING_EXPECTED_OUTPUT_DEFAULT < 1 or ROUTING_OUTPUT_ESTIMATES_MIN_SAMPLES < 1:
+    raise ImproperlyConfigured(
+        "ROUTING_EXPECTED_OUTPUT_DEFAULT and ROUTING_OUTPUT_ESTIMATES_MIN_SAMPLES must be >= 1"
+    )
 # The longest Retry-After the gateway waits out on one target before falling back instead.
 GATEWAY_MAX_RETRY_WAIT_SECONDS = env.float("GATEWAY_MAX_RETRY_WAIT_SECONDS", default=2.0)
 
@@ -390,6 +413,8 @@ PROVIDER_PROBE_RETENTION_DAYS = env.int("PROVIDER_PROBE_RETENTION_DAYS", default
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 RETENTION_SCHEDULE = env.str("RETENTION_SCHEDULE", default="30 3 * * *")
+# sync_prices_task: model prices from the pinned price data set (docs/providers.md#pricing).
+PRICE_SYNC_SCHEDULE = env.str("PRICE_SYNC_SCHEDULE", default="15 4 * * *")
 if ANALYTICS_ROLLUP_PERIOD_MINUTES < 1 or 1440 % ANALYTICS_ROLLUP_PERIOD_MINUTES:
     raise ImproperlyConfigured(
         "ANALYTICS_ROLLUP_PERIOD_MINUTES must divide a day (1, 5, 15, 60...)"
@@ -437,6 +462,16 @@ CELERY_BEAT_SCHEDULE = {
     "retention": {
         "task": "analytics.tasks.purge_old_rows_task",
         "schedule": _crontab("RETENTION_SCHEDULE", RETENTION_SCHEDULE),
+        "options": {"expires": 3600},
+    },
+    "output-estimates": {
+        "task": "analytics.tasks.refresh_output_estimates_task",
+        "schedule": ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS,
+        "options": {"expires": ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS},
+    },
+    "price-sync": {
+        "task": "providers.tasks.sync_prices_task",
+        "schedule": _crontab("PRICE_SYNC_SCHEDULE", PRICE_SYNC_SCHEDULE),
         "options": {"expires": 3600},
     },
 }

@@ -294,11 +294,18 @@ def _decide(principal, request: ChatRequest, request_id: str, headers, input_tok
 
 
 def price(offer: ModelOffer | None, usage: Usage) -> Decimal:
-    """What `usage` costs at `offer`'s prices, in USD to 10 decimal places (0 without an offer):
-    the request log's cost and baseline cost, and bench/replay_trace.py's."""
+    """What `usage` costs under `offer`'s price rules (cached input, cache writes, reasoning,
+    long-context tiers: routing/engine/pricing.py), in USD to 10 decimal places (0 without an
+    offer): the request log's cost and baseline cost, and bench/replay_trace.py's."""
     if offer is None:
         return Decimal(0)
-    cost = usage.prompt_tokens * offer.input_price + usage.completion_tokens * offer.output_price
+    cost = offer.pricing.cost(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cached_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    )
     return Decimal(repr(cost)).quantize(Decimal("1e-10"))
 
 
@@ -594,6 +601,9 @@ class _LogContext:
                 attempts_detail=[a.to_dict() for a in result.attempts],
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
                 cost=result.cost,
                 baseline_cost=result.baseline_cost,
                 latency=result.latency_s,

@@ -1,9 +1,16 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin
+from django.utils.html import format_html_join
 
 from core.admin_base import ReadOnlyAdmin
 
 from .models import Provider, ProviderHealthCheck, ProviderModel
+from .prices import prices_edited
+from .pricing import PER_MILLION, RATES, TIER_THRESHOLD
+
+_MILLION = Decimal(PER_MILLION)
 
 
 class ProviderAdminForm(forms.ModelForm):
@@ -42,21 +49,122 @@ class ProviderAdminForm(forms.ModelForm):
         return value
 
 
+class PerMillionTokensField(forms.DecimalField):
+    """A price stored in USD per token, shown and typed in USD per 1M tokens, as providers
+    publish them."""
+
+    def __init__(self, **kwargs):
+        kwargs.pop("max_digits", None)
+        kwargs.pop("decimal_places", None)
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+            return _per_million(value)
+        return value  # what the operator typed, shown again with the form's errors
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return None if value is None else (value / _MILLION).quantize(Decimal("1e-12"))
+
+    def validate(self, value):
+        super().validate(None if value is None else value * _MILLION)
+
+
+def _per_million(value) -> str:
+    """'2.5' for 0.0000025: the per-token price times a million, without trailing zeros."""
+    text = format((Decimal(value) * _MILLION).normalize(), "f")
+    return text
+
+
+_PRICE_LABELS = {
+    "input_price": "Input $/1M",
+    "cached_input_price": "Cached input $/1M",
+    "cache_write_price": "Cache write $/1M",
+    "output_price": "Output $/1M",
+    "reasoning_price": "Reasoning $/1M",
+}
+
+
+_LIMIT_FIELDS = [
+    "context_window",
+    "max_output_tokens",
+    "supports_streaming",
+    "supports_tools",
+    "supports_vision",
+    "supports_json_mode",
+    "supports_embeddings",
+]
+
+
+class ProviderModelForm(forms.ModelForm):
+    """A model's prices in USD per 1M tokens. Changing one marks the row `prices_overridden`
+    (sync_prices keeps it) unless the same edit sets or clears that flag itself."""
+
+    class Meta:
+        model = ProviderModel
+        fields = [
+            "provider",
+            "model",
+            "upstream_model",
+            *_PRICE_LABELS,
+            "price_tiers",
+            "prices_overridden",
+            "expected_thinking_tokens",
+            *_LIMIT_FIELDS,
+            "is_default",
+            "enabled",
+        ]
+        field_classes = dict.fromkeys(_PRICE_LABELS, PerMillionTokensField)
+        labels = _PRICE_LABELS
+        help_texts = {
+            "cached_input_price": "Blank: billed as input.",
+            "cache_write_price": "Blank: billed as input.",
+            "reasoning_price": "Blank: billed as output.",
+        }
+
+    def save(self, commit=True):
+        prices_edited(self.instance, set(self.changed_data))
+        return super().save(commit)
+
+
+def prices_summary(obj: ProviderModel) -> str:
+    """Every rate per 1M tokens, then each long-context tier."""
+    lines = [
+        (
+            "",
+            ", ".join(
+                f"{label.removesuffix(' $/1M').lower()} ${_per_million(getattr(obj, name))}"
+                for name, label in _PRICE_LABELS.items()
+                if getattr(obj, name) is not None
+            ),
+        )
+    ]
+    for tier in obj.price_tiers or ():
+        rates = ", ".join(
+            f"{rate.replace('_', ' ')} ${_per_million(tier[rate])}"
+            for rate in RATES
+            if rate in tier
+        )
+        lines.append((f"above {tier[TIER_THRESHOLD]:,} input tokens: ", rates))
+    return format_html_join("", "<div>{}{}</div>", lines)
+
+
 class ProviderModelInline(admin.TabularInline):
     model = ProviderModel
+    form = ProviderModelForm
     extra = 0
     fields = [
         "model",
         "upstream_model",
         "input_price",
+        "cached_input_price",
+        "cache_write_price",
         "output_price",
-        "context_window",
-        "max_output_tokens",
-        "supports_streaming",
-        "supports_tools",
-        "supports_vision",
-        "supports_json_mode",
-        "supports_embeddings",
+        "reasoning_price",
+        "prices_overridden",
+        *_LIMIT_FIELDS,
         "is_default",
         "enabled",
     ]
@@ -91,20 +199,60 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(ProviderModel)
 class ProviderModelAdmin(admin.ModelAdmin):
+    form = ProviderModelForm
     list_display = [
         "model",
         "provider",
         "upstream_model",
-        "input_price",
-        "output_price",
+        "input_per_million",
+        "output_per_million",
+        "prices_overridden",
         "context_window",
         "is_default",
         "enabled",
     ]
-    list_filter = ["provider", "is_default", "enabled", "supports_tools", "supports_vision"]
+    list_filter = [
+        "provider",
+        "is_default",
+        "enabled",
+        "prices_overridden",
+        "supports_tools",
+        "supports_vision",
+    ]
     search_fields = ["model", "upstream_model", "provider__id"]
     ordering = ["model", "provider"]
     list_select_related = ["provider"]
+    readonly_fields = ["prices", "price_source", "prices_synced_at"]
+    fieldsets = [
+        (None, {"fields": ["provider", "model", "upstream_model", "is_default", "enabled"]}),
+        (
+            "Prices (USD per 1M tokens)",
+            {
+                "fields": [
+                    "prices",
+                    *_PRICE_LABELS,
+                    "price_tiers",
+                    "prices_overridden",
+                    "price_source",
+                    "prices_synced_at",
+                    "expected_thinking_tokens",
+                ]
+            },
+        ),
+        ("Limits and capabilities", {"fields": _LIMIT_FIELDS}),
+    ]
+
+    @admin.display(description="Input $/1M", ordering="input_price")
+    def input_per_million(self, obj):
+        return _per_million(obj.input_price)
+
+    @admin.display(description="Output $/1M", ordering="output_price")
+    def output_per_million(self, obj):
+        return _per_million(obj.output_price)
+
+    @admin.display(description="Price rules")
+    def prices(self, obj):
+        return prices_summary(obj) if obj.pk else "-"
 
 
 @admin.register(ProviderHealthCheck)

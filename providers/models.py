@@ -12,6 +12,7 @@ from core.encryption import EncryptedTextField
 from .adapters import ADAPTER_CLASSES
 from .adapters.types import ProviderEndpoint
 from .choices import Capability, ProbeOutcome, ProviderStatus, ProviderType
+from .pricing import tier_problems
 
 PROVIDER_ID_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,99}$",
@@ -31,7 +32,20 @@ CONFIG_KEYS = {
     "headers": "an object mapping header name to string value",
     "organization": "a string",
     "project": "a string",
+    "price_provider": "a genai-prices provider id (e.g. together, groq) whose list prices apply",
 }
+
+
+def _price_field(help_text: str, *, optional: bool = False) -> models.DecimalField:
+    """A price column: USD per token, never negative; `optional` ones fall back to another."""
+    return models.DecimalField(
+        max_digits=16,
+        decimal_places=12,
+        null=optional,
+        blank=optional,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=help_text,
+    )
 
 
 def _config_value_ok(key, value) -> bool:
@@ -54,19 +68,19 @@ class Provider(models.Model):
 
     `config` holds connection settings (base_url, timeouts, Azure api_version/deployments...);
     the API key is kept apart, encrypted, and never returned by the API or the admin.
-    `cost_per_token` is the seed's blended list price, used only for models without own prices.
+    `cost_per_token` is the provider's blended list price: the mean over its enabled models of
+    (3 x input + 1 x output) / 4 per token, the usual 3:1 input:output blend. It is kept up to
+    date from the models' prices (providers/prices.py) and only summarises them: requests are
+    priced with each model's own rules.
     """
 
     id = models.CharField(primary_key=True, max_length=100, validators=[PROVIDER_ID_VALIDATOR])
     name = models.CharField(max_length=255)
     type = models.CharField(max_length=50, choices=ProviderType.choices)
-    cost_per_token = models.DecimalField(
-        max_digits=16,
-        decimal_places=12,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal(0))],
-        help_text="USD per token; fallback for models without their own prices.",
+    cost_per_token = _price_field(
+        "USD per token: the blended (3:1 input:output) list price of the provider's enabled "
+        "models, kept up to date from their prices.",
+        optional=True,
     )
     avg_response_time = models.DecimalField(
         max_digits=8,
@@ -149,22 +163,60 @@ class ProviderModel(models.Model):
     `model` is the public name clients ask for (e.g. "gpt-4o"); `upstream_model` the name the
     provider expects (an Azure deployment, a vendor-prefixed id). One provider per model is its
     default: the route used without policies, and the baseline that savings are measured against.
+
+    Prices are USD per token (docs/providers.md#pricing says how a call is billed): input and
+    output, cached input read from the provider's prompt cache and cache writes (blank: billed
+    as input), reasoning/thinking tokens (blank: billed as output), and long-context tiers.
+    `sync_prices` refreshes them from the genai-prices data set unless `prices_overridden`
+    says an operator set them by hand. `expected_thinking_tokens` is what the cost guard
+    assumes a call spends on thinking until the request log has observed this model.
     """
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
     model = models.CharField(max_length=200)
     upstream_model = models.CharField(max_length=200, blank=True)
-    input_price = models.DecimalField(
-        max_digits=16,
-        decimal_places=12,
-        validators=[MinValueValidator(Decimal(0))],
-        help_text="USD per input token.",
+    input_price = _price_field("USD per input token.")
+    output_price = _price_field("USD per output token.")
+    cached_input_price = _price_field(
+        "USD per input token read from the provider's prompt cache; blank: the input price.",
+        optional=True,
     )
-    output_price = models.DecimalField(
-        max_digits=16,
-        decimal_places=12,
-        validators=[MinValueValidator(Decimal(0))],
-        help_text="USD per output token.",
+    cache_write_price = _price_field(
+        "USD per input token written to the prompt cache (Anthropic bills these); blank: the "
+        "input price.",
+        optional=True,
+    )
+    reasoning_price = _price_field(
+        "USD per reasoning/thinking token; blank: the output price (how OpenAI, Anthropic and "
+        "Google bill them).",
+        optional=True,
+    )
+    price_tiers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Long-context tiers, e.g. [{"above_input_tokens": 200000, "input": 2.5e-06, '
+        '"output": 1.5e-05}]: above the threshold every token of the call is billed at the '
+        "tier's rates (USD per token); a rate a tier leaves out keeps its base value.",
+    )
+    prices_overridden = models.BooleanField(
+        default=False,
+        help_text="Prices set by hand: sync_prices leaves them alone. Set automatically when "
+        "prices are edited in the admin or the API; untick to let sync_prices manage them again.",
+    )
+    price_source = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Where the prices came from (e.g. genai-prices 0.2.3: google/gemini-2.5-pro); "
+        "blank when set by hand or by the demo seed.",
+    )
+    prices_synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When sync_prices last changed these prices."
+    )
+    expected_thinking_tokens = models.PositiveIntegerField(
+        default=0,
+        help_text="Thinking tokens the cost guard expects per call until the request log has "
+        "enough calls of this model to measure it; 0 for models that do not think.",
     )
     context_window = models.PositiveIntegerField(help_text="Maximum input tokens.")
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -198,6 +250,20 @@ class ProviderModel(models.Model):
                 condition=models.Q(input_price__gte=0) & models.Q(output_price__gte=0),
                 name="%(app_label)s_%(class)s_prices_non_negative",
             ),
+            models.CheckConstraint(
+                condition=(
+                    (
+                        models.Q(cached_input_price__gte=0)
+                        | models.Q(cached_input_price__isnull=True)
+                    )
+                    & (
+                        models.Q(cache_write_price__gte=0)
+                        | models.Q(cache_write_price__isnull=True)
+                    )
+                    & (models.Q(reasoning_price__gte=0) | models.Q(reasoning_price__isnull=True))
+                ),
+                name="%(app_label)s_%(class)s_extra_prices_non_negative",
+            ),
         ]
 
     def __str__(self):
@@ -223,6 +289,9 @@ class ProviderModel(models.Model):
 
     def clean(self):
         super().clean()
+        problems = tier_problems(self.price_tiers if self.price_tiers is not None else [])
+        if problems:
+            raise ValidationError({"price_tiers": problems})
         if self.is_default and self.model:
             others = ProviderModel.objects.filter(model=self.model, is_default=True)
             if self.pk:

@@ -31,6 +31,7 @@ from routing.engine import (
     StatsConfig,
     decide,
 )
+from routing.output_estimates import output_estimates_get
 
 
 def stats_config_from_settings() -> StatsConfig:
@@ -94,6 +95,9 @@ def request_decide(
 def request_context(
     principal: Principal, request: ChatRequest, request_id, headers, input_tokens
 ) -> RequestContext:
+    user_id = str(principal.user_id)
+    api_key = principal.api_key_name or None
+    expected = output_estimates_get()  # in memory: refreshed off the request path
     return RequestContext(
         request_id=request_id,
         model=request.model,
@@ -104,13 +108,17 @@ def request_context(
         metadata=request.metadata or {},
         headers=headers,  # lower-cased by the engine, only when some policy reads a header
         caller=Caller(
-            user_id=str(principal.user_id),
+            user_id=user_id,
             username=principal.username,
             groups=principal.groups,
-            api_key=principal.api_key_name or None,
+            api_key=api_key,
             team=principal.team or None,
         ),
         now=datetime.now(UTC),
+        expected_output_tokens=None
+        if request.max_tokens is not None
+        else expected.output_tokens(request.model, user_id, api_key),
+        thinking_tokens=expected.thinking,
     )
 
 
@@ -125,6 +133,10 @@ def request_simulate(
     return {
         "request_id": request_id,
         "input_tokens_estimate": ctx.input_tokens,
+        # Visible output the cost guard priced: max_tokens, else the observed/default one.
+        "output_tokens_expected": ctx.max_tokens
+        if ctx.max_tokens is not None
+        else ctx.expected_output_tokens,
         "required_capabilities": sorted(ctx.capabilities),
         "flags": flags.as_record(options),
         "decision": decision.to_dict(),

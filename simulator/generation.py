@@ -104,6 +104,8 @@ class Generation:
     # Anthropic only: prompt tokens written to the cache by this request (part of
     # prompt_tokens too; Anthropic reports input_tokens without either).
     cache_creation_tokens: int = 0
+    # Anthropic only: the cache write is for one hour (`"ttl": "1h"`), not five minutes.
+    cache_creation_1h: bool = False
     # Reasoning / thinking tokens, billed as output on top of the visible ones.
     reasoning_tokens: int = 0
 

@@ -38,8 +38,9 @@ class _NameStats:
 class SimulatorStats:
     """Counts requests by path kind and by outcome; tokens count only answered requests.
 
-    Kinds: `chat_completions`, `azure_chat_completions`, `messages`, `count_tokens`,
-    `generate_content`, `stream_generate_content`, `models`, `unknown` (no such path).
+    Kinds: `chat_completions`, `azure_chat_completions`, `embeddings`, `azure_embeddings`,
+    `messages`, `count_tokens`, `generate_content`, `stream_generate_content`,
+    `embed_content`, `batch_embed_contents`, `models`, `unknown` (no such path).
     `streams` counts requests that asked for a stream, whatever their outcome.
 
     Outcomes: `ok`, `error_<status>` (injected), `down`, `timeout`, `reset`, `malformed`,

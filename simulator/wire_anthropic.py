@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -13,6 +14,7 @@ from .generation import (
     Generation,
     RequestInvalid,
     choose_tool,
+    lorem_words,
     max_tokens_field,
     prompt_tokens_for,
     random_id,
@@ -161,19 +163,20 @@ def _block_text(block) -> str:
     return ""
 
 
-def _segments_of(content) -> list[tuple[str, bool]]:
-    """(text, has cache_control) per block of a content value (a string is one block)."""
+def _segments_of(content) -> list[tuple[str, dict | None]]:
+    """(text, its cache_control or None) per block of a content value (a string is one)."""
     if isinstance(content, str):
-        return [(content, False)]
+        return [(content, None)]
     if not isinstance(content, list):
         return []
-    return [
-        (_block_text(block), isinstance(block, dict) and bool(block.get("cache_control")))
-        for block in content
-    ]
+    segments = []
+    for block in content:
+        control = block.get("cache_control") if isinstance(block, dict) else None
+        segments.append((_block_text(block), control if isinstance(control, dict) else None))
+    return segments
 
 
-def _prompt(body: dict) -> tuple[list[tuple[str, bool]], str]:
+def _prompt(body: dict) -> tuple[list[tuple[str, dict | None]], str]:
     """The prompt's text segments in order (system, then messages) and the last user text."""
     messages = body.get("messages")
     if messages is None:
@@ -196,25 +199,28 @@ def _prompt(body: dict) -> tuple[list[tuple[str, bool]], str]:
     return segments, last_user_text
 
 
-def _breakpoint_prefixes(body: dict, segments: list[tuple[str, bool]]) -> list[str]:
+def _breakpoint_prefixes(body: dict, segments) -> tuple[list[str], bool]:
+    """The prompt prefixes ending at each cache_control block, and whether the last one asks
+    for the 1-hour cache (`"ttl": "1h"`; the default is 5 minutes)."""
     marked_tools = sum(
         1
         for tool in body.get("tools") or []
         if isinstance(tool, dict) and tool.get("cache_control")
     )
-    marked = marked_tools + sum(1 for _, flag in segments if flag)
+    marked = marked_tools + sum(1 for _, control in segments if control is not None)
     if marked > _MAX_BREAKPOINTS:
         raise RequestInvalid(
             400,
             f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. "
             f"Found {marked}.",
         )
-    prefixes, text = [], ""
-    for segment, flag in segments:
+    prefixes, text, one_hour = [], "", False
+    for segment, control in segments:
         text += segment
-        if flag:
+        if control is not None:
             prefixes.append(text)
-    return prefixes
+            one_hour = control.get("ttl") == "1h"
+    return prefixes, one_hour
 
 
 def _model(body: dict) -> str:
@@ -244,8 +250,11 @@ def parse(body, ctx=None) -> Generation:
     completion = max_tokens_field(body, "max_tokens", param_style="anthropic")
     segments, last_user_text = _prompt(body)
     stops = _stop_sequences(body)
-    prefixes = _breakpoint_prefixes(body, segments)
+    prefixes, one_hour = _breakpoint_prefixes(body, segments)
     tool_call = _tool_call(body, last_user_text)
+    thinking = _thinking(body, completion)
+    # max_tokens bounds thinking and answer together.
+    completion -= thinking
     if tool_call is not None:
         output = tool_output(tool_call, completion)
     else:
@@ -261,7 +270,38 @@ def parse(body, ctx=None) -> Generation:
         stream=body.get("stream") is True,
         cached_tokens=read,
         cache_creation_tokens=written,
+        cache_creation_1h=one_hour,
+        reasoning_tokens=thinking,
     )
+
+
+# The thinking block's text is a summary (as Claude 4 models return it); the tokens billed
+# are the whole budget.
+THINKING_SUMMARY_WORDS = 12
+
+
+def _thinking(body: dict, max_tokens: int) -> int:
+    """Thinking tokens: `thinking.budget_tokens` when thinking is enabled, else 0."""
+    config = body.get("thinking")
+    if config is None:
+        return 0
+    if not isinstance(config, dict) or config.get("type") not in ("enabled", "disabled"):
+        raise RequestInvalid(400, "thinking: Input tag does not match 'enabled' or 'disabled'")
+    if config["type"] == "disabled":
+        return 0
+    budget = config.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise RequestInvalid(400, "thinking.enabled.budget_tokens: Field required")
+    if budget < 1024:
+        raise RequestInvalid(
+            400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        )
+    if max_tokens <= budget:
+        raise RequestInvalid(400, "`max_tokens` must be greater than `thinking.budget_tokens`.")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise RequestInvalid(400, "Thinking may not be enabled when tool_choice forces tool use.")
+    return budget
 
 
 def count_tokens(body) -> bytes:
@@ -298,8 +338,8 @@ def _usage(gen: Generation, output_tokens: int) -> dict:
         "cache_creation_input_tokens": gen.cache_creation_tokens,
         "cache_read_input_tokens": gen.cached_tokens,
         "cache_creation": {
-            "ephemeral_5m_input_tokens": gen.cache_creation_tokens,
-            "ephemeral_1h_input_tokens": 0,
+            "ephemeral_5m_input_tokens": 0 if gen.cache_creation_1h else gen.cache_creation_tokens,
+            "ephemeral_1h_input_tokens": gen.cache_creation_tokens if gen.cache_creation_1h else 0,
         },
         "output_tokens": output_tokens,
         "service_tier": "standard",
@@ -314,17 +354,24 @@ _STOP_REASONS = {
 }
 
 
+def _thinking_block(gen: Generation) -> dict:
+    summary = "".join(lorem_words(THINKING_SUMMARY_WORDS, 3))
+    signature = base64.b64encode(f"sim:{gen.model}:{gen.reasoning_tokens}".encode()).decode()
+    return {"type": "thinking", "thinking": summary, "signature": signature}
+
+
 def _content(gen: Generation) -> list[dict]:
     output = gen.output
+    blocks = [_thinking_block(gen)] if gen.reasoning_tokens else []
     if output.tool_call is None:
-        return [{"type": "text", "text": output.text}]
+        return [*blocks, {"type": "text", "text": output.text}]
     block = {
         "type": "tool_use",
         "id": "toolu_01" + random_id(22),
         "name": output.tool_call.name,
         "input": output.tool_call.arguments,
     }
-    return [block]
+    return [*blocks, block]
 
 
 def render(gen: Generation, message_id: str) -> bytes:
@@ -346,9 +393,38 @@ def _event(name: str, payload: dict) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + _dumps(payload) + b"\n\n"
 
 
+def _block_events(index: int, block: dict, gen: Generation) -> list[bytes]:
+    """content_block_start, its deltas, content_block_stop."""
+    if block["type"] == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": block["thinking"]}]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif block["type"] == "text":
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in gen.output.pieces]
+    else:
+        start = {**block, "input": {}}
+        arguments = json.dumps(block["input"])
+        deltas = [{"type": "input_json_delta", "partial_json": ""}] + [
+            {"type": "input_json_delta", "partial_json": arguments[i : i + 8]}
+            for i in range(0, len(arguments), 8)
+        ]
+    events = [
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+    ]
+    events.extend(
+        _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+        for d in deltas
+    )
+    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events
+
+
 def stream(gen: Generation, message_id: str) -> list[bytes]:
-    """message_start, one content block with its deltas, message_delta, message_stop."""
-    content = _content(gen)
+    """message_start, each content block with its deltas, message_delta, message_stop."""
     message = {
         "id": message_id,
         "type": "message",
@@ -360,29 +436,12 @@ def stream(gen: Generation, message_id: str) -> list[bytes]:
         "usage": _usage(gen, 1),
     }
     events = [_event("message_start", {"type": "message_start", "message": message})]
-    block = content[0]
-    if block["type"] == "text":
-        start = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": piece} for piece in gen.output.pieces]
-    else:
-        start = {**block, "input": {}}
-        arguments = json.dumps(block["input"])
-        deltas = [{"type": "input_json_delta", "partial_json": ""}] + [
-            {"type": "input_json_delta", "partial_json": arguments[i : i + 8]}
-            for i in range(0, len(arguments), 8)
-        ]
-    events.append(
-        _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": start},
-        )
-    )
-    events.append(_event("ping", {"type": "ping"}))
-    events.extend(
-        _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d})
-        for d in deltas
-    )
-    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    for index, block in enumerate(_content(gen)):
+        block_events = _block_events(index, block, gen)
+        if index == 0:
+            # Anthropic sends a ping right after the first content_block_start.
+            block_events.insert(1, _event("ping", {"type": "ping"}))
+        events.extend(block_events)
     events.append(
         _event(
             "message_delta",

@@ -12,6 +12,7 @@ from .generation import (
     FINISH_STOP_SEQUENCE,
     FINISH_TOOL,
     Generation,
+    Output,
     RequestInvalid,
     choose_tool,
     json_output,
@@ -289,6 +290,19 @@ def _stop_sequences(config: dict) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _candidate_count(config: dict) -> int:
+    value = _get(config, "candidateCount", "candidate_count")
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 8:
+        raise RequestInvalid(
+            400,
+            "* GenerateContentRequest.generation_config.candidate_count: must be between 1 "
+            "and 8.\n",
+        )
+    return value
+
+
 def parse(body, model: str, stream: bool, ctx=None) -> Generation:
     if not isinstance(body, dict):
         raise RequestInvalid(400, "Invalid JSON payload received. Expected an object.")
@@ -311,13 +325,16 @@ def parse(body, model: str, stream: bool, ctx=None) -> Generation:
     schema = _json_schema(config)
     thoughts = _thinking(config, model)
     tool_call = _tool_call(body, last_user_text)
-    if tool_call is not None:
-        output = tool_output(tool_call, completion)
-    elif schema is not None:
-        value = instance_for(schema) if schema else {"answer": text_output(completion).text}
-        output = json_output(value, limit)
-    else:
-        output = text_output(completion, stops)
+    outputs = []
+    for index in range(_candidate_count(config)):
+        if tool_call is not None:
+            outputs.append(tool_output(tool_call, completion))
+        elif schema is not None:
+            answer = text_output(completion, offset=index).text
+            value = instance_for(schema) if schema else {"answer": answer}
+            outputs.append(json_output(value, limit))
+        else:
+            outputs.append(text_output(completion, stops, offset=index))
     cached = 0
     family = _family(model) or "flash"
     if ctx is not None:
@@ -326,7 +343,7 @@ def parse(body, model: str, stream: bool, ctx=None) -> Generation:
     return Generation(
         model=model,
         prompt_tokens=prompt_tokens_for(len(prompt_text)),
-        outputs=(output,),
+        outputs=tuple(outputs),
         stream=stream,
         cached_tokens=cached,
         reasoning_tokens=thoughts,
@@ -405,40 +422,61 @@ def _usage(gen: Generation, emitted: int) -> dict:
     return usage
 
 
-def _response(gen: Generation, response_id: str, parts, finished: bool, emitted: int) -> dict:
+def _candidate(output: Output, index: int, parts: list[dict], finished: bool) -> dict:
     candidate = {"content": {"parts": parts, "role": "model"}}
     if finished:
-        candidate["finishReason"] = _FINISH_REASONS[gen.output.finish]
-    candidate["index"] = 0
+        candidate["finishReason"] = _FINISH_REASONS[output.finish]
+    candidate["index"] = index
+    return candidate
+
+
+def _response(gen: Generation, response_id: str, candidates: list[dict], emitted: int) -> dict:
     return {
-        "candidates": [candidate],
+        "candidates": candidates,
         "usageMetadata": _usage(gen, emitted),
         "modelVersion": gen.model,
         "responseId": response_id,
     }
 
 
-def _final_parts(gen: Generation) -> list[dict]:
-    if gen.tool_call is not None:
-        return [{"functionCall": {"name": gen.tool_call.name, "args": gen.tool_call.arguments}}]
-    return [{"text": gen.text}]
+def _final_parts(output: Output) -> list[dict]:
+    if output.tool_call is not None:
+        call = output.tool_call
+        return [{"functionCall": {"name": call.name, "args": call.arguments}}]
+    return [{"text": output.text}]
+
+
+def _whole(gen: Generation, response_id: str) -> dict:
+    candidates = [
+        _candidate(output, index, _final_parts(output), True)
+        for index, output in enumerate(gen.outputs)
+    ]
+    return _response(gen, response_id, candidates, gen.visible_tokens)
 
 
 def render(gen: Generation, response_id: str) -> bytes:
-    return _dumps(_response(gen, response_id, _final_parts(gen), True, gen.visible_tokens))
+    return _dumps(_whole(gen, response_id))
 
 
 def _stream_responses(gen: Generation, response_id: str, pieces_per_chunk: int = 8):
-    pieces = gen.output.pieces
-    if gen.tool_call is not None or not pieces:
-        return [_response(gen, response_id, _final_parts(gen), True, gen.visible_tokens)]
+    """Chunks of up to eight pieces per candidate; a candidate's last chunk carries its
+    finishReason, and every chunk the usage so far (the last one the whole usage)."""
+    longest = max(len(o.pieces) for o in gen.outputs)
+    if gen.tool_call is not None or longest == 0:
+        return [_whole(gen, response_id)]
     responses = []
-    for start in range(0, len(pieces), pieces_per_chunk):
-        end = min(start + pieces_per_chunk, len(pieces))
-        text = "".join(pieces[start:end])
-        finished = end == len(pieces)
-        emitted = gen.visible_tokens if finished else end
-        responses.append(_response(gen, response_id, [{"text": text}], finished, emitted))
+    for start in range(0, longest, pieces_per_chunk):
+        end = start + pieces_per_chunk
+        candidates = []
+        for index, output in enumerate(gen.outputs):
+            if start >= len(output.pieces):
+                continue
+            text = "".join(output.pieces[start:end])
+            finished = end >= len(output.pieces)
+            candidates.append(_candidate(output, index, [{"text": text}], finished))
+        last = end >= longest
+        emitted = gen.visible_tokens if last else sum(min(end, o.tokens) for o in gen.outputs)
+        responses.append(_response(gen, response_id, candidates, emitted))
     return responses
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from .base import ProviderAdapter, StreamTranslator, completion_response
 from .errors import MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
-from .types import ChatRequest, image_url_of, split_data_url
+from .types import ChatRequest, Usage, image_url_of, split_data_url
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -133,17 +133,21 @@ def _content_blocks(content: Any) -> list[dict]:
     return blocks
 
 
-def _anthropic_usage(usage: dict) -> tuple[int | None, int | None, int]:
-    """(prompt, completion, cached) tokens. OpenAI's prompt_tokens includes cached input, so
-    Anthropic's cache writes and reads are added to its uncached `input_tokens`."""
+def _anthropic_usage(usage: dict) -> tuple[int | None, int | None, int, int]:
+    """(prompt, completion, cache reads, cache writes) in OpenAI's convention. Anthropic's
+    `input_tokens` counts only the uncached input, after the last cache breakpoint; cache
+    writes (`cache_creation_input_tokens`) and reads (`cache_read_input_tokens`) are reported
+    beside it, so all three add up to OpenAI's `prompt_tokens`. `output_tokens` already holds
+    any extended-thinking tokens (billed as output; Anthropic reports no separate count)."""
     if not isinstance(usage, dict):
-        return None, None, 0
+        return None, None, 0, 0
     cached = usage.get("cache_read_input_tokens") or 0
+    cache_write = usage.get("cache_creation_input_tokens") or 0
     prompt = None
     if isinstance(usage.get("input_tokens"), int):
-        prompt = usage["input_tokens"] + (usage.get("cache_creation_input_tokens") or 0) + cached
+        prompt = usage["input_tokens"] + cache_write + cached
     completion = usage.get("output_tokens")
-    return prompt, completion if isinstance(completion, int) else None, cached
+    return prompt, completion if isinstance(completion, int) else None, cached, cache_write
 
 
 class AnthropicStreamTranslator(StreamTranslator):
@@ -172,9 +176,10 @@ class AnthropicStreamTranslator(StreamTranslator):
         message = payload["message"]
         if message.get("id"):
             self.id = message["id"]
-        prompt, completion, _ = _anthropic_usage(message.get("usage"))
+        prompt, completion, cached, cache_write = _anthropic_usage(message.get("usage"))
         self.prompt_tokens = prompt
         self.completion_tokens = completion
+        self.cached_tokens, self.cache_write_tokens = cached, cache_write
         return [self.chunk({"role": "assistant", "content": ""})]
 
     def _on_content_block_start(self, payload: dict) -> list[dict]:
@@ -229,9 +234,11 @@ class AnthropicStreamTranslator(StreamTranslator):
         return []
 
     def _on_message_delta(self, payload: dict) -> list[dict]:
-        prompt, completion, _ = _anthropic_usage(payload.get("usage"))
+        prompt, completion, cached, cache_write = _anthropic_usage(payload.get("usage"))
         if prompt is not None:
+            # message_delta's usage is cumulative; newer API versions repeat the input side.
             self.prompt_tokens = prompt
+            self.cached_tokens, self.cache_write_tokens = cached, cache_write
         if completion is not None:
             self.completion_tokens = completion
         delta = payload.get("delta") or {}
@@ -467,14 +474,11 @@ class AnthropicAdapter(ProviderAdapter):
             # Which stop sequence ended the answer, where vLLM puts it: the Anthropic face of
             # the gateway answers it back as `stop_sequence`.
             result["choices"][0]["stop_reason"] = data["stop_sequence"]
-        prompt, completion, cached = _anthropic_usage(data.get("usage"))
+        prompt, completion, cached, cache_write = _anthropic_usage(data.get("usage"))
         if prompt is not None and completion is not None:
-            result["usage"] = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-                "prompt_tokens_details": {"cached_tokens": cached},
-            }
+            result["usage"] = Usage(
+                prompt, completion, cached_tokens=cached, cache_write_tokens=cache_write
+            ).to_dict()
         return result
 
     def stream_translator(self, request: ChatRequest) -> StreamTranslator:

@@ -240,14 +240,34 @@ def completion_response(
     }
 
 
+def _count(container: Any, key: str) -> int:
+    value = container.get(key) if isinstance(container, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def usage_from_openai(usage: Any) -> Usage | None:
-    """Usage from an OpenAI-shaped `usage` object, or None when it is absent or not numbers."""
+    """Usage from an OpenAI-shaped `usage` object, or None when it is absent or not numbers.
+
+    `prompt_tokens` already includes `prompt_tokens_details.cached_tokens` and
+    `completion_tokens` already includes `completion_tokens_details.reasoning_tokens` (OpenAI's
+    convention, which Usage keeps). `cache_creation_input_tokens` is read too: the Anthropic
+    adapter reports cache writes under that name, as LiteLLM does.
+    """
     if not isinstance(usage, Mapping):
         return None
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
-    return Usage(prompt, completion)
+    cached = min(_count(usage.get("prompt_tokens_details"), "cached_tokens"), prompt)
+    cache_write = min(_count(usage, "cache_creation_input_tokens"), prompt - cached)
+    reasoning = min(_count(usage.get("completion_tokens_details"), "reasoning_tokens"), completion)
+    return Usage(
+        prompt,
+        completion,
+        cached_tokens=cached,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+    )
 
 
 def completion_chars(message: Mapping) -> int:
@@ -266,7 +286,8 @@ class StreamTranslator:
     """Turns one provider's SSE events into OpenAI `chat.completion.chunk` dicts.
 
     Subclasses implement `feed`; they record what the provider says about usage in
-    `prompt_tokens`/`completion_tokens` (`usage_final` once the numbers are the final ones),
+    `prompt_tokens`/`completion_tokens` and the parts `cached_tokens`, `cache_write_tokens`
+    and `reasoning_tokens` (`usage_final` once the numbers are the final ones),
     set `finish_seen` when a finish reason arrives and `done` on the provider's explicit end
     marker. A stream that ends without `done` counts as complete only if a finish reason was
     seen; otherwise it was cut.
@@ -281,6 +302,9 @@ class StreamTranslator:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.usage_final = False
+        self.cached_tokens = 0
+        self.cache_write_tokens = 0
+        self.reasoning_tokens = 0
         self.output_chars = 0
         self._prompt_estimate: int | None = None
 
@@ -307,10 +331,12 @@ class StreamTranslator:
         """Tokens so far: the provider's numbers where it gave them, else estimates."""
         estimated = False
         prompt = self.prompt_tokens
+        cached, cache_write = self.cached_tokens, self.cache_write_tokens
         if prompt is None:
             if self._prompt_estimate is None:
                 self._prompt_estimate = estimate_input_tokens(self.request)
             prompt = self._prompt_estimate
+            cached = cache_write = 0
             estimated = True
         from_text = text_tokens(self.output_chars)
         if self.completion_tokens is not None and (
@@ -318,9 +344,17 @@ class StreamTranslator:
         ):
             completion = self.completion_tokens
         else:
-            completion = from_text
+            # The visible text so far, plus the thinking the provider already reported.
+            completion = from_text + self.reasoning_tokens
             estimated = True
-        return Usage(prompt, completion, estimated)
+        return Usage(
+            prompt,
+            completion,
+            estimated,
+            cached_tokens=min(cached, prompt),
+            cache_write_tokens=min(cache_write, prompt - min(cached, prompt)),
+            reasoning_tokens=min(self.reasoning_tokens, completion),
+        )
 
     def usage_chunk(self) -> dict:
         return {

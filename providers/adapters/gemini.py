@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 from .base import ProviderAdapter, StreamTranslator, completion_response, embedding_item
 from .errors import MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
-from .types import ChatRequest, EmbeddingsRequest, image_url_of, split_data_url
+from .types import ChatRequest, EmbeddingsRequest, Usage, image_url_of, split_data_url
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -192,17 +192,22 @@ def _texts(content: Any) -> list[str]:
     return [p["text"] for p in _parts(content) if "text" in p]
 
 
-def _usage(meta: Any) -> tuple[int | None, int | None]:
-    """(prompt, completion) from usageMetadata; thinking tokens are billed as output."""
+def _usage(meta: Any) -> tuple[int | None, int | None, int, int]:
+    """(prompt, completion, cached, thinking) from usageMetadata, in OpenAI's convention.
+    `promptTokenCount` already includes `cachedContentTokenCount`; `candidatesTokenCount`
+    does not include `thoughtsTokenCount`, so the thinking (billed as output) is added to the
+    completion and reported as its reasoning part."""
     if not isinstance(meta, dict):
-        return None, None
+        return None, None, 0, 0
     prompt = meta.get("promptTokenCount")
+    thoughts = meta.get("thoughtsTokenCount") or 0
     completion = None
     if "candidatesTokenCount" in meta or "thoughtsTokenCount" in meta:
-        completion = (meta.get("candidatesTokenCount") or 0) + (meta.get("thoughtsTokenCount") or 0)
+        completion = (meta.get("candidatesTokenCount") or 0) + thoughts
     elif isinstance(prompt, int):
         completion = 0  # nothing generated (e.g. blocked), Gemini then omits the count
-    return (prompt if isinstance(prompt, int) else None), completion
+    cached = meta.get("cachedContentTokenCount") or 0
+    return (prompt if isinstance(prompt, int) else None), completion, cached, thoughts
 
 
 def _finish_reason(reason: str | None, has_tool_calls: bool) -> str:
@@ -250,11 +255,13 @@ class GeminiStreamTranslator(StreamTranslator):
             raise self.adapter.stream_error(status, payload)
         if payload.get("responseId") and not self.role_sent:
             self.id = payload["responseId"]
-        prompt, completion = _usage(payload.get("usageMetadata"))
+        prompt, completion, cached, thoughts = _usage(payload.get("usageMetadata"))
         if prompt is not None:
             self.prompt_tokens = prompt
+            self.cached_tokens = cached
         if completion is not None:
             self.completion_tokens = completion
+            self.reasoning_tokens = thoughts
         chunks = []
         if not self.role_sent:
             self.role_sent = True
@@ -510,13 +517,11 @@ class GeminiAdapter(ProviderAdapter):
             choices = [completion_response(request, None, None, [], "content_filter")["choices"][0]]
         result = completion_response(request, data.get("responseId"), None, [], "stop")
         result["choices"] = sorted(choices, key=lambda choice: choice["index"])
-        prompt, completion = _usage(data.get("usageMetadata"))
+        prompt, completion, cached, thoughts = _usage(data.get("usageMetadata"))
         if prompt is not None and completion is not None:
-            result["usage"] = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
+            result["usage"] = Usage(
+                prompt, completion, cached_tokens=cached, reasoning_tokens=thoughts
+            ).to_dict()
         return result
 
     def stream_translator(self, request: ChatRequest) -> StreamTranslator:

@@ -133,6 +133,9 @@ class OpenAIStreamTranslator(StreamTranslator):
         if usage is not None:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
+            self.cached_tokens = usage.cached_tokens
+            self.cache_write_tokens = usage.cache_write_tokens
+            self.reasoning_tokens = usage.reasoning_tokens
             if not choices:
                 self.usage_final = True
         if not choices:

@@ -663,23 +663,40 @@ def estimate_input_tokens(request: ChatRequest) -> int:
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens one call consumed. `estimated` is True when a count came from our chars/4 rule
-    because the provider did not say (some OpenAI-compatible servers, broken streams)."""
+    """Tokens one call consumed, in OpenAI's convention whatever the provider's: `prompt_tokens`
+    counts every input token, including `cached_tokens` (read from the provider's prompt
+    cache) and `cache_write_tokens` (written to it, which Anthropic bills); `completion_tokens`
+    counts every output token, including `reasoning_tokens` (hidden thinking, billed as
+    output). Each adapter converts its provider's fields to this (docs/providers.md#usage).
+    `estimated` is True when a count came from our estimate because the provider did not say
+    (some OpenAI-compatible servers, broken streams)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict:
-        return {
+        """OpenAI's `usage` object; the details only when there is something in them."""
+        data: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+        if self.cached_tokens or self.cache_write_tokens:
+            data["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            if self.cache_write_tokens:
+                # Not an OpenAI field: Anthropic's name for it, as LiteLLM also reports it.
+                data["cache_creation_input_tokens"] = self.cache_write_tokens
+        if self.reasoning_tokens:
+            data["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return data
 
 
 def _freeze(value: Any) -> Any:

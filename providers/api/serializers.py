@@ -2,9 +2,14 @@ from rest_framework import serializers
 
 from core.api_errors import FullCleanModelSerializer
 from providers.models import Provider, ProviderModel
+from providers.prices import PRICE_FIELDS, prices_edited
 
 
 class ProviderModelSerializer(FullCleanModelSerializer):
+    """A model offer with its price rules, USD per token (docs/providers.md#pricing). Writing
+    a price marks the row `prices_overridden` (sync_prices keeps it) unless the same request
+    sets `prices_overridden`; PATCH `{"prices_overridden": false}` hands it back to the sync."""
+
     class Meta:
         model = ProviderModel
         fields = [
@@ -12,8 +17,11 @@ class ProviderModelSerializer(FullCleanModelSerializer):
             "provider",
             "model",
             "upstream_model",
-            "input_price",
-            "output_price",
+            *PRICE_FIELDS,
+            "prices_overridden",
+            "price_source",
+            "prices_synced_at",
+            "expected_thinking_tokens",
             "context_window",
             "max_output_tokens",
             "supports_streaming",
@@ -26,9 +34,18 @@ class ProviderModelSerializer(FullCleanModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["price_source", "prices_synced_at", "created_at", "updated_at"]
         # The partial unique constraint is checked in clean() with a clearer message.
         validators = []
+
+    def _validated_instance(self, instance, validated_data):
+        changed = {
+            name
+            for name, value in validated_data.items()
+            if instance.pk is None or getattr(instance, name) != value
+        }
+        prices_edited(instance, changed)
+        return super()._validated_instance(instance, validated_data)
 
 
 class ProviderSerializer(FullCleanModelSerializer):

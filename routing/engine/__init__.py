@@ -10,11 +10,12 @@ from .actions import STRATEGIES, ActionSpec, Constraints, TargetSpec, validate_a
 from .breaker import BreakerConfig, CircuitBreaker
 from .conditions import validate_conditions
 from .decide import OVER_COST_GUARD, decide
+from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS, NO_ESTIMATES, OutputEstimates
+from .pricing import PriceRules, Rates
 from .snapshot import CompiledPolicy, Snapshot, compile_policy, compile_snapshot
 from .stats import ProviderStats, StatsConfig
 from .types import (
     CAPABILITIES,
-    DEFAULT_EXPECTED_OUTPUT_TOKENS,
     DEFAULT_FALLBACK_ON,
     ERROR_TYPES,
     Caller,
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_EXPECTED_OUTPUT_TOKENS",
     "DEFAULT_FALLBACK_ON",
     "ERROR_TYPES",
+    "NO_ESTIMATES",
     "OVER_COST_GUARD",
     "STRATEGIES",
     "ActionSpec",
@@ -49,9 +51,12 @@ __all__ = [
     "DecisionOptions",
     "FallbackSpec",
     "ModelOffer",
+    "OutputEstimates",
     "PolicyError",
+    "PriceRules",
     "ProviderInfo",
     "ProviderStats",
+    "Rates",
     "RequestContext",
     "RetrySpec",
     "Snapshot",

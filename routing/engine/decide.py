@@ -24,9 +24,9 @@ from operator import attrgetter, call
 
 from .actions import ActionSpec, Constraints
 from .conditions import Facts, zone
+from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS, expected_completion
 from .snapshot import Candidate, CompiledPolicy, Snapshot
 from .types import (
-    DEFAULT_EXPECTED_OUTPUT_TOKENS,
     Decision,
     DecisionOptions,
     FallbackSpec,
@@ -89,12 +89,14 @@ class _Checker:
         "constraints",
         "input_tokens",
         "intelligent",
+        "max_tokens",
         "needed_window",
-        "output_tokens",
         "providers",
         "required",
         "snapshot",
         "stats",
+        "thinking",
+        "visible_tokens",
     )
 
     def __init__(
@@ -111,9 +113,14 @@ class _Checker:
         self.required = required
         self.constraints = constraints
         self.input_tokens = ctx.input_tokens
-        self.output_tokens = (
-            ctx.max_tokens if ctx.max_tokens is not None else DEFAULT_EXPECTED_OUTPUT_TOKENS
-        )
+        self.max_tokens = ctx.max_tokens
+        if ctx.max_tokens is not None:
+            self.visible_tokens = ctx.max_tokens
+        elif ctx.expected_output_tokens is not None:
+            self.visible_tokens = ctx.expected_output_tokens
+        else:
+            self.visible_tokens = DEFAULT_EXPECTED_OUTPUT_TOKENS
+        self.thinking = ctx.thinking_tokens
         self.needed_window = ctx.input_tokens + (ctx.max_tokens or 0)
         self.snapshot = snapshot
         self.providers = snapshot.providers
@@ -121,12 +128,15 @@ class _Checker:
         self.intelligent = options.intelligent
 
     def cost(self, offer: ModelOffer) -> float:
-        """Expected cost: input tokens plus expected output tokens (max_tokens, else the
-        default), the latter capped by the offer's max_output_tokens."""
-        out = self.output_tokens
-        if 0 < offer.max_output_tokens < out:
-            out = offer.max_output_tokens
-        return self.input_tokens * offer.input_price + out * offer.output_price
+        """Expected cost under the offer's price rules: the input tokens, the expected visible
+        output and the target model's expected thinking (expected.py), no cache hit assumed."""
+        out, reasoning = expected_completion(
+            self.visible_tokens,
+            self.max_tokens,
+            self.thinking.get(offer.model, offer.thinking_tokens),
+            offer.max_output_tokens,
+        )
+        return offer.pricing.cost(self.input_tokens, out, 0, 0, reasoning)
 
     def check(self, cand: Candidate) -> tuple[_Option | None, str, bool]:
         """(option, "", False) if eligible, else (None, why, is_health_reason)."""
@@ -157,11 +167,7 @@ class _Checker:
                 f"{c.min_context_window}",
                 False,
             )
-        # cost() and latency() inlined: this runs for every target of every request.
-        out = self.output_tokens
-        if 0 < offer.max_output_tokens < out:
-            out = offer.max_output_tokens
-        cost = self.input_tokens * offer.input_price + out * offer.output_price
+        cost = self.cost(offer)
         if c.max_cost_usd is not None and cost > c.max_cost_usd * (1 + _COST_EPSILON):
             return None, f"expected cost ${cost:.6f} > max_cost_usd ${c.max_cost_usd:.6f}", False
         stats = self.stats.get(offer.provider_id, _FRESH)

@@ -12,6 +12,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from .pricing import PriceRules
+
 # The same names as providers.choices.Capability (the engine imports no app; a test keeps the
 # two in step).
 CAPABILITIES = frozenset(
@@ -51,16 +53,18 @@ DEFAULT_FALLBACK_ON = frozenset(
 PROVIDER_STATUSES = frozenset({"healthy", "degraded", "down"})
 BREAKER_STATES = ("closed", "open", "half_open")
 
-# Expected completion size when the request does not say (max_tokens absent); used only to
-# estimate cost before the call. Capped by the offer's max_output_tokens.
-DEFAULT_EXPECTED_OUTPUT_TOKENS = 256
-
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class ModelOffer:
-    """One model as served by one provider, with that provider's list prices."""
+    """One model as served by one provider, with that provider's list prices.
+
+    `pricing` holds the full rules (cached input, cache writes, reasoning, long-context tiers;
+    pricing.py); left out, it is the flat `input_price`/`output_price`.
+    `thinking_tokens` is the thinking the model is expected to spend per call until the request
+    log has measured it (0: it does not think).
+    """
 
     provider_id: str
     model: str
@@ -71,6 +75,14 @@ class ModelOffer:
     max_output_tokens: int
     capabilities: frozenset[str]
     is_default: bool = False
+    pricing: PriceRules | None = None
+    thinking_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pricing is None:
+            object.__setattr__(
+                self, "pricing", PriceRules.build(self.input_price, self.output_price)
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,11 @@ class RequestContext:
     (`stream=True` implies "streaming" even if the caller did not list it). `now` should be
     timezone-aware (a naive value is taken as UTC); with `now=None` the `time.*` attributes
     are missing, so conditions on them do not match.
+
+    What the cost guard expects the answer to cost (expected.py): `expected_output_tokens` is
+    the visible output expected when `max_tokens` is absent (None: the engine's default), and
+    `thinking_tokens` the observed thinking per target model (a model missing from it is
+    expected to think its offer's `thinking_tokens`).
     """
 
     request_id: str
@@ -114,6 +131,8 @@ class RequestContext:
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     caller: Caller = Caller()
     now: datetime | None = None
+    expected_output_tokens: int | None = None
+    thinking_tokens: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +288,6 @@ class UnknownModel(LookupError):
 __all__ = [
     "BREAKER_STATES",
     "CAPABILITIES",
-    "DEFAULT_EXPECTED_OUTPUT_TOKENS",
     "DEFAULT_FALLBACK_ON",
     "ERROR_TYPES",
     "PROVIDER_STATUSES",

@@ -578,6 +578,41 @@ def test_anthropic_cache_breakpoints_write_then_read(claude):
     total = first.input_tokens + first.cache_creation_input_tokens
     assert counted.input_tokens == total
     assert (short.cache_creation_input_tokens, short.cache_read_input_tokens) == (0, 0)
+    assert first.cache_creation.ephemeral_5m_input_tokens == prefix
+    assert first.cache_creation.ephemeral_1h_input_tokens == 0
+
+
+def test_anthropic_one_hour_cache_and_the_breakpoint_limit(claude):
+    marked = {"type": "ephemeral", "ttl": "1h"}
+    usage = claude.messages.create(
+        model="claude-3-5-haiku-20241022",
+        max_tokens=8,
+        system=[
+            {"type": "text", "text": LONG_PROMPT, "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": LONG_PROMPT, "cache_control": marked},
+        ],
+        messages=[{"role": "user", "content": "hi"}],
+    ).usage
+    with pytest.raises(anthropic.BadRequestError):
+        claude.messages.create(
+            model="claude-sonnet-4-20250514",
+            max_tokens=8,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
+                    ]
+                    * 5,
+                }
+            ],
+        )
+
+    # Haiku caches from 2,048 tokens: only the second breakpoint (2 x 1,350 tokens) counts
+    both = math.ceil(2 * len(LONG_PROMPT) / 4)
+    assert usage.cache_creation_input_tokens == both
+    assert usage.cache_creation.ephemeral_1h_input_tokens == both
+    assert usage.cache_creation.ephemeral_5m_input_tokens == 0
 
 
 def test_anthropic_count_tokens_matches_messages_usage(claude):
@@ -626,3 +661,57 @@ def test_gemini_thinking_and_implicit_cache_in_usage_metadata(sim):
     assert "cachedContentTokenCount" not in first
     assert second["cachedContentTokenCount"] == 1280
     assert counted["totalTokens"] == 2
+
+
+def test_anthropic_extended_thinking_bills_the_budget_as_output(claude):
+    request = {
+        "model": "claude-sonnet-4-20250514",
+        "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1500},
+        "messages": [{"role": "user", "content": "Think first"}],
+    }
+
+    message = claude.messages.create(**request)
+    with claude.messages.stream(**request) as stream:
+        kinds = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        final = stream.get_final_message()
+    with pytest.raises(anthropic.BadRequestError):
+        claude.messages.create(**{**request, "max_tokens": 1500})
+
+    thinking, text = message.content
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature
+    assert text.type == "text" and len(text.text.split()) == 2048 - 1500
+    assert message.usage.output_tokens == 2048
+    assert kinds[:2] == ["thinking_delta", "signature_delta"]
+    assert set(kinds[2:]) == {"text_delta"}
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.usage.output_tokens == 2048
+
+
+def test_gemini_candidate_count_gives_that_many_candidates(sim):
+    body = {
+        "contents": [{"parts": [{"text": "Hello"}]}],
+        "generationConfig": {"candidateCount": 2, "maxOutputTokens": 10},
+    }
+
+    answer = _gemini(sim, "gemini-2.5-flash", "generateContent", body).json()
+    streamed = _gemini(sim, "gemini-2.5-flash", "streamGenerateContent", body, query="?alt=sse")
+    refused = _gemini(
+        sim,
+        "gemini-2.5-flash",
+        "generateContent",
+        {**body, "generationConfig": {"candidateCount": 9}},
+    )
+
+    texts = [c["content"]["parts"][0]["text"] for c in answer["candidates"]]
+    assert [c["index"] for c in answer["candidates"]] == [0, 1]
+    assert len(set(texts)) == 2
+    assert answer["usageMetadata"]["candidatesTokenCount"] == 20
+    joined = {0: "", 1: ""}
+    events = _sse_json(streamed.text)
+    for event in events:
+        for candidate in event["candidates"]:
+            joined[candidate["index"]] += candidate["content"]["parts"][0]["text"]
+    assert [joined[0], joined[1]] == texts
+    assert events[-1]["usageMetadata"]["candidatesTokenCount"] == 20
+    assert refused.status_code == 400

@@ -29,6 +29,8 @@ def offer(
     max_output: int = 16_384,
     caps: frozenset[str] = ALL_CAPS,
     upstream: str | None = None,
+    pricing=None,
+    thinking: int = 0,
 ) -> ModelOffer:
     return ModelOffer(
         provider_id=provider,
@@ -40,6 +42,8 @@ def offer(
         max_output_tokens=max_output,
         capabilities=frozenset(caps),
         is_default=default,
+        pricing=pricing,
+        thinking_tokens=thinking,
     )
 
 
@@ -101,6 +105,8 @@ def request(
     headers: dict | None = None,
     caller: Caller | None = None,
     now: datetime | None = NOW,
+    expected_output: int | None = None,
+    thinking: dict | None = None,
 ) -> RequestContext:
     return RequestContext(
         request_id=request_id,
@@ -113,6 +119,8 @@ def request(
         headers=headers or {},
         caller=caller or Caller(),
         now=now,
+        expected_output_tokens=expected_output,
+        thinking_tokens=thinking or {},
     )
 
 

@@ -10,9 +10,12 @@ import json
 import pytest
 
 from routing.engine import (
+    DEFAULT_EXPECTED_OUTPUT_TOKENS,
     OVER_COST_GUARD,
     Caller,
     DecisionOptions,
+    OutputEstimates,
+    PriceRules,
     ProviderInfo,
     StatsView,
     Target,
@@ -202,11 +205,86 @@ def test_expected_cost_defaults_output_and_caps_it_at_max_output():
     _, offers = catalogue()
     offers.append(offer("openai", "tiny-out", 1e-6, 1e-5, default=True, max_output=100))
     snap = snapshot(offers=offers)
-    # No max_tokens: 256 expected output tokens.
+    # No max_tokens and nothing observed: the default expected output.
     no_max = decide(request("gpt-4o", input_tokens=1000, max_tokens=None), snap, {}, ALL_ON)
-    assert no_max.targets[0].expected_cost == pytest.approx(1000 * 2.5e-6 + 256 * 10e-6)
+    assert no_max.targets[0].expected_cost == pytest.approx(
+        1000 * 2.5e-6 + DEFAULT_EXPECTED_OUTPUT_TOKENS * 10e-6
+    )
     capped = decide(request("tiny-out", input_tokens=10, max_tokens=5000), snap, {}, ALL_ON)
     assert capped.targets[0].expected_cost == pytest.approx(10 * 1e-6 + 100 * 1e-5)
+
+
+def test_expected_output_comes_from_the_observed_length_when_max_tokens_is_absent():
+    snap = snapshot()
+
+    observed = decide(request(max_tokens=None, expected_output=1200), snap, {}, ALL_ON)
+    asked = decide(request(max_tokens=50, expected_output=1200), snap, {}, ALL_ON)
+
+    assert observed.baseline.expected_cost == pytest.approx(1000 * 2.5e-6 + 1200 * 10e-6)
+    # What the caller allows wins over what was observed.
+    assert asked.baseline.expected_cost == pytest.approx(1000 * 2.5e-6 + 50 * 10e-6)
+
+
+def test_observed_lengths_prefer_the_caller_then_the_model_then_the_default():
+    estimates = OutputEstimates(
+        by_caller={("gpt-4o", "7", "ci"): 90}, by_model={"gpt-4o": 300}, default_output=424
+    )
+
+    assert estimates.output_tokens("gpt-4o", "7", "ci") == 90
+    assert estimates.output_tokens("gpt-4o", "7", None) == 300
+    assert estimates.output_tokens("gpt-4o-mini", "7", "ci") == 424
+
+
+def test_thinking_models_cost_their_thinking_and_lose_the_guard():
+    # gemini-2.5-pro's list prices look cheaper than gpt-4o's, until its thinking is counted.
+    _, offers = catalogue()
+    offers = [
+        offer("google", "gemini-2.5-pro", 1.25e-6, 10e-6, default=True, thinking=1024)
+        if o.model == "gemini-2.5-pro"
+        else o
+        for o in offers
+    ]
+    snap = snapshot(policy(targets(("google", "gemini-2.5-pro"))), offers=offers)
+    ctx = request("gpt-4o", input_tokens=1000, max_tokens=None, expected_output=200)
+
+    decision = decide(ctx, snap, {}, ALL_ON)
+
+    # gpt-4o: 1000 x $2.5 + 200 x $10 per 1M = $0.0045; gemini: 1000 x $1.25 + (200 + 1024) x
+    # $10 = $0.01349: over the guard, so the baseline serves and gemini is fallback only.
+    assert decision.targets[0].provider_id == "openai"
+    assert decision.targets[1].reason == OVER_COST_GUARD
+    assert decision.targets[1].expected_cost == pytest.approx(1000 * 1.25e-6 + 1224 * 10e-6)
+    # Observed thinking replaces the catalogue's expectation.
+    light = decide(
+        request("gpt-4o", max_tokens=None, expected_output=200, thinking={"gemini-2.5-pro": 0}),
+        snap,
+        {},
+        ALL_ON,
+    )
+    assert light.targets[0].provider_id == "google"
+
+
+def test_max_tokens_caps_visible_output_and_thinking_together():
+    snap = snapshot(offers=[offer("google", "thinker", 1e-6, 10e-6, default=True, thinking=5000)])
+
+    decision = decide(request("thinker", input_tokens=100, max_tokens=800), snap, {}, GUARD_OFF)
+
+    assert decision.baseline.expected_cost == pytest.approx(100 * 1e-6 + 800 * 10e-6)
+
+
+def test_long_context_tier_applies_to_the_expected_cost():
+    rules = PriceRules.build(
+        1.25e-6, 10e-6, tiers=[{"above_input_tokens": 200_000, "input": 2.5e-6, "output": 15e-6}]
+    )
+    snap = snapshot(
+        offers=[offer("google", "pro", 1.25e-6, 10e-6, default=True, window=10**6, pricing=rules)]
+    )
+
+    short = decide(request("pro", input_tokens=200_000, max_tokens=100), snap, {}, GUARD_OFF)
+    long = decide(request("pro", input_tokens=200_001, max_tokens=100), snap, {}, GUARD_OFF)
+
+    assert short.baseline.expected_cost == pytest.approx(200_000 * 1.25e-6 + 100 * 10e-6)
+    assert long.baseline.expected_cost == pytest.approx(200_001 * 2.5e-6 + 100 * 15e-6)
 
 
 def test_max_latency_prefers_live_stats_over_the_probe_figure():

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0005_move_probe_model'),
+        ('analytics', '0006_usage_token_parts'),
     ]
 
     operations = [
