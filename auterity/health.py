@@ -13,8 +13,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
+from core.api_errors import require_get_json
 from core.cache import FailSoftRedisCache
 from core.snapshot import StoreUnavailable
 from routing.catalog import catalogue_outage, catalogue_warm
@@ -73,7 +73,7 @@ broker_probe = _BrokerProbe()
 
 
 @never_cache
-@require_GET
+@require_get_json
 def healthz(request):
     """The process is up and serving requests."""
     return JsonResponse({"status": "ok"})
@@ -117,7 +117,7 @@ def _snapshot_check(warm, outage) -> tuple[str, bool]:
 
 
 @never_cache
-@require_GET
+@require_get_json
 def readyz(request):
     """Can this process serve traffic, and is every dependency there?
 

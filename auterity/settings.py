@@ -56,6 +56,7 @@ MIDDLEWARE = [
     # The gateway's endpoints leave here for GATEWAY_MIDDLEWARE (auterity/fast_path.py).
     "auterity.fast_path.GatewayFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.api_input.QueryStringCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -204,6 +205,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.StandardPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # What the database cannot store is refused at the edge with 400 (core/api_input.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api_input.StrictJSONParser",
+        "core.api_input.StrictFormParser",
+        "core.api_input.StrictMultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -220,6 +227,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "gateway.openapi.gateway_schema_hook",
+        # Every REST API operation's error answers (core/api_errors.py).
+        "core.api_errors.document_error_responses",
     ],
 }
 

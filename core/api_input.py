@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import django_filters
 from django import forms
 from django.http import JsonResponse
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -151,8 +152,17 @@ class BoundedDateTimeField(serializers.DateTimeField):
     """DRF's DateTimeField, refusing offsets and instants the database cannot take."""
 
     def to_internal_value(self, value):
-        if isinstance(value, str) and text_problem(value):
-            self.fail("invalid", format="ISO 8601")
+        if isinstance(value, str):
+            if text_problem(value):
+                self.fail("invalid", format="ISO 8601")
+            try:
+                given = parse_datetime(value.strip())
+            except ValueError:
+                given = None
+            # Checked as given: DRF converts it to UTC, losing the offset.
+            problem = datetime_problem(given) if given is not None else None
+            if problem:
+                raise serializers.ValidationError(problem)
         parsed = super().to_internal_value(value)
         problem = datetime_problem(parsed)
         if problem:
