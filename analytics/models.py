@@ -31,14 +31,28 @@ class RequestLog(models.Model):
         "retry and reuse ids).",
     )
     created_at = models.DateTimeField(db_index=True)
+    # History, not a live reference: deleting a user or a policy leaves the log's rows as they
+    # are (no constraint, nothing for Django to collect or update among millions of rows);
+    # `api_key_name` and `policy_name` keep them readable. `user`/`policy` may name a row that
+    # is gone: read them through select_related (a LEFT JOIN gives None) or by id.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     api_key_name = models.CharField(max_length=100, blank=True, default="")
     endpoint = models.CharField(max_length=50, default="chat")
     requested_model = models.CharField(max_length=200)
     policy = models.ForeignKey(
-        "routing.RoutingPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "routing.RoutingPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     policy_name = models.CharField(max_length=255, blank=True, default="")
     provider_id = models.CharField(max_length=100, blank=True, default="")

@@ -255,7 +255,10 @@ class _RollupSql:
         # with none has seen no failure.
         return f"""
             CREATE TEMP TABLE {_FRESH} AS
-            SELECT g.period_start, g.policy_id, g.policy_key, g.route_provider AS provider_id,
+            SELECT g.period_start,
+                   -- the policy while it exists; a deleted one's rows keep its key
+                   (SELECT p.id FROM routing_policies p WHERE p.id = g.policy_id) AS policy_id,
+                   g.policy_key, g.route_provider AS provider_id,
                    {self.period_end("g.period_start")} AS period_end,
                    g.request_count, g.success_count, g.error_count, g.refused_count,
                    g.cancelled_count,
