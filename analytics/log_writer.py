@@ -10,18 +10,25 @@ requests at every row (bench/README.md).
 
 What can happen to a row (docs/observability.md, "Request log durability"):
 
-- It is committed within about REQUEST_LOG_BATCH_SECONDS of the answer. `flush()` waits for
-  everything queued so far; the process drains the queue when it exits (`atexit`, and
-  multiprocessing's exit finalizers, which granian's workers run instead of `atexit`).
-- The database is unreachable: the group is kept and retried with backoff (up to 5 s apart)
-  until it is written; requests keep being answered meanwhile. At most
-  REQUEST_LOG_QUEUE_MAX_ROWS rows wait in memory; past that a new row is dropped, with an error
-  line and `auterity_request_log_dropped_total`.
-- The database refuses a row (a duplicate request id, say): the group is retried one row at a
-  time so that only that row fails, with an error line and the same counter.
-- The process is killed (SIGKILL, OOM) before its rows are written: they are lost. With
-  REQUEST_LOG_COMMIT_BEFORE_RESPONSE each request instead waits until its own row is committed
-  (one more round trip of latency, same CPU) and gets the error if it could not be.
+- Before the request answers, the row is appended to this process's spool file on local disk
+  (analytics/spool.py; one write(), fsync'd in batches every REQUEST_LOG_SPOOL_FSYNC_SECONDS by
+  this thread). It is committed within about REQUEST_LOG_BATCH_SECONDS of the answer; a spool
+  file whose rows are all committed is deleted. `flush()` waits for everything queued so far;
+  the process drains the queue when it exits (`atexit`, and multiprocessing's exit finalizers,
+  which granian's workers run instead of `atexit`).
+- The database is unreachable (or memory holds REQUEST_LOG_QUEUE_MAX_ROWS rows): the rows on
+  disk are forgotten in memory and shipped from their files once it answers again (retried
+  with backoff up to 5 s apart); requests keep being answered meanwhile.
+- The process dies (SIGKILL, OOM, a crash): its spool files are adopted by another process
+  (this thread looks for orphans every REQUEST_LOG_SPOOL_ADOPT_SECONDS; the Celery task
+  `ship_request_log_spool_task` too) and shipped, without writing any row twice.
+- A row cannot be spooled (the spool is full or unset, the disk refuses the write): it waits
+  in memory as above, and past REQUEST_LOG_QUEUE_MAX_ROWS it is dropped, with an error line and
+  `auterity_request_log_dropped_total`.
+- The database refuses a row (a constraint): the group is retried one row at a time so that
+  only that row fails, with an error line and the same counter.
+- With REQUEST_LOG_COMMIT_BEFORE_RESPONSE each request waits until its own row is committed
+  (or, while the database is unreachable, safe in the spool).
 
 A caller inside a transaction (`transaction.atomic`) writes its row itself, in that
 transaction.
