@@ -57,7 +57,7 @@ from django.db import (
 from core import metrics
 
 from .models import RequestLog
-from .spool import Adopted, Spool, database_folder
+from .spool import Adopted, Spool, database_folder, fsync
 
 logger = logging.getLogger(__name__)
 
@@ -354,7 +354,8 @@ class RequestLogWriter:
         if now - self._synced_at >= settings.REQUEST_LOG_SPOOL_FSYNC_SECONDS:
             self._synced_at = now
             with self._cond:
-                spool.fsync()
+                pending = spool.to_sync()
+            fsync(pending)  # not under the lock: requests keep appending meanwhile
         with self._cond:
             own = spool.to_ship()
         for segment in own:

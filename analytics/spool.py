@@ -91,6 +91,14 @@ class Segment:
         return self.sealed and not self.spilled and self.done >= self.appended
 
 
+def fsync(pending: list[tuple[Segment, int]]) -> None:
+    """`fsync` each file of `Spool.to_sync()` and note how far it is durable."""
+    for segment, size in pending:
+        with contextlib.suppress(OSError):  # a file deleted meanwhile: nothing left to keep
+            os.fsync(segment.fd)
+        segment.synced = max(segment.synced, size)
+
+
 class Spool:
     """This process's spool files in one database's folder (see the module docstring).
 
@@ -168,14 +176,15 @@ class Spool:
     def shipped(self, segment: Segment) -> None:
         self._delete(segment)
 
-    def fsync(self) -> None:
-        """Make what was appended durable against a machine crash (batched: the writer
-        thread calls this at most every REQUEST_LOG_SPOOL_FSYNC_SECONDS)."""
-        for segment in self.segments:
-            if segment.synced < segment.bytes and segment.done < segment.appended:
-                with contextlib.suppress(OSError):
-                    os.fsync(segment.fd)
-                segment.synced = segment.bytes
+    def to_sync(self) -> list[tuple[Segment, int]]:
+        """The files holding rows not yet committed and not yet made durable against a
+        machine crash, with their size now. The writer thread `fsync`s them, outside its lock
+        (requests append meanwhile), at most every REQUEST_LOG_SPOOL_FSYNC_SECONDS."""
+        return [
+            (segment, segment.bytes)
+            for segment in self.segments
+            if segment.synced < segment.bytes and segment.done < segment.appended
+        ]
 
     def close(self) -> int:
         """At exit: delete the files whose rows are all committed; release the others for
