@@ -126,6 +126,17 @@ class FullCleanModelSerializer(serializers.ModelSerializer):
             instance.full_clean()
         except DjangoValidationError as exc:
             raise serializers.ValidationError(validation_error_detail(exc)) from exc
+        # full_clean() lets None through for a `blank=True` field (a JSON field's empty value),
+        # which a NOT NULL column then refuses with a 500: refuse it here, naming the field.
+        nulls = {
+            field.name: ["This field may not be null."]
+            for field in instance._meta.concrete_fields
+            if not field.null
+            and field.name in validated_data
+            and validated_data[field.name] is None
+        }
+        if nulls:
+            raise serializers.ValidationError(nulls)
         return instance
 
     def create(self, validated_data):

@@ -4,6 +4,7 @@ wrong, never a 5xx, and changes nothing (the gateway's own edge is tested with t
 import json
 
 import pytest
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from accounts.services import api_key_create
 from analytics.models import RequestLog
@@ -82,3 +83,15 @@ def test_a_method_a_path_does_not_take_is_a_json_405_with_allow(client, admin_us
     assert response["Content-Type"].startswith("application/json")
     assert "not allowed" in response.json()["detail"]
     assert response["Allow"]
+
+
+def test_null_for_a_json_field_that_cannot_be_null_is_a_400_naming_it(manager):
+    # a form sends "null" for a JSON field: blank=True lets None past full_clean()
+    model = ProviderModel.objects.filter(provider_id="anthropic").first()
+    response = manager.patch(
+        f"/api/provider-models/{model.pk}/",
+        data=encode_multipart(BOUNDARY, {"price_tiers": "null"}),
+        content_type=MULTIPART_CONTENT,
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert response.json() == {"price_tiers": ["This field may not be null."]}
