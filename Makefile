@@ -18,11 +18,15 @@ migrate: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 
+# DEBUG defaults to true here, as for `make run`: seed_demo refuses the default admin password
+# with DEBUG off (set DEMO_ADMIN_PASSWORD then).
 seed: migrate
-	$(PY) manage.py seed_demo
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 
-# Web (granian, http://127.0.0.1:8000), provider simulator (:9100), Celery worker and beat,
-# all under honcho (Procfile); Ctrl-C stops them together.
+# Web (granian, http://127.0.0.1:8000), provider simulator (:9100), Celery worker and beat
+# (schedules in the database, editable in the admin), all under honcho (Procfile); once the
+# web server answers, the banner prints the admin login and the demo key, which seed_demo keeps
+# across runs in var/demo-api-key. Ctrl-C stops them together.
 run: seed
 	$(PY) manage.py collectstatic --noinput -v0
 	DEBUG=$${DEBUG:-true} $(VENV)/bin/honcho start

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "rest_framework_simplejwt",
     "waffle",
+    "django_celery_beat",
+    "axes",
     "core",
     "accounts",
     "providers",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "accounts.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-axes: answers a locked-out login with its lockout page (docs/security.md).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -227,6 +231,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "gateway.openapi.gateway_schema_hook",
+        # The policy language's JSON Schema, from the routing engine's tables.
+        "routing.api.schema.add_policy_components",
         # Every REST API operation's error answers (core/api_errors.py).
         "core.api_errors.document_error_responses",
     ],
@@ -251,6 +257,24 @@ if SNAPSHOT_REFRESH not in ("background", "inline"):
     )
 
 # --- Access control and abuse limits (docs/security.md) -------------------------------------
+# Admin (and JWT) logins: django-axes counts failures in the database (shared by every
+# process) and locks out a username from an address after AXES_FAILURE_LIMIT failures, for
+# AXES_COOLOFF_MINUTES; `manage.py axes_reset_username NAME` / `axes_reset_ip IP` unlock.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+# Per username and address: a wrong password from elsewhere cannot lock the admin out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner line in every manage.py command's output
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The client address is REMOTE_ADDR, as the web server sets it: behind a proxy, make the proxy
+# the only way in (docs/deployment.md) or every client shares the proxy's address.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_TOKEN_HOURS", default=24)),
@@ -434,56 +458,16 @@ if AUDIT_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("AUDIT_RETENTION_DAYS must be 0 (keep forever) or more")
 
 
-def _crontab(name: str, value: str):
-    from celery.schedules import crontab
+for _name in ("ANALYTICS_REPORT_SCHEDULE", "RETENTION_SCHEDULE", "PRICE_SYNC_SCHEDULE"):
+    if len(vars()[_name].split()) != 5:
+        raise ImproperlyConfigured(f"{_name} needs 5 cron fields, got {vars()[_name]!r}")
 
-    fields = value.split()
-    if len(fields) != 5:
-        raise ImproperlyConfigured(f"{name} needs 5 cron fields, got {value!r}")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
-
-
-# A job that waited longer than its own interval is dropped: the next run does the same work.
-CELERY_BEAT_SCHEDULE = {
-    "analytics-rollup": {
-        "task": "analytics.tasks.aggregate_analytics_task",
-        "schedule": ANALYTICS_ROLLUP_INTERVAL_SECONDS,
-        "options": {"expires": ANALYTICS_ROLLUP_INTERVAL_SECONDS},
-    },
-    "provider-probes": {
-        "task": "providers.tasks.probe_providers_task",
-        "schedule": PROVIDER_PROBE_INTERVAL_SECONDS,
-        "options": {"expires": PROVIDER_PROBE_INTERVAL_SECONDS},
-    },
-    "analytics-daily-report": {
-        "task": "analytics.tasks.send_analytics_report_task",
-        "schedule": _crontab("ANALYTICS_REPORT_SCHEDULE", ANALYTICS_REPORT_SCHEDULE),
-        "options": {"expires": 3600},
-    },
-    # Request-log spool files left by web processes that died (analytics/spool.py); the web
-    # processes adopt them too, so this matters only where none runs on the host.
-    "request-log-spool": {
-        "task": "analytics.tasks.ship_request_log_spool_task",
-        "schedule": 60.0,
-        "options": {"expires": 60.0},
-    },
-    "retention": {
-        "task": "analytics.tasks.purge_old_rows_task",
-        "schedule": _crontab("RETENTION_SCHEDULE", RETENTION_SCHEDULE),
-        "options": {"expires": 3600},
-    },
-    "output-estimates": {
-        "task": "analytics.tasks.refresh_output_estimates_task",
-        "schedule": ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS,
-        "options": {"expires": ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS},
-    },
-    "price-sync": {
-        "task": "providers.tasks.sync_prices_task",
-        "schedule": _crontab("PRICE_SYNC_SCHEDULE", PRICE_SYNC_SCHEDULE),
-        "options": {"expires": 3600},
-    },
-}
+# Beat reads its schedule from the database (django-celery-beat; Admin > Periodic tasks): the
+# data migrations analytics/0007 and 0010 and providers/0005 install the seven jobs with the
+# values above, and operators edit them there. Nothing is scheduled from settings: the database
+# scheduler would copy such entries over the operators' edits at every start.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {}
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

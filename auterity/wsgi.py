@@ -4,6 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from providers.adapters import tokens
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
 
 
@@ -64,6 +66,8 @@ def without_process_environment(environ: dict, process_env: dict | None = None) 
 
 
 _django_application = get_wsgi_application()
+# The tokenizer's vocabulary loads in about a second: at start, not on the first request.
+tokens.warm_up()
 # The hot path's first, blocking loads, before the first request (core/snapshot.py); if a store
 # is down now, the first requests try again and get a clear 503 until it is back.
 warm_snapshots()

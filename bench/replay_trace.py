@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.replay_trace [--limit N] [--trace CSV] [--seed 2023]
         [--mix gpt-4o=35,gpt-4o-mini=30,claude-sonnet-4-5=20,gemini-2.5-pro=15]
-        [--batch-share 0.10] [--tools-share 0.25] [--max-tokens none|trace|N] [--live N]
+        [--batch-share 0.10] [--tools-share 0.25] [--max-tokens none|trace|N]
+        [--thinking-tokens catalogue|N] [--live N]
 
 The trace is Azure's LLM inference trace of a conversation service (2023): 19,366 requests
 with their real prompt (ContextTokens) and completion (GeneratedTokens) sizes, read from
@@ -13,18 +14,32 @@ over it (`--mix`, percentages, default above); `--batch-share` of the requests c
 keeps them on Sonnet). Every request comes from an `enterprise` caller (routing policies on)
 with the `cost_optimization` sample at 100 %, and the cost guard at its setting (5 %).
 
-Each request is a real chat body (one user message of 4 characters per trace token, the
-trace's size as the simulator and the gateway count it) decided by
+Each request is a real chat body, one user message of exactly ContextTokens words that are
+one token each in OpenAI's o200k_base and four characters long (" the", " and"...), so the
+gateway's tokenizer and the simulator's count agree with the trace; their order is shuffled
+per request so no two prompts share a prefix a provider could cache. It is decided by
 `routing.decisions.request_simulate`,
 the function behind POST /api/routing/simulate and the policy admin's dry run, against a
 throwaway SQLite database seeded like `seed_demo`: the demo providers and their public list
 prices (providers/demo_prices.json), the demo policies (routing/demo.py), the seed's flags.
-The primary target serves the request. Both the baseline (the requested model on its default
-provider) and the routed cost are priced on the trace's real token counts.
+The primary target serves the request. Its cost and the baseline (the same usage on the
+requested model's default provider, as the request log and the dashboard price it) come from
+the full price rules (gateway.service.price: the models' long-context tiers; no prompt-cache
+hits) on the trace's real token counts.
 
-By default the bodies carry no `max_tokens`, as most chat clients send, so the engine
-assumes 256 output tokens when it compares costs; `--max-tokens trace` sends the trace's
-GeneratedTokens (perfect foresight), `--max-tokens N` a fixed cap.
+Thinking tokens: the trace's GeneratedTokens are the visible answer. A model that thinks bills
+its thinking as output on top of it; the replay assumes each call of a thinking model spends
+`--thinking-tokens` (default `catalogue`: the model's expected_thinking_tokens, 1,024 for the
+demo's gemini-2.5-pro, gemini-2.5-flash, gpt-5*, o3-mini; 0 for the others); the baseline
+prices the same usage, thinking included. A second line credits the baseline with the
+requested model's own thinking instead (a thinking model routed to one that does not saves
+it). `--thinking-tokens 0` prices as if no model thought.
+
+By default the bodies carry no `max_tokens`, as most chat clients send, so the engine expects
+the default visible output (ROUTING_EXPECTED_OUTPUT_DEFAULT, 424: the trace's own p90; a fresh
+request log has observed nothing) plus each target's thinking when it compares costs;
+`--max-tokens trace` sends the trace's GeneratedTokens (perfect foresight; the engine then
+caps thinking and answer together there), `--max-tokens N` a fixed cap.
 
 `--live N` also sends the first N requests through the running gateway over HTTP (a Django
 server on a free port, the provider simulator on another, `max_tokens` = GeneratedTokens so
@@ -52,7 +67,52 @@ from simulator import SimulatorServer
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT.parent / "shared" / "data" / "azure_llm_trace_conv_2023.csv"
 DEFAULT_MIX = "gpt-4o=35,gpt-4o-mini=30,claude-sonnet-4-5=20,gemini-2.5-pro=15"
-FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+# Words of four characters with their space, each exactly one token in o200k_base (checked by
+# check_filler()), so n of them are n tokens for the tokenizer and 4n characters for chars/4.
+FILLER_WORDS = tuple(
+    f" {w}"
+    for w in [
+        "the",
+        "and",
+        "for",
+        "are",
+        "but",
+        "not",
+        "you",
+        "all",
+        "any",
+        "can",
+        "had",
+        "her",
+        "was",
+        "one",
+        "our",
+        "out",
+        "day",
+        "get",
+        "has",
+        "him",
+        "his",
+        "how",
+        "man",
+        "new",
+        "now",
+        "old",
+        "see",
+        "two",
+        "way",
+        "who",
+        "boy",
+        "did",
+        "its",
+        "let",
+        "put",
+        "say",
+        "she",
+        "too",
+        "use",
+    ]
+)
 TOOL = {
     "type": "function",
     "function": {
@@ -81,9 +141,12 @@ class TraceRequest:
         return f"replay-{self.index:05d}"
 
     def body(self, max_tokens: str) -> dict:
-        """The chat body a client would send; the user message is 4 characters per token."""
-        chars = 4 * self.context_tokens
-        text = (FILLER * (chars // len(FILLER) + 1))[:chars]
+        """The chat body a client would send: ContextTokens one-token words, in an order of
+        this request's own."""
+        words = list(FILLER_WORDS)
+        random.Random(self.index).shuffle(words)
+        repeats = self.context_tokens // len(words) + 1
+        text = "".join((words * repeats)[: self.context_tokens])
         body = {"model": self.model, "messages": [{"role": "user", "content": text}]}
         if self.batch:
             body["metadata"] = {"priority": "batch"}
@@ -107,6 +170,9 @@ class Served:
     cost: Decimal
     baseline_cost: Decimal
     over_guard: bool
+    # The baseline with the requested model's own thinking instead of the served one's: what
+    # the call would have cost without the router, if the requested model thinks as assumed.
+    own_baseline_cost: Decimal = Decimal(0)
 
 
 def parse_mix(text: str) -> list[tuple[str, float]]:
@@ -192,7 +258,25 @@ def seed_world(simulator_url: str):
 # --- engine-only replay ---------------------------------------------------------------------
 
 
-def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served], float]:
+def check_filler() -> None:
+    """The filler words are one token each, and stay so side by side (the tokenizer's
+    pre-split never joins two of them)."""
+    from providers.adapters import tokens
+
+    count = tokens.counter(tokens.O200K)
+    single = [w for w in FILLER_WORDS if count(w) != 1]
+    if single or count("".join(FILLER_WORDS * 3)) != 3 * len(FILLER_WORDS):
+        sys.exit(f"filler words are not one o200k_base token each: {single}")
+
+
+def thinking_of(offer, assumption: str) -> int:
+    """Thinking tokens the replay assumes a call of `offer`'s model spends."""
+    return offer.thinking_tokens if assumption == "catalogue" else int(assumption)
+
+
+def replay_decisions(
+    requests, principal, max_tokens: str, thinking: str = "catalogue"
+) -> tuple[list[Served], float]:
     from django.conf import settings
 
     from gateway.service import price
@@ -217,7 +301,20 @@ def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served]
         offer = offers[(primary["provider_id"], primary["model"])]
         base_offer = offers[(baseline["provider_id"], baseline["model"])]
         # Priced as the gateway prices the request-log row, on the trace's real token counts.
-        usage = Usage(prompt_tokens=req.context_tokens, completion_tokens=req.generated_tokens)
+        routed_thinking, base_thinking = (
+            thinking_of(offer, thinking),
+            thinking_of(base_offer, thinking),
+        )
+        usage = Usage(
+            prompt_tokens=req.context_tokens,
+            completion_tokens=req.generated_tokens + routed_thinking,
+            reasoning_tokens=routed_thinking,
+        )
+        base_usage = Usage(
+            prompt_tokens=req.context_tokens,
+            completion_tokens=req.generated_tokens + base_thinking,
+            reasoning_tokens=base_thinking,
+        )
         served.append(
             Served(
                 request=req,
@@ -225,7 +322,9 @@ def replay_decisions(requests, principal, max_tokens: str) -> tuple[list[Served]
                 provider_model=f"{primary['provider_id']}/{primary['model']}",
                 baseline=f"{baseline['provider_id']}/{baseline['model']}",
                 cost=price(offer, usage),
+                # As the request log prices it: the served call's usage on the baseline.
                 baseline_cost=price(base_offer, usage),
+                own_baseline_cost=price(base_offer, base_usage),
                 over_guard=primary["reason"] == OVER_COST_GUARD
                 or primary["expected_cost"] > baseline["expected_cost"] * limit,
             )
@@ -261,6 +360,7 @@ def report(served: list[Served], title: str) -> float:
             f"{savings(cost, base):>8.1f}%"
         )
     overall = savings(total_cost, total_base)
+    own_base = sum((s.own_baseline_cost for s in served), Decimal(0))
     print(
         f"  {'total':<22}{len(served):>9,}{float(total_base):>13.2f}{float(total_cost):>12.2f}"
         f"{overall:>8.1f}%"
@@ -278,12 +378,16 @@ def report(served: list[Served], title: str) -> float:
     print(f"\n  {'policy':<52}{'requests':>9}")
     for policy, count in Counter(s.policy for s in served).most_common():
         print(f"  {policy:<52}{count:>9,}")
+    print(
+        "\n  baseline with each requested model's own assumed thinking instead of the served "
+        f"one's: ${float(own_base):.2f}, saved {savings(total_cost, own_base):.1f} %"
+    )
     dearer = [s for s in served if s.cost > s.baseline_cost]
     print(
         f"\n  cost guard: primaries expected above the limit: {sum(s.over_guard for s in served)}"
     )
-    # The engine compares expected costs (256 output tokens when max_tokens is absent); a
-    # shorter real answer can make a prompt-cheap target dearer than the baseline after all.
+    # The engine compares expected costs (the default 424 visible tokens when max_tokens is
+    # absent); a shorter real answer can make a prompt-cheap target dearer than the baseline.
     extra = sum((s.cost - s.baseline_cost for s in dearer), Decimal(0))
     print(
         f"  requests whose real cost came out above their baseline: {len(dearer):,} "
@@ -384,10 +488,18 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-share", type=float, default=0.10)
     parser.add_argument("--tools-share", type=float, default=0.25)
     parser.add_argument("--max-tokens", default="none", help="none (default), trace, or a number")
+    parser.add_argument(
+        "--thinking-tokens",
+        default="catalogue",
+        help="thinking tokens per call of a thinking model: catalogue (default: each model's "
+        "expected_thinking_tokens) or a number",
+    )
     parser.add_argument("--live", type=int, default=0, metavar="N")
     args = parser.parse_args(argv)
     if args.max_tokens not in ("none", "trace") and not args.max_tokens.isdigit():
         parser.error("--max-tokens: none, trace or a positive number")
+    if args.thinking_tokens != "catalogue" and not args.thinking_tokens.isdigit():
+        parser.error("--thinking-tokens: catalogue or a number >= 0")
     if not args.trace.exists():
         parser.error(f"no trace at {args.trace} (give --trace PATH)")
 
@@ -409,6 +521,7 @@ def run(args, raw_key: str) -> None:
     from django.conf import settings
 
     from accounts.principal import principal_from_api_key
+    from routing.catalog import catalogue_get
 
     mix = args.mix
     requests = load_trace(
@@ -420,9 +533,21 @@ def run(args, raw_key: str) -> None:
     completion = sum(r.generated_tokens for r in requests)
     shares = ", ".join(f"{m} {w / total:.0%}" for m, w in mix)
     output = {
-        "none": "not sent (the engine expects 256 output tokens)",
+        "none": f"not sent (the engine expects {settings.ROUTING_EXPECTED_OUTPUT_DEFAULT} "
+        "visible output tokens)",
         "trace": "the trace's GeneratedTokens",
     }.get(args.max_tokens, args.max_tokens)
+    check_filler()
+    thinkers = ", ".join(
+        f"{model} {offer.thinking_tokens:,}"
+        for (_, model), offer in sorted(catalogue_get().offers.items())
+        if offer.thinking_tokens and offer.is_default
+    )
+    thinking = (
+        f"each model's expected_thinking_tokens ({thinkers}; others 0)"
+        if args.thinking_tokens == "catalogue"
+        else f"{int(args.thinking_tokens):,} per call of every model"
+    )
     print(f"Replay of {args.trace.name}: {len(requests):,} requests,")
     print(f"  {prompt:,} prompt + {completion:,} completion tokens")
     print(f"  mix (seed {args.seed}): {shares}")
@@ -431,7 +556,8 @@ def run(args, raw_key: str) -> None:
         "  caller in group enterprise, cost_optimization on for every request, cost guard "
         f"+{settings.COST_OPTIMIZATION_MAX_COST_INCREASE:.0%}; max_tokens: {output}"
     )
-    served, seconds = replay_decisions(requests, principal, args.max_tokens)
+    print(f"  thinking tokens, billed as output on top of the answer: {thinking}")
+    served, seconds = replay_decisions(requests, principal, args.max_tokens, args.thinking_tokens)
     print(f"  {len(served):,} decisions in {seconds:.1f} s ({len(served) / seconds:,.0f}/s)")
     overall = report(
         served, "Engine-only replay (routing.decisions.request_simulate, primary target serves)"
@@ -439,7 +565,7 @@ def run(args, raw_key: str) -> None:
     print(f"\nSAVINGS {overall:.1f} % against the baseline (requested models, default providers)")
     if args.live:
         sample = requests[: args.live]
-        engine, _ = replay_decisions(sample, principal, "trace")
+        engine, _ = replay_decisions(sample, principal, "trace", args.thinking_tokens)
         replay_live(sample, raw_key, engine)
 
 

@@ -11,9 +11,10 @@ schema never documents an endpoint that does not answer.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import Resolver404, resolve
 
 # --- building blocks ----------------------------------------------------------------------------
 
@@ -376,6 +377,211 @@ NATIVE_SCHEMAS: dict[str, dict] = {
     ),
 }
 
+# --- Anthropic-compatible and embeddings shapes ------------------------------------------------
+
+_ANTHROPIC_TEXT = obj(
+    {"type": {"enum": ["text"]}, "text": STRING, "cache_control": ANY_OBJECT},
+    ("type", "text"),
+)
+_ANTHROPIC_BLOCK = obj(
+    {
+        "type": {
+            "enum": ["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"]
+        },
+        "text": STRING,
+        "source": obj(
+            {
+                "type": {"enum": ["base64", "url"]},
+                "media_type": {"enum": ["image/jpeg", "image/png", "image/gif", "image/webp"]},
+                "data": STRING,
+                "url": STRING,
+            },
+            ("type",),
+        ),
+        "id": STRING,
+        "name": STRING,
+        "input": ANY_OBJECT,
+        "tool_use_id": STRING,
+        "content": {"oneOf": [STRING, {"type": "array", "items": ANY_OBJECT}]},
+        "is_error": BOOLEAN,
+        "cache_control": ANY_OBJECT,
+    },
+    ("type",),
+    description="A content block: text; image (base64 or url source); tool_use (assistant); "
+    "tool_result (user); thinking blocks are accepted and dropped.",
+)
+_ANTHROPIC_PROMPT = {
+    "model": NON_EMPTY,
+    "messages": {
+        "type": "array",
+        "minItems": 1,
+        "items": obj(
+            {
+                "role": {"enum": ["user", "assistant", "system"]},
+                "content": {
+                    "oneOf": [STRING, {"type": "array", "items": ref("AnthropicContentBlock")}]
+                },
+            },
+            ("role", "content"),
+        ),
+    },
+    "system": {"oneOf": [STRING, {"type": "array", "items": _ANTHROPIC_TEXT}]},
+    "tools": {
+        "type": "array",
+        "items": obj(
+            {
+                "type": {"enum": ["custom"]},
+                "name": TOOL_NAME,
+                "description": STRING,
+                "input_schema": ANY_OBJECT,
+            },
+            ("name", "input_schema"),
+        ),
+    },
+    "tool_choice": obj(
+        {
+            "type": {"enum": ["auto", "any", "tool", "none"]},
+            "name": STRING,
+            "disable_parallel_tool_use": BOOLEAN,
+        },
+        ("type",),
+    ),
+    "output_config": obj(
+        {
+            "format": obj(
+                {"type": {"enum": ["json_schema"]}, "schema": ANY_OBJECT}, ("type", "schema")
+            ),
+            "effort": STRING,
+        }
+    ),
+    "cache_control": ANY_OBJECT,
+    "thinking": {**ANY_OBJECT, "description": "Accepted, not forwarded."},
+}
+
+SURFACE_SCHEMAS: dict[str, dict] = {
+    "AnthropicError": obj(
+        {
+            "type": {"enum": ["error"]},
+            "error": obj({"type": STRING, "message": STRING}, ("type", "message")),
+            "request_id": {"type": "string", "nullable": True},
+        },
+        ("type", "error"),
+        description="Anthropic's error shape; `error.type` is Anthropic's for the status.",
+    ),
+    "AnthropicContentBlock": _ANTHROPIC_BLOCK,
+    "AnthropicMessagesRequest": obj(
+        {
+            **_ANTHROPIC_PROMPT,
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "stream": BOOLEAN,
+            "stop_sequences": {"type": "array", "items": NON_EMPTY},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "top_k": {**INTEGER, "description": "Accepted, not forwarded."},
+            "metadata": obj(
+                {"user_id": {"type": "string", "nullable": True}},
+                additionalProperties=True,
+                description="`user_id`, and Auterity's routing input (other keys).",
+            ),
+            "service_tier": STRING,
+        },
+        ("model", "max_tokens", "messages"),
+        additionalProperties=False,
+        description="Anthropic's Messages body (docs/gateway.md lists what each field does).",
+    ),
+    "AnthropicCountTokensRequest": obj(
+        _ANTHROPIC_PROMPT, ("model", "messages"), additionalProperties=False
+    ),
+    "AnthropicTokenCount": obj({"input_tokens": INTEGER}, ("input_tokens",)),
+    "AnthropicMessage": obj(
+        {
+            "id": STRING,
+            "type": {"enum": ["message"]},
+            "role": {"enum": ["assistant"]},
+            "model": STRING,
+            "content": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "type": {"enum": ["text", "tool_use"]},
+                        "text": STRING,
+                        "id": STRING,
+                        "name": STRING,
+                        "input": ANY_OBJECT,
+                    },
+                    ("type",),
+                ),
+            },
+            "stop_reason": {
+                "enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"]
+            },
+            "stop_sequence": {"type": "string", "nullable": True},
+            "usage": obj(
+                {
+                    "input_tokens": INTEGER,
+                    "output_tokens": INTEGER,
+                    "cache_creation_input_tokens": INTEGER,
+                    "cache_read_input_tokens": INTEGER,
+                    "cost": {"type": "number", "description": "Auterity's: USD."},
+                },
+                ("input_tokens", "output_tokens"),
+            ),
+        },
+        ("id", "type", "role", "model", "content", "stop_reason", "usage"),
+    ),
+    "EmbeddingsRequest": obj(
+        {
+            "model": NON_EMPTY,
+            "input": {
+                "oneOf": [
+                    NON_EMPTY,
+                    {"type": "array", "items": NON_EMPTY, "minItems": 1, "maxItems": 2048},
+                    {"type": "array", "items": INTEGER, "minItems": 1},
+                    {
+                        "type": "array",
+                        "items": {"type": "array", "items": INTEGER, "minItems": 1},
+                        "minItems": 1,
+                        "maxItems": 2048,
+                    },
+                ]
+            },
+            "encoding_format": {"enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1, "maximum": 65536},
+            "user": STRING,
+            "metadata": {**ANY_OBJECT, "description": "Auterity's routing input."},
+        },
+        ("model", "input"),
+        additionalProperties=False,
+    ),
+    "EmbeddingsResponse": obj(
+        {
+            "object": {"enum": ["list"]},
+            "data": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "object": {"enum": ["embedding"]},
+                        "index": INTEGER,
+                        "embedding": {
+                            "oneOf": [
+                                {"type": "array", "items": NUMBER},
+                                {"type": "string", "description": "base64 float32 values"},
+                            ]
+                        },
+                    },
+                    ("object", "index", "embedding"),
+                ),
+            },
+            "model": STRING,
+            "usage": obj(
+                {"prompt_tokens": INTEGER, "total_tokens": INTEGER, "cost": NUMBER},
+                ("prompt_tokens", "total_tokens"),
+            ),
+        },
+        ("object", "data", "model", "usage"),
+    ),
+}
+
 # --- paths ------------------------------------------------------------------------------------
 
 OPENAI_ERRORS = {
@@ -501,13 +707,137 @@ ENDPOINTS: list[tuple[str, str, dict]] = [
     ),
 ]
 
-SCHEMAS = {**OPENAI_SCHEMAS, **NATIVE_SCHEMAS}
+ANTHROPIC_ERRORS = {
+    "400": "invalid_request_error: the message starts with the field's path.",
+    "401": "authentication_error: no, unknown, expired or revoked key.",
+    "403": "permission_error: the key lacks ai:execute.",
+    "404": "not_found_error: no provider offers the model.",
+    "413": "request_too_large: body over MAX_REQUEST_BODY_BYTES.",
+    "429": "rate_limit_error: the key's limits, or every target rate limited (Retry-After).",
+    "502": "api_error: every target failed.",
+    "503": "overloaded_error: no target is eligible now.",
+    "504": "timeout_error: every target timed out.",
+}
+ANTHROPIC_SECURITY = [{"anthropicApiKey": []}, {"apiKey": []}]
 
 
-def _served(url_name: str) -> bool:
+def anthropic_errors(codes: str) -> dict:
+    return {
+        code: json_body(ref("AnthropicError"), ANTHROPIC_ERRORS[code]) for code in codes.split()
+    }
+
+
+ENDPOINTS += [
+    (
+        "openai-model",
+        "/v1/models/{model}",
+        {
+            "get": _operation(
+                "Retrieve a model (OpenAI-compatible)",
+                "One model of GET /v1/models; 404 `model_not_found` for any other id.",
+                "gateway",
+                operationId="models_retrieve",
+                parameters=[{"name": "model", "in": "path", "required": True, "schema": STRING}],
+                responses={
+                    "200": json_body(ref("Model"), "The model."),
+                    **errors("401 403 404"),
+                },
+            )
+        },
+    ),
+    (
+        "openai-embeddings",
+        "/v1/embeddings",
+        {
+            "post": _operation(
+                "Embeddings (OpenAI-compatible)",
+                "Routed by the policies among the providers that offer the model with the "
+                "embeddings capability (OpenAI, Azure OpenAI, OpenAI-compatible, Gemini).",
+                "gateway",
+                operationId="embeddings_create",
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("EmbeddingsRequest")}},
+                },
+                responses={
+                    "200": json_body(ref("EmbeddingsResponse"), "The vectors.", _headers()),
+                    **errors("400 401 403 404 413 429 502 503 504"),
+                },
+            )
+        },
+    ),
+    (
+        "anthropic-messages",
+        "/v1/messages",
+        {
+            "post": {
+                **_operation(
+                    "Messages (Anthropic-compatible)",
+                    "Anthropic's Messages API, routed by the same policies as chat completions "
+                    "to any provider. `stream: true` answers Anthropic's server-sent events "
+                    "(message_start, ping, content_block_start/delta/stop, message_delta, "
+                    "message_stop).",
+                    "gateway",
+                    operationId="messages_create",
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": ref("AnthropicMessagesRequest")}
+                        },
+                    },
+                    responses={
+                        "200": {
+                            "description": "The message, or its event stream.",
+                            "headers": _headers(),
+                            "content": {
+                                "application/json": {"schema": ref("AnthropicMessage")},
+                                "text/event-stream": {"schema": SSE},
+                            },
+                        },
+                        **anthropic_errors("400 401 403 404 413 429 502 503 504"),
+                    },
+                ),
+                "security": ANTHROPIC_SECURITY,
+            }
+        },
+    ),
+    (
+        "anthropic-count-tokens",
+        "/v1/messages/count_tokens",
+        {
+            "post": {
+                **_operation(
+                    "Count tokens (Anthropic-compatible)",
+                    "The prompt's input tokens: the provider's own count where the model's "
+                    "provider has a counting endpoint (Anthropic, Gemini), else the gateway's "
+                    "estimate. No model runs; nothing is billed.",
+                    "gateway",
+                    operationId="messages_count_tokens",
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": ref("AnthropicCountTokensRequest")}
+                        },
+                    },
+                    responses={
+                        "200": json_body(ref("AnthropicTokenCount"), "The count."),
+                        **anthropic_errors("400 401 403 404 413 502 503 504"),
+                    },
+                ),
+                "security": ANTHROPIC_SECURITY,
+            }
+        },
+    ),
+]
+
+SCHEMAS = {**OPENAI_SCHEMAS, **NATIVE_SCHEMAS, **SURFACE_SCHEMAS}
+
+
+def _served(path: str) -> bool:
+    """Whether the URLconf answers `path` (a `{parameter}` stands for any value)."""
     try:
-        reverse(url_name)
-    except NoReverseMatch:
+        resolve(re.sub(r"\{\w+\}", "x", path))
+    except Resolver404:
         return False
     return True
 
@@ -515,11 +845,17 @@ def _served(url_name: str) -> bool:
 def gateway_schema_hook(result, generator, request, public):
     """drf-spectacular postprocessing hook: the gateway's paths and components."""
     paths = result.setdefault("paths", {})
-    for url_name, path, operations in ENDPOINTS:
-        if _served(url_name):
+    for _, path, operations in ENDPOINTS:
+        if _served(path):
             paths[path] = operations
     components = result.setdefault("components", {})
     components.setdefault("schemas", {}).update(SCHEMAS)
+    components.setdefault("securitySchemes", {})["anthropicApiKey"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "An Auterity API key in Anthropic's header (Bearer works too).",
+    }
     tags = result.setdefault("tags", [])
     if not any(tag.get("name") == "gateway" for tag in tags):
         tags.append(

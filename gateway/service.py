@@ -459,7 +459,9 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
 
     def events() -> Iterator[bytes]:
         status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
-        final = None  # the chunk carrying finish_reason, held until usage is known
+        # The chunks carrying a finish_reason (one per choice when n > 1), held until usage
+        # is known.
+        finals: list[dict] = []
         try:
             for chunk in stream:
                 choices = chunk.get("choices")
@@ -469,21 +471,21 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
                         catalogue.offers.get((target.provider_id, target.model)), stream.usage
                     )
                     chunk["usage"]["cost"] = float(cost)
-                    if not request.include_usage and final is not None:
+                    if not request.include_usage and finals:
                         # OpenAI sends a choices-less usage chunk only when asked
                         # (stream_options.include_usage); clients that read choices[0] would
                         # break on it, so the usage rides on the final chunk instead.
-                        final["usage"] = chunk["usage"]
+                        finals[-1]["usage"] = chunk["usage"]
                         chunk = None
                 elif choices and choices[0].get("finish_reason") is not None:
-                    final = chunk
+                    finals.append(chunk)
                     continue
-                if final is not None:
+                for final in finals:
                     yield _sse(final)
-                    final = None
+                finals.clear()
                 if chunk is not None:
                     yield _sse(chunk)
-            if final is not None:
+            for final in finals:
                 yield _sse(final)
             status, error_type = RequestStatus.SUCCESS, ""
             # Finished before the end marker: the row is queued (committed, with

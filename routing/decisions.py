@@ -12,6 +12,7 @@ the decision reads them; the gateway feeds them with every upstream call.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -29,6 +30,8 @@ from routing.engine import (
     ProviderStats,
     RequestContext,
     StatsConfig,
+    compile_policy,
+    compile_snapshot,
     decide,
 )
 from routing.output_estimates import output_estimates_get
@@ -139,6 +142,39 @@ def request_simulate(
         else ctx.expected_output_tokens,
         "required_capabilities": sorted(ctx.capabilities),
         "flags": flags.as_record(options),
+        "decision": decision.to_dict(),
+    }
+
+
+def policy_dry_run(
+    *,
+    principal: Principal,
+    name: str,
+    priority: int,
+    conditions,
+    actions,
+    request: ChatRequest,
+    request_id: str,
+    headers: Mapping[str, str],
+) -> dict:
+    """Where `request` would go if this policy, as it stands in an editor (saved or not, any
+    status), were the only active one: the policy editor's dry run. The routing_policies flag
+    is taken as on for the caller; every other flag, the catalogue and this process's live
+    figures are as for a served request. Raises the engine's PolicyError for an invalid
+    policy and UnknownModel for a model no provider offers."""
+    candidate = compile_policy("dry-run", name or "this policy", priority, conditions, actions)
+    live = catalogue_get().snapshot
+    snapshot = compile_snapshot(
+        [candidate], live.providers.values(), live.offers.values(), version=live.version
+    )
+    options = replace(flags.decision_options(principal, request_id), use_policies=True)
+    ctx = request_context(principal, request, request_id, headers, estimate_input_tokens(request))
+    decision = decide(ctx, snapshot, provider_stats.live_view(), options)
+    return {
+        "request_id": request_id,
+        "matched": decision.policy_id is not None,
+        "flags": flags.as_record(options),
+        "cost_optimization_percent": flags.cost_optimization_percent(),
         "decision": decision.to_dict(),
     }
 

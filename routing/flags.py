@@ -167,6 +167,11 @@ def decision_options(principal, request_id: str) -> DecisionOptions:
     )
 
 
+def cost_optimization_percent() -> float:
+    """The share of requests (0-100) on which cost-driven strategies order by cost."""
+    return _snapshot.get().cost_optimization_percent
+
+
 def monitoring_enabled() -> bool:
     return _snapshot.get().switches[INTELLIGENT_ROUTING_MONITORING]
 

@@ -24,7 +24,8 @@ class RoutingPolicy(models.Model):
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True, default="")
     conditions = models.JSONField(default=dict, blank=True)
-    actions = models.JSONField(default=dict)
+    # {} is valid: every action key has a default (docs/policies.md#actions).
+    actions = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=50, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT
     )
@@ -65,3 +66,28 @@ class RoutingPolicy(models.Model):
             errors = policy_errors(self.resolved_conditions(), self.resolved_actions())
         if errors:
             raise ValidationError(errors)
+
+
+class FlagRollback(models.Model):
+    """One use of the routing rollback: every routing feature switched off in one step.
+
+    `before` holds the states the rollback replaced (`{"flags": {name: {"everyone": ...}},
+    "samples": {name: percent}, "switches": {name: active}}`), so `routing_rollforward` can
+    restore exactly them; `after` what it set. Written only by `routing.services`.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    actor_label = models.CharField(max_length=255)
+    before = models.JSONField()
+    after = models.JSONField()
+    rolled_forward_at = models.DateTimeField(null=True, blank=True)
+    rolled_forward_by = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "routing rollback"
+
+    def __str__(self):
+        state = "rolled forward" if self.rolled_forward_at else "in force"
+        return f"rollback {self.created_at:%Y-%m-%d %H:%M:%S} by {self.actor_label} ({state})"

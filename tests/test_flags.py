@@ -1,14 +1,28 @@
 """Feature flags: the seed's rollout, sticky per caller, and rollback by switching them off."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import requests
-from django.contrib.auth.models import Group
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from waffle.models import Flag, Sample, Switch
 
+from accounts.models import AuditEvent
 from accounts.principal import Principal
 from analytics.models import RequestLog
+from core.flags import SWITCHES
 from routing import flags
+from routing.flags import install_seed_flags
+from routing.models import FlagRollback
+from routing.services import flag_states, routing_rollforward
+from tests.subprocess_env import free_port, subprocess_env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
 
@@ -115,11 +129,46 @@ def test_flags_are_listed_and_editable_in_the_admin(admin_client):
     assert b"intelligent_routing" in admin_client.get("/admin/waffle/switch/").content
 
 
+def runbook_commands(section: str) -> list[str]:
+    """The `python manage.py ...` lines of docs/flags.md's sh blocks in `section`, as written."""
+    text = (ROOT / "docs" / "flags.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", body, flags=re.S):
+        commands += [line for line in block.splitlines() if line.startswith("python manage.py")]
+    return commands
+
+
+def run_as_written(command: str, **env) -> subprocess.CompletedProcess:
+    """A runbook line run in a shell from the project's root, with this test run's Python."""
+    return subprocess.run(
+        command.replace("python ", f"{sys.executable} ", 1),
+        shell=True,
+        cwd=ROOT,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.django_db(transaction=True)
-def test_rollback_all_three_off_sends_every_request_to_the_default_route(
-    live_server, routed_key, cost_optimization_everywhere
+def test_the_runbook_rolls_back_to_the_default_route_and_forward_again(
+    live_server, routed_key, cost_optimization_everywhere, tmp_path, settings
 ):
-    # given (fixtures): an enterprise caller (policies always on), cost optimisation everywhere
+    # given (fixtures): an enterprise caller (policies always on), cost optimisation everywhere;
+    # one cache shared with the commands, as Redis is in production
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    cache_url = f"filecache://{tmp_path / 'cache'}"
+    rollback, rollforward = runbook_commands("Rollback")
+    assert rollback == "python manage.py routing_rollback"
+    assert rollforward == "python manage.py routing_rollforward"
 
     def served(model, **extra):
         response = requests.post(
@@ -131,22 +180,20 @@ def test_rollback_all_three_off_sends_every_request_to_the_default_route(
         return response.headers["X-Auterity-Provider"], response.headers["X-Auterity-Model"]
 
     # routed: gpt-4o goes to a cheaper equivalent
+    Flag.objects.get(name="routing_policies").flush()
+    flags.flags_reset()
     assert served("gpt-4o") != ("openai", "gpt-4o")
 
-    # when: the rollback
-    flag = Flag.objects.get(name="routing_policies")
-    flag.everyone = False
-    flag.save()
-    sample = Sample.objects.get(name="cost_optimization")
-    sample.percent = 0
-    sample.save()
-    switch = Switch.objects.get(name="intelligent_routing")
-    switch.active = False
-    switch.save()
-    flags.flags_reset()
+    # when: the rollback, exactly as the runbook writes it
+    last_event = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    done = run_as_written(rollback, CACHE_URL=cache_url)
+    assert done.returncode == 0, done.stderr
+    assert "flag routing_policies: everyone None -> False" in done.stdout
+    assert "sample cost_optimization: percent 100.0 -> 0" in done.stdout
+    assert "switch intelligent_routing: active True -> False" in done.stdout
+    flags.flags_reset()  # this process's copy; a web worker's expires within 1 s
 
     # then: every request takes its model's default provider and model
-    requested = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash", "gpt-4.1"]
     defaults = {
         "gpt-4o": "openai",
         "gpt-4o-mini": "openai",
@@ -154,8 +201,87 @@ def test_rollback_all_three_off_sends_every_request_to_the_default_route(
         "gemini-2.5-flash": "google",
         "gpt-4.1": "openai",
     }
-    for model in requested:
-        assert served(model, metadata={"priority": "batch"}) == (defaults[model], model)
+    for model, provider in defaults.items():
+        assert served(model, metadata={"priority": "batch"}) == (provider, model)
     rows = RequestLog.objects.filter(flags__routing_policies=False)
-    assert rows.count() == len(requested)
+    assert rows.count() == len(defaults)
     assert all(row.policy_id is None and row.cost == row.baseline_cost for row in rows)
+    # one audited step: each change in the trail, attributed to the command
+    events = AuditEvent.objects.filter(id__gt=last_event, object_type__startswith="waffle.")
+    assert events.count() == 5
+    assert all("manage.py routing_rollback" in e.actor_label for e in events)
+
+    # when: roll forward, as written
+    done = run_as_written(rollforward, CACHE_URL=cache_url)
+    assert done.returncode == 0, done.stderr
+    assert "switch intelligent_routing: active False -> True" in done.stdout
+    flags.flags_reset()
+
+    # then: routed again, the sample back at 100 %
+    assert Sample.objects.get(name="cost_optimization").percent == 100
+    assert served("gpt-4o") != ("openai", "gpt-4o")
+    assert FlagRollback.objects.get().rolled_forward_at is not None
+
+
+def test_rollback_works_while_the_cache_is_down(transactional_db):
+    # given: a cache URL nothing listens on (Redis down)
+    install_seed_flags(apps)
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+
+    # when
+    done = run_as_written("python manage.py routing_rollback", CACHE_URL=dead_redis)
+
+    # then: committed, and the cache failure said, not raised
+    assert done.returncode == 0, done.stderr
+    assert "waffle's cache could not be cleared" in done.stderr
+    assert flag_states_now() == {
+        "flags": {"routing_policies": False},
+        "samples": {"cost_optimization": 0},
+        "switches": dict.fromkeys(SWITCHES, False),
+    }
+    again = run_as_written("python manage.py routing_rollback", CACHE_URL=dead_redis)
+    assert "Nothing to change" in again.stdout
+    assert FlagRollback.objects.count() == 1
+
+
+def test_rollforward_without_a_rollback_changes_nothing(db):
+    result = routing_rollforward(actor_label="t")
+    assert result.rollback is None and result.changes == ()
+
+
+def test_the_admin_rollback_page_shows_states_and_changes_them(admin_client):
+    page = admin_client.get("/admin/routing/flagrollback/run/")
+    assert page.status_code == 200
+    assert b"only the first target is tried" in page.content  # the switches say what they do
+
+    done = admin_client.post("/admin/routing/flagrollback/run/", {"rollback": "1"})
+    assert done.status_code == 200
+    assert b"Rolled back: 5 changes" in done.content
+    assert b"switch intelligent_routing_fallback: active True -&gt; False" in done.content
+    assert not Switch.objects.get(name="intelligent_routing").active
+    event = AuditEvent.objects.filter(object_type="waffle.Switch").latest("id")
+    assert event.via == "admin"
+
+    forward = admin_client.post("/admin/routing/flagrollback/run/", {"rollforward": "1"})
+    assert b"Rolled forward: 5 changes" in forward.content
+    assert Switch.objects.get(name="intelligent_routing").active
+    assert Flag.objects.get(name="routing_policies").everyone is None
+
+
+def test_the_rollback_page_needs_the_permission_to_change_flags(client, django_user_model):
+    viewer = django_user_model.objects.create_user("viewer", password="pw-123456", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_flagrollback"))
+    client.force_login(viewer)
+    assert client.get("/admin/routing/flagrollback/run/").status_code == 200
+    assert client.post("/admin/routing/flagrollback/run/", {"rollback": "1"}).status_code == 403
+    assert Switch.objects.get(name="intelligent_routing").active
+
+
+def test_waffle_lists_say_what_each_switch_does(admin_client):
+    page = admin_client.get("/admin/waffle/switch/")
+    assert b"only the first target is tried" in page.content
+    assert b"probes do nothing" in page.content
+
+
+def flag_states_now():
+    return flag_states()

@@ -1,17 +1,22 @@
 """Cross-app basics: demo data, health endpoints, API docs, API keys."""
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from accounts.models import ApiKey
+from accounts.services import api_key_revoke
 from providers.models import Provider, ProviderModel
 from routing.models import RoutingPolicy
 
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_is_idempotent(capsys):
-    call_command("seed_demo")
+def test_seed_demo_is_idempotent_and_keeps_the_demo_key(capsys, settings, tmp_path):
+    settings.DEBUG = True
+    key_file = tmp_path / "demo-api-key"
+    call_command("seed_demo", key_file=key_file)
     first = capsys.readouterr().out
     counts = (
         Provider.objects.count(),
@@ -19,7 +24,7 @@ def test_seed_demo_is_idempotent(capsys):
         RoutingPolicy.objects.count(),
         ApiKey.objects.count(),
     )
-    call_command("seed_demo")
+    call_command("seed_demo", key_file=key_file)
     second = capsys.readouterr().out
 
     assert counts == (
@@ -34,17 +39,37 @@ def test_seed_demo_is_idempotent(capsys):
     gpt4o = ProviderModel.objects.get(model="gpt-4o")
     assert str(gpt4o.input_price) == "0.000002500000"
     assert gpt4o.provider.base_url == "http://127.0.0.1:9100/openai"
-    # a new key each run: the old one stops working
-    key1 = first.split("Demo API key (all scopes, shown once): ")[1].split()[0]
-    key2 = second.split("Demo API key (all scopes, shown once): ")[1].split()[0]
-    assert key1 != key2
+    # the same key on every run, kept in a file only its owner reads
+    key1 = first.split("Demo API key (all scopes, new; in ")[1].split("): ")[1].split()[0]
+    key2 = second.split("Demo API key (all scopes, kept from the last run; in ")[1]
+    assert key2.split("): ")[1].split()[0] == key1
+    assert key_file.read_text().strip() == key1
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert ApiKey.objects.filter(name="demo").count() == 1
+    # a key that no longer works (revoked) is replaced, and the file with it
+    api_key_revoke(api_key=ApiKey.objects.get(name="demo"))
+    call_command("seed_demo", key_file=key_file)
+    third = capsys.readouterr().out
+    assert "(all scopes, new;" in third and key_file.read_text().strip() != key1
     assert ApiKey.objects.filter(name="demo").count() == 1
     # the demo caller is in the rollout, so the tour shows policies at work
     assert ApiKey.objects.get(name="demo").user.groups.filter(name="beta-testers").exists()
 
 
-def test_demo_policies_are_valid():
-    call_command("seed_demo")
+def test_seed_demo_refuses_the_default_admin_password_when_debug_is_off(settings, tmp_path):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="default password 'admin' while DEBUG is off"):
+        call_command("seed_demo", key_file=tmp_path / "k")
+    assert not User.objects.filter(username="admin").exists()
+    # a password of one's own is fine, and so is a second run (the user exists, unchanged)
+    call_command("seed_demo", key_file=tmp_path / "k", admin_password="a-long-pass-phrase")
+    assert User.objects.get(username="admin").check_password("a-long-pass-phrase")
+    call_command("seed_demo", key_file=tmp_path / "k")
+
+
+def test_demo_policies_are_valid(settings, tmp_path):
+    settings.DEBUG = True
+    call_command("seed_demo", key_file=tmp_path / "k")
     for policy in RoutingPolicy.objects.all():
         policy.full_clean()
 

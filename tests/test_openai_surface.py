@@ -61,7 +61,7 @@ def test_json_object_answer_on_every_adapter(live_server, routed_key, every_adap
     one_row_with_cost()
 
 
-@pytest.mark.parametrize("adapter", ["openai", "azure_openai", "openai_compatible"])
+@pytest.mark.parametrize("adapter", ["openai", "azure_openai", "openai_compatible", "gemini"])
 def test_n_choices_where_the_provider_serves_them(live_server, routed_key, every_adapter, adapter):
     completion = sdk(live_server, routed_key).chat.completions.create(
         model=every_adapter[adapter],
@@ -84,3 +84,24 @@ def test_n_refused_where_the_provider_cannot(live_server, routed_key, every_adap
             model=every_adapter[adapter], messages=ASK_JSON, n=2
         )
     assert info.value.body["param"] == "n"
+
+
+@pytest.mark.parametrize("adapter", ["openai", "gemini"])
+def test_n_choices_streamed(live_server, routed_key, every_adapter, adapter):
+    stream = sdk(live_server, routed_key).chat.completions.create(
+        model=every_adapter[adapter],
+        messages=[{"role": "user", "content": "Name a colour."}],
+        max_tokens=3,
+        n=2,
+        stream=True,
+    )
+    texts, finishes = {0: "", 1: ""}, {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finishes[choice.index] = choice.finish_reason
+    assert finishes == {0: "stop", 1: "stop"}
+    assert all(len(text.split()) == 3 for text in texts.values())
+    assert texts[0] != texts[1]
+    assert one_row_with_cost().completion_tokens == 6

@@ -4,6 +4,7 @@
 import re
 
 import pytest
+from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
@@ -111,7 +112,8 @@ def test_the_admin_redirects_anonymous_and_non_staff_users_to_its_login(client, 
 
     # a user with every scope but no staff flag still has no admin
     make_user("operator", perms=("routing_manage", "ai_execute"))
-    client.login(username="operator", password="pw-123456")
+    # django-axes needs the request a login comes with
+    assert client.login(request=HttpRequest(), username="operator", password="pw-123456")
     response = client.get("/admin/providers/provider/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -72,7 +73,7 @@ def test_dashboard_ignores_unknown_choices(admin_client, rolled_up):
 def test_dashboard_is_for_staff(client, django_user_model, rolled_up):
     assert client.get(DASHBOARD).status_code == 302  # to the login page
     django_user_model.objects.create_user("someone", password="pw-123456")
-    client.login(username="someone", password="pw-123456")
+    assert client.login(request=HttpRequest(), username="someone", password="pw-123456")
     assert client.get(DASHBOARD).status_code == 302
 
 

@@ -1,8 +1,9 @@
-"""End to end: a real Celery worker and beat, against Redis, run the schedule in settings.
+"""End to end: a real Celery worker and beat, against Redis, run the schedule in the database.
 
 Both run as subprocesses on this test's database, with the rollup and probe intervals cut to
-a second through the environment, and their own queue name so nothing else's tasks mix in.
-The test waits (bounded) for a rollup row and a probe result to appear.
+a second in their django-celery-beat rows (as an operator would in the admin), and their own
+queue name so nothing else's tasks mix in. The test waits (bounded) for a rollup row and a
+probe result to appear.
 """
 
 import os
@@ -16,10 +17,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from analytics.models import RoutingAnalytics
+from analytics.schedules import install_default_schedules
+from providers import schedules as provider_schedules
 from providers.models import ProviderHealthCheck
 from tests.subprocess_env import database_url
 
@@ -75,14 +80,24 @@ def test_worker_and_beat_run_the_rollup_and_the_probes(broker, demo_catalogue, t
     now = timezone.now()
     for minutes in (1, 2, 7):
         RequestLogFactory(created_at=now - timedelta(minutes=minutes))
+    # the migrations' schedules (a transactional test before this one may have flushed them),
+    # with the rollup and the probes every second, edited as in the admin
+    install_default_schedules(apps)
+    provider_schedules.install_default_schedules(apps)
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    for name in ("analytics-rollup", "provider-probes"):
+        task = PeriodicTask.objects.get(name=name)
+        task.interval = every_second
+        task.save()
+    PeriodicTask.objects.exclude(name__in=("analytics-rollup", "provider-probes")).update(
+        enabled=False
+    )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "auterity.settings",
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": BROKER_URL,
         "CELERY_TASK_DEFAULT_QUEUE": broker,
-        "ANALYTICS_ROLLUP_INTERVAL_SECONDS": "1",
-        "PROVIDER_PROBE_INTERVAL_SECONDS": "1",
         "LOG_FORMAT": "plain",
         "PYTHONUNBUFFERED": "1",
     }
@@ -105,7 +120,7 @@ def test_worker_and_beat_run_the_rollup_and_the_probes(broker, demo_catalogue, t
         worker_log,
     )
     beat = start(
-        ["beat", "--schedule", str(tmp_path / "beat-schedule"), "--loglevel", "INFO"],
+        ["beat", "--loglevel", "INFO"],
         env,
         beat_log,
     )
@@ -133,3 +148,31 @@ def test_worker_and_beat_run_the_rollup_and_the_probes(broker, demo_catalogue, t
     assert demo_catalogue.stats("openai")["requests"] >= 1  # a real model-list call
     assert "analytics.tasks.aggregate_analytics_task" in worker_log.read_text()
     assert "providers.tasks.probe_providers_task" in beat_log.read_text()
+
+
+def test_the_migrations_seed_the_default_schedules_and_beat_reads_them(transactional_db):
+    from celery.schedules import crontab, schedule
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from auterity.celery import app
+
+    install_default_schedules(apps)
+    provider_schedules.install_default_schedules(apps)
+    # an operator pauses the report: beat leaves it out
+    PeriodicTask.objects.filter(name="analytics-daily-report").update(enabled=False)
+
+    entries = DatabaseScheduler(app=app, lazy=True).all_as_schedule()
+
+    assert entries["analytics-rollup"].task == "analytics.tasks.aggregate_analytics_task"
+    assert entries["analytics-rollup"].schedule == schedule(timedelta(seconds=60))
+    assert entries["provider-probes"].schedule == schedule(timedelta(seconds=30))
+    # (beat loads cron entries only near their time; the row holds the default)
+    retention = PeriodicTask.objects.get(name="retention")
+    assert retention.crontab.schedule == crontab("30", "3", "*", "*", "*")
+    assert retention.task == "analytics.tasks.purge_old_rows_task"
+    assert entries["provider-probes"].options["expires"] == 30
+    assert entries["output-estimates"].task == "analytics.tasks.refresh_output_estimates_task"
+    price_sync = PeriodicTask.objects.get(name="price-sync")
+    assert price_sync.crontab.schedule == crontab("15", "4", "*", "*", "*")
+    assert price_sync.task == "providers.tasks.sync_prices_task"
+    assert "analytics-daily-report" not in entries

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from . import tokens
+
 
 class RequestValidationError(ValueError):
     """An incoming OpenAI-style request body is invalid; `param` names the offending field
@@ -43,9 +45,11 @@ _IMAGE_DETAILS = ("auto", "low", "high")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 _MAX_STOP_SEQUENCES = 4  # OpenAI's documented limit; Gemini allows 5, Anthropic more
 
-# Token estimate constants (see estimate_input_tokens).
+# Token estimate constants (see estimate_input_tokens): OpenAI's documented framing for its
+# current chat models, and a flat figure per image (OpenAI's low-detail price).
 _CHARS_PER_TOKEN = 4
-_TOKENS_PER_MESSAGE = 4
+_TOKENS_PER_MESSAGE = 3
+_TOKENS_PER_NAME = 1
 _TOKENS_REPLY_PRIMING = 3
 _TOKENS_PER_IMAGE = 85
 
@@ -580,6 +584,14 @@ class EmbeddingsRequest:
             metadata=metadata or {},
         )
 
+    # What routing reads of a request (routing.decisions.request_context), as ChatRequest has.
+    stream = False
+    max_tokens = None
+    n = None
+
+    def required_capabilities(self) -> frozenset[str]:
+        return frozenset({"embeddings"})
+
     @property
     def texts(self) -> list[str] | None:
         """The inputs as strings, or None when some input is token ids."""
@@ -599,10 +611,9 @@ class EmbeddingsRequest:
 
 def estimate_embedding_tokens(request: EmbeddingsRequest) -> int:
     """Input tokens of an embeddings request before the call: token-id inputs count exactly,
-    text by the same rule as chat text (text_tokens)."""
-    return sum(
-        len(item) if isinstance(item, list) else text_tokens(len(item)) for item in request.inputs
-    )
+    text with the model's BPE as chat text is (tokens.py)."""
+    count = tokens.counter(tokens.encoding_for_model(request.model))
+    return sum(len(item) if isinstance(item, list) else count(item) for item in request.inputs)
 
 
 def image_url_of(part: Mapping) -> str:
@@ -619,46 +630,50 @@ def split_data_url(url: str) -> tuple[str, str]:
 
 
 def text_tokens(chars: int) -> int:
-    """Tokens for `chars` characters of text by the chars/4 rule of thumb, rounded up."""
+    """Tokens for `chars` characters of text by the chars/4 rule of thumb, rounded up: only for
+    output a provider did not count (the adapters keep characters, not text, of a stream)."""
     return -(-chars // _CHARS_PER_TOKEN)
 
 
 def estimate_input_tokens(request: ChatRequest) -> int:
     """Estimate the prompt tokens of `request` before calling anyone.
 
-    This is an estimate, not a tokenizer: ceil(characters / 4) over every text part, tool
-    call and tool definition, plus 4 tokens of framing per message, 3 for priming the reply
-    and a flat 85 per image (OpenAI's low-detail price). It is used for routing (context
-    window checks, cost preview) and as the fallback when a provider reports no usage; the
-    provider's own count replaces it whenever one arrives.
+    Every text part, tool call and tool definition is counted with OpenAI's BPE for the
+    requested model (tokens.py): exact for an OpenAI model's text, an approximation for other
+    providers' tokenizers (docs/providers.md#token-estimates has the measured error). Framing
+    follows OpenAI's documented rule for its current chat models: 3 tokens per message, 1 more
+    for a `name`, 3 to prime the reply; each image counts a flat 85 (the low-detail price).
+    Tool definitions are counted as their JSON, which is wordier than the form OpenAI feeds
+    the model, so an estimate with tools is a little high. It is used for routing (context
+    window checks, the cost guard, the token rate limit) and as the fallback when a provider
+    reports no usage; the provider's own count replaces it whenever one arrives.
     """
-    chars = 0
-    images = 0
+    count = tokens.counter(tokens.encoding_for_model(request.model))
+    total = _TOKENS_REPLY_PRIMING
     for message in request.messages:
+        total += _TOKENS_PER_MESSAGE
         content = message.get("content")
         if isinstance(content, str):
-            chars += len(content)
+            total += count(content)
         elif isinstance(content, list):
             for part in content:
                 if not isinstance(part, dict):
                     continue
                 if part.get("type") == "image_url":
-                    images += 1
+                    total += _TOKENS_PER_IMAGE
                 else:
                     text = part.get("text") or part.get("refusal")
                     if isinstance(text, str):
-                        chars += len(text)
+                        total += count(text)
+        name = message.get("name")
+        if isinstance(name, str) and name:
+            total += _TOKENS_PER_NAME + count(name)
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
-            chars += len(function.get("name") or "") + len(function.get("arguments") or "")
+            total += count(function.get("name") or "") + count(function.get("arguments") or "")
     if request.tools:
-        chars += len(json.dumps(request.tools, separators=(",", ":")))
-    return (
-        text_tokens(chars)
-        + _TOKENS_PER_MESSAGE * len(request.messages)
-        + _TOKENS_REPLY_PRIMING
-        + _TOKENS_PER_IMAGE * images
-    )
+        total += count(json.dumps(request.tools, separators=(",", ":")))
+    return total
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,33 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api_errors import FullCleanModelSerializer
 from routing.models import RoutingPolicy
 
 
+# The policy language's schema (routing/engine/schema.py, components added by
+# routing.api.schema.add_policy_components).
+@extend_schema_field({"$ref": "#/components/schemas/PolicyConditions"})
+class ConditionsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"$ref": "#/components/schemas/PolicyActions"})
+class ActionsField(serializers.JSONField):
+    pass
+
+
 class RoutingPolicySerializer(FullCleanModelSerializer):
+    conditions = ConditionsField(
+        required=False,
+        help_text="Which requests the policy applies to; {} matches every request "
+        "(docs/policies.md#conditions).",
+    )
+    actions = ActionsField(
+        required=False,
+        help_text="Where matching requests go, and how; every key has a default, {} included "
+        "(docs/policies.md#actions).",
+    )
     sensitive_values = serializers.JSONField(
         write_only=True,
         required=False,

@@ -18,6 +18,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from operator import attrgetter
 from typing import Any
@@ -38,8 +39,7 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-OPERATORS = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$regex", "$exists")
-LOGICAL = ("$and", "$or", "$not")
+LOGICAL = ("$and", "$or", "$not")  # OPERATORS: the operator table, below
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = {name: i for i, name in enumerate(WEEKDAYS)}
@@ -225,20 +225,41 @@ def _compare(op: str) -> Callable[[Any, Any], bool]:
 
 # --- attributes ------------------------------------------------------------------------------
 
-# kind -> what literals make sense; checked at validation time so typos surface when saving.
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """A request attribute conditions can test. `kind` says which literals make sense
+    (checked when a policy is saved, so typos surface then); `key` is where Facts keeps it.
+    A `prefix` attribute takes a name after the dot (metadata.<key>, header.<name>)."""
+
+    path: str
+    kind: str
+    key: str
+    description: str
+    prefix: bool = False
+
+
+ATTRIBUTES: dict[str, Attribute] = {
+    a.path: a
+    for a in (
+        Attribute("model", "str", "model", "the model the client asked for"),
+        Attribute("input_tokens", "int", "input_tokens", "the prompt's size in tokens"),
+        Attribute("max_tokens", "int", "max_tokens", "the client's max_tokens (missing if unset)"),
+        Attribute("stream", "bool", "stream", "whether the client asked for a stream"),
+        Attribute("capabilities", "caps", "capabilities", "what the request needs"),
+        Attribute("caller.user", "str", "user", "the caller's user id"),
+        Attribute("caller.username", "str", "username", "the caller's username"),
+        Attribute("caller.groups", "strlist", "groups", "the caller's groups"),
+        Attribute("caller.api_key", "str", "api_key", "the API key's name (missing for JWT)"),
+        Attribute("caller.team", "str", "team", "the caller's team"),
+        Attribute("time.hour", "hour", "hour", "the hour, 0-23 (ROUTING_TIME_ZONE)"),
+        Attribute("time.weekday", "weekday", "weekday", "the day, 0 (Mon) to 6 or mon..sun"),
+        Attribute("metadata", "any", "", "the request's metadata: metadata.<key>", prefix=True),
+        Attribute("header", "header", "", "an HTTP request header: header.<name>", prefix=True),
+    )
+}
 _SIMPLE_ATTRIBUTES: dict[str, tuple[str, str]] = {
-    "model": ("str", "model"),
-    "input_tokens": ("int", "input_tokens"),
-    "max_tokens": ("int", "max_tokens"),
-    "stream": ("bool", "stream"),
-    "capabilities": ("caps", "capabilities"),
-    "caller.user": ("str", "user"),
-    "caller.username": ("str", "username"),
-    "caller.groups": ("strlist", "groups"),
-    "caller.api_key": ("str", "api_key"),
-    "caller.team": ("str", "team"),
-    "time.hour": ("hour", "hour"),
-    "time.weekday": ("weekday", "weekday"),
+    a.path: (a.kind, a.key) for a in ATTRIBUTES.values() if not a.prefix
 }
 _ATTRIBUTE_NAMES = (*_SIMPLE_ATTRIBUTES, "metadata.<key>", "header.<name>")
 
@@ -424,7 +445,8 @@ class _Compiler:
         return attrgetter(key)
 
     def operator(self, kind: str, get: Getter, op: Any, operand: Any, path: str) -> Predicate:
-        if op not in OPERATORS:
+        spec = OPERATOR_TABLE.get(op) if isinstance(op, str) else None
+        if spec is None:
             message = f"unknown operator '{op}'"
             close = difflib.get_close_matches(str(op), OPERATORS, n=1, cutoff=0.6)
             if close:
@@ -433,74 +455,10 @@ class _Compiler:
                 message += " (operators start with '$'; plain keys cannot be mixed with them)"
             self.error(path, message)
             return _never
-
-        if op == "$exists":
-            if not isinstance(operand, bool):
-                self.error(path, "must be true or false")
-                return _never
-            if operand:
-                return lambda f: get(f) is not MISSING
-            return lambda f: get(f) is MISSING
-
-        if op == "$regex":
-            if kind not in ("str", "strlist", "caps", "any", "header"):
-                self.error(path, "$regex needs a text attribute")
-                return _never
-            if not isinstance(operand, str):
-                self.error(path, f"must be a string pattern, got {_type_name(operand)}")
-                return _never
-            try:
-                pattern = re.compile(operand)
-            except re.error as exc:
-                self.error(path, f"invalid regular expression: {exc}")
-                return _never
-            search = pattern.search
-
-            def regex(f: Facts) -> bool:
-                value = get(f)
-                if isinstance(value, str):
-                    return search(value) is not None
-                if _is_list(value):
-                    return any(isinstance(v, str) and search(v) is not None for v in value)
-                return False
-
-            return _cost(regex, 6)
-
-        if op in ("$in", "$nin"):
-            if not isinstance(operand, list | tuple):
-                self.error(path, f"must be a list, got {_type_name(operand)}")
-                return _never
-            lits = tuple(self.literal(kind, item, f"{path}[{i}]") for i, item in enumerate(operand))
-            if op == "$in":
-                return self.member(get, lits)
-            member = self.member(get, lits)
-            return lambda f: not member(f)
-
-        if op in ("$eq", "$ne"):
-            lit = self.literal(kind, operand, path)
-            if op == "$eq":
-                return self.equals(get, lit)
-            equals = self.equals(get, lit)
-            return lambda f: not equals(f)
-
-        # $gt $gte $lt $lte
-        if kind in ("bool", "strlist", "caps"):
-            self.error(path, f"{op} needs a number or text attribute")
+        if spec.kinds is not None and kind not in spec.kinds:
+            self.error(path, spec.kinds_error.format(op=op))
             return _never
-        lit = self.literal(kind, operand, path, ordered=True)
-        if kind in _NUMERIC_KINDS and _is_num(lit):
-            return _cost(_numeric_compare(op, get, lit), 1)
-        cmp = _compare(op)
-
-        def compare(f: Facts) -> bool:
-            value = get(f)
-            if value is MISSING:
-                return False
-            if _is_list(value):
-                return any(cmp(v, lit) for v in value)
-            return cmp(value, lit)
-
-        return _cost(compare, 3)
+        return spec.compile(self, kind, get, operand, path)
 
     @staticmethod
     def equals(get: Getter, lit: Any) -> Predicate:
@@ -643,6 +601,267 @@ def _any(preds: list[Predicate]) -> Predicate:
         return False
 
     return _cost(any_of, total)
+
+
+# --- the operator table ----------------------------------------------------------------------
+#
+# One entry per comparison operator: how it compiles, which attributes it applies to, what
+# its operand looks like (the JSON Schema of the admin editor and the API, policy_schema.py),
+# and what the index may conclude from it (index.py). Adding an operator is one entry here
+# plus a line in docs/policies.md.
+
+
+def _compile_eq(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+    return c.equals(get, c.literal(kind, operand, path))
+
+
+def _compile_ne(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+    equals = c.equals(get, c.literal(kind, operand, path))
+    return lambda f: not equals(f)
+
+
+def _literals(c: _Compiler, kind: str, operand: Any, path: str) -> tuple[Any, ...] | None:
+    if not isinstance(operand, list | tuple):
+        c.error(path, f"must be a list, got {_type_name(operand)}")
+        return None
+    return tuple(c.literal(kind, item, f"{path}[{i}]") for i, item in enumerate(operand))
+
+
+def _compile_in(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+    lits = _literals(c, kind, operand, path)
+    return _never if lits is None else c.member(get, lits)
+
+
+def _compile_nin(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+    lits = _literals(c, kind, operand, path)
+    if lits is None:
+        return _never
+    member = c.member(get, lits)
+    return lambda f: not member(f)
+
+
+def _compile_order(op: str) -> Callable[..., Predicate]:
+    def compile_order(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+        lit = c.literal(kind, operand, path, ordered=True)
+        if kind in _NUMERIC_KINDS and _is_num(lit):
+            return _cost(_numeric_compare(op, get, lit), 1)
+        cmp = _compare(op)
+
+        def compare(f: Facts) -> bool:
+            value = get(f)
+            if value is MISSING:
+                return False
+            if _is_list(value):
+                return any(cmp(v, lit) for v in value)
+            return cmp(value, lit)
+
+        return _cost(compare, 3)
+
+    return compile_order
+
+
+def _compile_regex(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+    if not isinstance(operand, str):
+        c.error(path, f"must be a string pattern, got {_type_name(operand)}")
+        return _never
+    try:
+        pattern = re.compile(operand)
+    except re.error as exc:
+        c.error(path, f"invalid regular expression: {exc}")
+        return _never
+    search = pattern.search
+
+    def regex(f: Facts) -> bool:
+        value = get(f)
+        if isinstance(value, str):
+            return search(value) is not None
+        if _is_list(value):
+            return any(isinstance(v, str) and search(v) is not None for v in value)
+        return False
+
+    return _cost(regex, 6)
+
+
+def _compile_exists(c: _Compiler, kind: str, get: Getter, operand: Any, path: str) -> Predicate:
+    if not isinstance(operand, bool):
+        c.error(path, "must be true or false")
+        return _never
+    if operand:
+        return lambda f: get(f) is not MISSING
+    return lambda f: get(f) is MISSING
+
+
+# Tests on the model name (always a present string) that the index runs once per catalogue
+# model; None where the operand gives no exact test.
+ModelTest = Callable[[str], bool]
+
+
+def _model_eq(operand: Any) -> ModelTest | None:
+    return (lambda m: m == operand) if isinstance(operand, str) else None
+
+
+def _model_ne(operand: Any) -> ModelTest | None:
+    return (lambda m: m != operand) if isinstance(operand, str) else None
+
+
+def _model_in(operand: Any) -> ModelTest | None:
+    if not isinstance(operand, list | tuple):
+        return None
+    names = frozenset(x for x in operand if isinstance(x, str))
+    return lambda m: m in names
+
+
+def _model_nin(operand: Any) -> ModelTest | None:
+    if not isinstance(operand, list | tuple):
+        return None
+    names = frozenset(x for x in operand if isinstance(x, str))
+    return lambda m: m not in names
+
+
+def _model_regex(operand: Any) -> ModelTest | None:
+    if not isinstance(operand, str):
+        return None
+    search = re.compile(operand).search
+    return lambda m: search(m) is not None
+
+
+def _model_exists(operand: Any) -> ModelTest | None:
+    return (lambda m: False) if operand is False else None
+
+
+def _model_order(op: str) -> Callable[[Any], ModelTest | None]:
+    def model_order(operand: Any) -> ModelTest | None:
+        if not isinstance(operand, str):
+            return None
+        if op == "$gt":
+            return lambda m: m > operand
+        if op == "$gte":
+            return lambda m: m >= operand
+        if op == "$lt":
+            return lambda m: m < operand
+        return lambda m: m <= operand
+
+    return model_order
+
+
+_TEXT_KINDS = frozenset({"str", "strlist", "caps", "any", "header"})
+_ORDERED_KINDS = frozenset({"str", "int", "hour", "weekday", "any", "header"})
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A comparison operator of the policy language, declared once.
+
+    `operand`: the shape of its value, for the JSON Schema: `literal` (one value of the
+    attribute's type), `literals` (a list of them), `ordered` (a number or text), `pattern`
+    (a regular expression), `boolean`. `kinds`: the attribute kinds it applies to (None:
+    all). For the index: `model_test` gives an exact test on the model name; `equality`
+    means every match equals one of the operand's literals (a guard); `low`/`high` say it
+    bounds a number from below/above, `inclusive` whether the bound itself matches.
+    """
+
+    name: str
+    label: str
+    compile: Callable[..., Predicate]
+    operand: str
+    missing_matches: bool = False
+    kinds: frozenset[str] | None = None
+    kinds_error: str = ""
+    model_test: Callable[[Any], ModelTest | None] | None = None
+    equality: bool = False
+    low: bool = False
+    high: bool = False
+    inclusive: bool = False
+
+    def literals(self, operand: Any) -> list[Any] | None:
+        """The values every match equals one of, for an equality operator, else None."""
+        if not self.equality:
+            return None
+        if self.operand == "literals":
+            return list(operand) if isinstance(operand, list | tuple) else None
+        return [operand]
+
+
+_ORDER_ERROR = "{op} needs a number or text attribute"
+
+OPERATOR_TABLE: dict[str, Operator] = {
+    op.name: op
+    for op in (
+        Operator(
+            "$eq",
+            "equals",
+            _compile_eq,
+            "literal",
+            model_test=_model_eq,
+            equality=True,
+            low=True,
+            high=True,
+            inclusive=True,
+        ),
+        Operator("$ne", "does not equal", _compile_ne, "literal", True, model_test=_model_ne),
+        Operator("$in", "is one of", _compile_in, "literals", model_test=_model_in, equality=True),
+        Operator("$nin", "is none of", _compile_nin, "literals", True, model_test=_model_nin),
+        Operator(
+            "$gt",
+            "greater than",
+            _compile_order("$gt"),
+            "ordered",
+            kinds=_ORDERED_KINDS,
+            kinds_error=_ORDER_ERROR,
+            model_test=_model_order("$gt"),
+            low=True,
+        ),
+        Operator(
+            "$gte",
+            "at least",
+            _compile_order("$gte"),
+            "ordered",
+            kinds=_ORDERED_KINDS,
+            kinds_error=_ORDER_ERROR,
+            model_test=_model_order("$gte"),
+            low=True,
+            inclusive=True,
+        ),
+        Operator(
+            "$lt",
+            "less than",
+            _compile_order("$lt"),
+            "ordered",
+            kinds=_ORDERED_KINDS,
+            kinds_error=_ORDER_ERROR,
+            model_test=_model_order("$lt"),
+            high=True,
+        ),
+        Operator(
+            "$lte",
+            "at most",
+            _compile_order("$lte"),
+            "ordered",
+            kinds=_ORDERED_KINDS,
+            kinds_error=_ORDER_ERROR,
+            model_test=_model_order("$lte"),
+            high=True,
+            inclusive=True,
+        ),
+        Operator(
+            "$regex",
+            "matches the pattern",
+            _compile_regex,
+            "pattern",
+            kinds=_TEXT_KINDS,
+            kinds_error="$regex needs a text attribute",
+            model_test=_model_regex,
+        ),
+        Operator(
+            "$exists",
+            "is present (true) / missing (false)",
+            _compile_exists,
+            "boolean",
+            model_test=_model_exists,
+        ),
+    )
+}
+OPERATORS = tuple(OPERATOR_TABLE)
 
 
 # --- public API ------------------------------------------------------------------------------

@@ -20,13 +20,12 @@ unguarded, which costs speed, never correctness.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .conditions import MISSING, Facts, Getter, attribute, compile_conditions
+from .conditions import MISSING, OPERATOR_TABLE, Facts, Getter, attribute, compile_conditions
 
 ModelFilter = Callable[[str], bool]
 
@@ -98,30 +97,10 @@ def _model_value_filter(value: Any) -> ModelFilter | None:
 
 
 def _model_op_filter(op: str, operand: Any) -> ModelFilter | None:
-    if op == "$eq" and isinstance(operand, str):
-        return lambda m: m == operand
-    if op == "$ne" and isinstance(operand, str):
-        return lambda m: m != operand
-    if op in ("$in", "$nin") and isinstance(operand, list | tuple):
-        names = frozenset(x for x in operand if isinstance(x, str))
-        if op == "$in":
-            return lambda m: m in names
-        return lambda m: m not in names
-    if op == "$regex" and isinstance(operand, str):
-        search = re.compile(operand).search
-        return lambda m: search(m) is not None
-    if op == "$exists" and operand is False:
-        return lambda m: False
-    if isinstance(operand, str):
-        if op == "$gt":
-            return lambda m: m > operand
-        if op == "$gte":
-            return lambda m: m >= operand
-        if op == "$lt":
-            return lambda m: m < operand
-        if op == "$lte":
-            return lambda m: m <= operand
-    return None
+    spec = OPERATOR_TABLE.get(op)
+    if spec is None or spec.model_test is None:
+        return None
+    return spec.model_test(operand)
 
 
 # --- guards ----------------------------------------------------------------------------------
@@ -205,13 +184,15 @@ def _exact(path: str, value: Any) -> bool:
         return True  # built by evaluating the whole condition on every possible value
     if not isinstance(value, Mapping):
         return True
-    ops = set(value)
-    if ops in ({"$eq"}, {"$in"}):
+    specs = [OPERATOR_TABLE.get(op) for op in value]
+    if any(spec is None for spec in specs):
+        return False
+    if len(specs) == 1 and specs[0].equality:
         return True
     return (
         resolved is not None
         and resolved[0] == "int"
-        and ops <= {"$gt", "$gte", "$lt", "$lte", "$eq"}
+        and all(spec.low or spec.high for spec in specs)
         and all(_is_number(v) for v in value.values())
     )
 
@@ -245,10 +226,13 @@ def _attribute_guard(path: str, value: Any) -> KeyGuard | RangeGuard | None:
     literals: list[Any] | None = None
     if not isinstance(value, Mapping):
         literals = [value]
-    elif "$eq" in value:
-        literals = [value["$eq"]]
-    elif isinstance(value.get("$in"), list | tuple):
-        literals = list(value["$in"])
+    else:
+        # The first equality operator in the table's order ($eq before $in).
+        for spec in OPERATOR_TABLE.values():
+            if spec.name in value:
+                literals = spec.literals(value[spec.name])
+                if literals is not None:
+                    break
     if literals is None:
         return None
     if kind == "header" and not all(isinstance(x, str) for x in literals):
@@ -281,22 +265,24 @@ class _TimeProbe:
 def _range_guard(path: str, value: Any) -> KeyGuard | RangeGuard | None:
     if not isinstance(value, Mapping):
         return KeyGuard(path, frozenset((index_key(value),))) if _is_number(value) else None
-    if "$in" in value and all(_is_number(x) for x in value["$in"]):
-        return KeyGuard(path, frozenset(index_key(x) for x in value["$in"]))
+    for op, operand in value.items():
+        spec = OPERATOR_TABLE.get(op)
+        literals = spec.literals(operand) if spec and spec.operand == "literals" else None
+        if literals is not None and all(_is_number(x) for x in literals):
+            return KeyGuard(path, frozenset(index_key(x) for x in literals))
     low, low_inc, high, high_inc = -math.inf, False, math.inf, False
     bounded = False
     for op, operand in value.items():
-        if not _is_number(operand):
+        spec = OPERATOR_TABLE.get(op)
+        if spec is None or not _is_number(operand):
             continue
-        if op in ("$gt", "$gte", "$eq"):
-            inclusive = op != "$gt"
-            if operand > low or (operand == low and not inclusive):
-                low, low_inc = operand, inclusive
+        if spec.low:
+            if operand > low or (operand == low and not spec.inclusive):
+                low, low_inc = operand, spec.inclusive
             bounded = True
-        if op in ("$lt", "$lte", "$eq"):
-            inclusive = op != "$lt"
-            if operand < high or (operand == high and not inclusive):
-                high, high_inc = operand, inclusive
+        if spec.high:
+            if operand < high or (operand == high and not spec.inclusive):
+                high, high_inc = operand, spec.inclusive
             bounded = True
     if not bounded:
         return None

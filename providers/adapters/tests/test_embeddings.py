@@ -104,8 +104,9 @@ def test_gemini_batch_embed_contents(stub, stub_adapter):
         {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]},
         {"object": "embedding", "index": 1, "embedding": [0.3, 0.4]},
     ]
-    # Gemini reports no usage for embeddings: estimated from the text (chars / 4)
-    assert (result.usage.prompt_tokens, result.usage.estimated) == (3 + 2, True)
+    # Gemini reports no usage for embeddings: estimated from the text ("first text" is 2
+    # tokens, "second" 1, in o200k_base, what a model without a tokenizer of its own gets)
+    assert (result.usage.prompt_tokens, result.usage.estimated) == (2 + 1, True)
 
 
 def test_gemini_answers_base64_when_asked(stub, stub_adapter):
@@ -155,3 +156,41 @@ def test_invalid_embeddings_requests_name_the_field(body, param):
     with pytest.raises(RequestValidationError) as info:
         embeddings(**body)
     assert info.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "model"),
+    [
+        ("openai", "text-embedding-3-small"),
+        ("azure_openai", "text-embedding-3-small"),
+        ("openai_compatible", "text-embedding-3-small"),
+        ("gemini", "gemini-embedding-001"),
+    ],
+)
+@pytest.mark.parametrize("encoding_format", ["float", "base64"])
+def test_embeddings_from_the_simulator(sim_adapter, provider_type, model, encoding_format):
+    options = {"api_version": "2024-10-21"} if provider_type == "azure_openai" else {}
+    adapter = sim_adapter(provider_type, options=options)
+    request = embeddings(input=["same text", "other text", "same text"], dimensions=8)
+    request.encoding_format = encoding_format
+    result = adapter.embed(request, model)
+    vectors = []
+    for item in result.response["data"]:
+        embedding = item["embedding"]
+        if encoding_format == "base64":
+            raw = base64.b64decode(embedding)
+            embedding = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        vectors.append(embedding)
+    assert [len(v) for v in vectors] == [8, 8, 8]
+    assert vectors[0] == pytest.approx(vectors[2])  # deterministic per text
+    assert vectors[0] != pytest.approx(vectors[1])
+    assert sum(v * v for v in vectors[0]) == pytest.approx(1.0, rel=1e-5)
+    assert result.usage.prompt_tokens > 0
+    assert result.response["usage"]["total_tokens"] == result.usage.prompt_tokens
+
+
+def test_routing_reads_an_embeddings_request_like_a_chat_one():
+    request = embeddings(metadata={"team": "search"})
+    assert request.required_capabilities() == {"embeddings"}
+    assert (request.stream, request.max_tokens, request.n) == (False, None, None)
+    assert request.metadata == {"team": "search"}

@@ -289,11 +289,12 @@ def test_compatible_server_without_usage_gets_estimated_usage(stub, stub_adapter
     with adapter.stream(request, "llama") as stream:
         chunks = list(stream)
 
-    # prompt: ceil(40 / 4) + 4 per message + 3 priming; completion: ceil(20 / 4)
+    # prompt: "x" * 40 is 5 o200k tokens, + 3 per message + 3 priming; completion: the
+    # output's characters / 4, ceil(20 / 4)
     assert result.usage.estimated
-    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (17, 5)
-    assert result.response["usage"]["total_tokens"] == 22
-    assert chunks[-1]["usage"] == {"prompt_tokens": 17, "completion_tokens": 5, "total_tokens": 22}
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (11, 5)
+    assert result.response["usage"]["total_tokens"] == 16
+    assert chunks[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
     assert stream.usage.estimated
 
 

@@ -209,15 +209,17 @@ def test_to_openai_body_can_rewrite_developer_messages():
     assert request.messages[0]["role"] == "developer"  # the request itself is untouched
 
 
-def test_estimate_input_tokens_is_chars_over_four_plus_framing():
+def test_estimate_input_tokens_is_bpe_tokens_plus_framing():
     request = chat_request(
+        model="gpt-4o",
         messages=[
-            {"role": "system", "content": "a" * 10},  # 10 chars
-            {"role": "user", "content": [{"type": "text", "text": "b" * 7}, IMAGE]},  # 7 + image
-        ]
+            {"role": "system", "content": "Say hello to the gateway, please."},  # 8 tokens
+            {"role": "user", "name": "ana", "content": [{"type": "text", "text": "Hi"}, IMAGE]},
+        ],
     )
-    # ceil(17 / 4) = 5, + 4 per message * 2, + 3 reply priming, + 85 per image
-    assert estimate_input_tokens(request) == 5 + 8 + 3 + 85
+    # 8 + 1 ("Hi") text tokens, + 3 per message * 2, + 1 + 1 for the name "ana",
+    # + 3 reply priming, + 85 per image
+    assert estimate_input_tokens(request) == 8 + 1 + 6 + 2 + 3 + 85
 
 
 def test_estimate_counts_tool_definitions():

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0006_usage_token_parts'),
+        ('analytics', '0007_beat_schedules'),
     ]
 
     operations = [
