@@ -11,6 +11,9 @@ docs/deployment.md ("Outages"). Socket timeouts (CACHE_SOCKET_TIMEOUT_SECONDS) k
 that stopped answering from holding a request for long.
 
 Other errors (a wrong password, a command Redis refuses) still raise: they are not outages.
+So do `delete`, `delete_many` and `clear` during an outage: they invalidate, and a caller that
+believed an invalidation happened would leave a stale value to be served once Redis is back
+(waffle's flag cache after a rollback, say); such callers say the cache could not be cleared.
 """
 
 from __future__ import annotations
@@ -72,10 +75,7 @@ class FailSoftRedisCache(RedisCache):
     add = _fail_soft(lambda *a, **k: False)(RedisCache.add)
     set = _fail_soft(lambda *a, **k: None)(RedisCache.set)
     touch = _fail_soft(lambda *a, **k: False)(RedisCache.touch)
-    delete = _fail_soft(lambda *a, **k: False)(RedisCache.delete)
     has_key = _fail_soft(lambda *a, **k: False)(RedisCache.has_key)
     incr = _fail_soft(_missing_key)(RedisCache.incr)
     get_many = _fail_soft(lambda *a, **k: {})(RedisCache.get_many)
     set_many = _fail_soft(lambda keys, *a, **k: list(keys))(RedisCache.set_many)
-    delete_many = _fail_soft(lambda *a, **k: None)(RedisCache.delete_many)
-    clear = _fail_soft(lambda *a, **k: False)(RedisCache.clear)

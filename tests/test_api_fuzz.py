@@ -2,11 +2,11 @@
 production server: every operation the schema lists (the REST API, and the gateway's as soon
 as its schema lists them), bounded examples, all checks.
 
-What must hold: no server error (5xx from Auterity itself), no status code, content type or
-body the schema does not document. schemathesis's two data-acceptance heuristics (a
-schema-valid request refused, e.g. naming a provider that does not exist; a schema-violating
-one accepted, e.g. a filter ignoring a bad value) are printed, not asserted: the schema cannot
-express every rule.
+What must hold (issue 14): no server error (5xx from Auterity itself) and no status code or
+content type the schema does not document. The other checks' findings are printed with the
+report, not asserted: the data-acceptance heuristics (a schema-valid request refused, e.g.
+naming a provider that does not exist; a schema-violating one accepted, e.g. a filter ignoring
+a bad value: the schema cannot express every rule) and bodies that differ from their schema.
 """
 
 import re
@@ -21,7 +21,8 @@ from accounts.services import api_key_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = 10  # per operation and phase: enough to find a class of bug, quick in CI
-ADVISORY = {"ST201", "ST202"}  # negative_data_rejection, positive_data_acceptance
+# not_a_server_error, status_code_conformance, content_type_conformance
+REQUIRED = {"ST101": "server error", "ST103": "undocumented status", "ST105": "undocumented type"}
 
 
 def test_the_schema_fuzzed_finds_no_server_error_and_no_undocumented_answer(
@@ -44,6 +45,7 @@ def test_the_schema_fuzzed_finds_no_server_error_and_no_undocumented_answer(
     summary = report[report.rfind("SUMMARY") :]
     assert "Tested:" in summary, report[-3000:]
     failures = dict(re.findall(r"(ST\d{3}) [^\n:]*: (\d+)", summary))
-    assert set(failures) <= ADVISORY, f"schemathesis failures: {failures} (the report is above)"
+    broken = {code: failures[code] for code in REQUIRED if code in failures}
+    assert not broken, f"schemathesis: {broken} of {failures} (the report is above)"
     assert "Errors:" not in summary, summary
     assert "Traceback" not in server.log_text(), server.log_text()[-5000:]
