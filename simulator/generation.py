@@ -191,6 +191,19 @@ def json_output(value, max_tokens: int | None) -> Output:
     return Output(pieces=pieces, tokens=tokens, finish=finish)
 
 
+def json_answer_output(count: int, max_tokens: int | None, offset: int = 0) -> Output:
+    """JSON mode without a schema: `{"answer": "<words>"}`, with as many of the `count` words
+    as fit in `max_tokens` together with the JSON around them, as a model keeping to its
+    budget would answer (cut for length only when not even `{"answer":""}` fits)."""
+    words = count
+    while True:
+        value = {"answer": text_output(words, offset=offset).text}
+        tokens = json_output(value, None).tokens
+        if max_tokens is None or tokens <= max_tokens or words == 0:
+            return json_output(value, max_tokens)
+        words = max(0, words - (tokens - max_tokens))
+
+
 def tool_output(call: ToolCall, tokens: int) -> Output:
     return Output(tokens=tokens, finish=FINISH_TOOL, tool_call=call)
 

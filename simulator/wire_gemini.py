@@ -15,6 +15,7 @@ from .generation import (
     Output,
     RequestInvalid,
     choose_tool,
+    json_answer_output,
     json_output,
     prompt_tokens_for,
     random_id,
@@ -329,10 +330,10 @@ def parse(body, model: str, stream: bool, ctx=None) -> Generation:
     for index in range(_candidate_count(config)):
         if tool_call is not None:
             outputs.append(tool_output(tool_call, completion))
+        elif schema:
+            outputs.append(json_output(instance_for(schema), limit))
         elif schema is not None:
-            answer = text_output(completion, offset=index).text
-            value = instance_for(schema) if schema else {"answer": answer}
-            outputs.append(json_output(value, limit))
+            outputs.append(json_answer_output(completion, limit, offset=index))
         else:
             outputs.append(text_output(completion, stops, offset=index))
     cached = 0

@@ -17,6 +17,7 @@ from .generation import (
     Output,
     RequestInvalid,
     choose_tool,
+    json_answer_output,
     json_output,
     max_tokens_field,
     prompt_tokens_for,
@@ -429,10 +430,10 @@ def parse(body, ctx=None, default_model: str | None = None) -> Generation:
             outputs.append(tool_output(tool_call, visible))
         elif json_mode is not None:
             kind, schema = json_mode
-            value = instance_for(schema) if kind == "json_schema" else {"answer": ""}
-            if kind == "json_object":
-                value["answer"] = text_output(visible, offset=index).text
-            outputs.append(json_output(value, limit))
+            if kind == "json_schema":
+                outputs.append(json_output(instance_for(schema), limit))
+            else:
+                outputs.append(json_answer_output(visible, limit, offset=index))
         else:
             outputs.append(text_output(visible, stops, offset=index))
     cached = 0

@@ -535,7 +535,8 @@ def usage(openai_usage: Mapping | None, cost: float | None = None) -> dict:
     openai_usage = openai_usage or {}
     details = openai_usage.get("prompt_tokens_details") or {}
     cached = details.get("cached_tokens") or 0
-    created = details.get("cache_creation_tokens") or 0
+    # Where Usage.to_dict() puts cache writes (Anthropic's and LiteLLM's name).
+    created = openai_usage.get("cache_creation_input_tokens") or 0
     prompt = openai_usage.get("prompt_tokens") or 0
     result = {
         "input_tokens": max(prompt - cached - created, 0),

@@ -9,7 +9,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 
 from gateway.formats import anthropic as fmt
-from providers.adapters.types import RequestValidationError
+from providers.adapters.types import RequestValidationError, Usage
 
 PNG_B64 = "iVBORw0KGgo="
 WEATHER = {
@@ -494,6 +494,16 @@ def test_stop_reasons(finish, choice, expected):
         completion({"role": "assistant", "content": "x"}, finish, **choice), request, request_id="r"
     )
     assert (answer["stop_reason"], answer["stop_sequence"]) == expected
+
+
+def test_cache_writes_and_reads_are_reported_apart_as_anthropic_does():
+    usage = Usage(1000, 10, cached_tokens=600, cache_write_tokens=300).to_dict()
+    assert fmt.usage(usage) == {
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cache_creation_input_tokens": 300,
+        "cache_read_input_tokens": 600,
+    }
 
 
 def test_cached_prompt_tokens_are_reported_apart():

@@ -24,7 +24,7 @@ from operator import attrgetter, call
 
 from .actions import ActionSpec, Constraints
 from .conditions import Facts, zone
-from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS, expected_completion
+from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from .snapshot import Candidate, CompiledPolicy, Snapshot
 from .types import (
     Decision,
@@ -129,14 +129,25 @@ class _Checker:
 
     def cost(self, offer: ModelOffer) -> float:
         """Expected cost under the offer's price rules: the input tokens, the expected visible
-        output and the target model's expected thinking (expected.py), no cache hit assumed."""
-        out, reasoning = expected_completion(
-            self.visible_tokens,
-            self.max_tokens,
-            self.thinking.get(offer.model, offer.thinking_tokens),
-            offer.max_output_tokens,
+        output and the target model's expected thinking, all output capped by max_tokens and
+        the offer's limit (expected.py), no cache hit assumed. Inlined arithmetic: this runs
+        for every target of every request."""
+        thinking = self.thinking.get(offer.model, offer.thinking_tokens)
+        out = self.visible_tokens + thinking
+        max_tokens = self.max_tokens
+        if max_tokens is not None and out > max_tokens:
+            out = max_tokens
+        if 0 < offer.max_output_tokens < out:
+            out = offer.max_output_tokens
+        if thinking > out:
+            thinking = out
+        rules = offer.pricing
+        rates = rules.rates_for(self.input_tokens) if rules.tiers else rules.base
+        return (
+            self.input_tokens * rates.input
+            + (out - thinking) * rates.output
+            + thinking * rates.reasoning
         )
-        return offer.pricing.cost(self.input_tokens, out, 0, 0, reasoning)
 
     def check(self, cand: Candidate) -> tuple[_Option | None, str, bool]:
         """(option, "", False) if eligible, else (None, why, is_health_reason)."""

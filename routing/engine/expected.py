@@ -16,7 +16,8 @@ Visible output, in this order (docs/policies.md#expected-cost-and-latency):
 Thinking, per target model: the observed p90 of its reasoning tokens once it has
 `min_samples` calls, else the offer's `thinking_tokens` (the catalogue's expectation for a
 model that thinks; 0 for one that does not). Thinking is billed as output and counts against
-`max_tokens` at OpenAI and Google, so with `max_tokens` the whole output is capped there.
+`max_tokens` at OpenAI and Google, so with `max_tokens` the whole output is capped there, and
+at the target's maximum output. decide.py's `_Checker.cost` applies these rules.
 """
 
 from __future__ import annotations
@@ -53,17 +54,3 @@ class OutputEstimates:
 
 
 NO_ESTIMATES = OutputEstimates()
-
-
-def expected_completion(
-    visible: int, max_tokens: int | None, thinking: int, max_output_tokens: int
-) -> tuple[int, int]:
-    """(completion tokens, of which reasoning) the guard prices for one target: the visible
-    output plus the target's thinking, capped by the request's `max_tokens` and by the
-    target's own output limit."""
-    total = visible + thinking
-    if max_tokens is not None and total > max_tokens:
-        total = max_tokens
-    if 0 < max_output_tokens < total:
-        total = max_output_tokens
-    return total, thinking if thinking < total else total

@@ -715,3 +715,29 @@ def test_gemini_candidate_count_gives_that_many_candidates(sim):
     assert [joined[0], joined[1]] == texts
     assert events[-1]["usageMetadata"]["candidatesTokenCount"] == 20
     assert refused.status_code == 400
+
+
+def test_json_object_answers_fit_the_max_tokens(oai, sim):
+    answer = oai.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Answer in JSON"}],
+        response_format={"type": "json_object"},
+        max_tokens=12,
+    )
+    gemini = _gemini(
+        sim,
+        "gemini-2.5-flash",
+        "generateContent",
+        {
+            "contents": [{"parts": [{"text": "Answer in JSON"}]}],
+            "generationConfig": {"responseMimeType": "application/json", "maxOutputTokens": 12},
+        },
+    ).json()
+
+    content = answer.choices[0].message.content
+    assert set(json.loads(content)) == {"answer"}
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage.completion_tokens == math.ceil(len(content) / 4) <= 12
+    text = gemini["candidates"][0]["content"]["parts"][0]["text"]
+    assert set(json.loads(text)) == {"answer"}
+    assert gemini["candidates"][0]["finishReason"] == "STOP"
