@@ -1,5 +1,6 @@
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -9,42 +10,152 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, change_panel_register
 from providers.models import Provider
 from routing.models import RoutingPolicy
 
 from . import charts, reports
 from .models import AnalyticsReport, RequestLog, RoutingAnalytics
-from .selectors import SummaryQuery, analytics_summary, analytics_timeseries
+from .selectors import (
+    FallbackServed,
+    SummaryQuery,
+    analytics_oldest,
+    analytics_summary,
+    analytics_timeseries,
+    log_with_route,
+)
+
+
+class RouteProviderFilter(admin.SimpleListFilter):
+    """By the provider a request counts against: the one that served it or, for a request
+    whose every attempt failed, the last one tried (also for older rows that logged none)."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        return [(p, p) for p in Provider.objects.order_by("id").values_list("id", flat=True)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return log_with_route(queryset).filter(route_provider=self.value())
+        return queryset
+
+
+class FallbackFilter(admin.SimpleListFilter):
+    title = "served by a fallback"
+    parameter_name = "fallback"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "yes"), ("no", "no")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        marked = queryset.annotate(served_by_fallback=FallbackServed())
+        return marked.filter(served_by_fallback=1 if self.value() == "yes" else 0)
+
+
+def _usd_precise(value) -> str:
+    """USD with the precision a value needs: cents from a cent up, three significant digits
+    below ($0.0000123), never ten decimals or an exponent."""
+    value = Decimal(value or 0)
+    if value == 0:
+        return "$0"
+    if abs(value) >= Decimal("0.01"):
+        return f"${value:,.2f}"
+    places = 2 - value.adjusted()
+    return f"${value:.{places}f}".rstrip("0").rstrip(".")
 
 
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyAdmin):
+    """The request log at 1280 px: what was asked, where it went, how it ended, in ms and
+    USD; the full row (every attempt, flags, tokens) on its own page."""
+
     list_display = [
-        "created_at",
-        "request_id",
-        "requested_model",
+        "when",
+        "route",
         "policy_name",
-        "provider_id",
-        "model",
-        "status",
-        "http_status",
-        "attempts",
-        "cost",
-        "baseline_cost",
-        "latency",
-        "stream",
+        "outcome",
+        "latency_ms",
+        "cost_usd",
+        "saved_usd",
+        "attempts_shown",
     ]
-    list_filter = ["status", "provider_id", "stream", "error_type"]
-    search_fields = ["request_id", "requested_model", "model", "api_key_name", "policy_name"]
+    list_display_links = ["when"]
+    list_filter = [
+        "status",
+        RouteProviderFilter,
+        "model",
+        "policy",
+        FallbackFilter,
+        "stream",
+        "error_type",
+    ]
+    search_fields = [
+        "request_id",
+        "client_request_id",
+        "requested_model",
+        "model",
+        "api_key_name",
+        "policy_name",
+    ]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
+    list_select_related = ["policy"]
     show_full_result_count = False  # COUNT(*) over millions of rows is the slow part
+
+    def get_search_fields(self, request):
+        names = {f.name for f in RequestLog._meta.get_fields()}
+        return [f for f in self.search_fields if f in names]
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return timezone.localtime(obj.created_at).strftime("%m-%d %H:%M:%S")
+
+    @admin.display(description="requested → served")
+    def route(self, obj):
+        served = f"{obj.provider_id}/{obj.model}" if obj.provider_id else "(no provider)"
+        return f"{obj.requested_model} → {served}"
+
+    @admin.display(description="status", ordering="status")
+    def outcome(self, obj):
+        text = f"{obj.status} {obj.http_status}"
+        if obj.error_type:
+            text += f" ({obj.error_type})"
+        css = "" if obj.status == "success" else "color: var(--error-fg, #ba2121)"
+        return format_html('<span style="{}">{}</span>', css, text)
+
+    @admin.display(description="latency", ordering="latency")
+    def latency_ms(self, obj):
+        return f"{obj.latency * 1000:,.0f} ms"
+
+    @admin.display(description="cost", ordering="cost")
+    def cost_usd(self, obj):
+        return _usd_precise(obj.cost)
+
+    @admin.display(description="saved")
+    def saved_usd(self, obj):
+        return _usd_precise(obj.baseline_cost - obj.cost)
+
+    @admin.display(description="attempts", ordering="attempts")
+    def attempts_shown(self, obj):
+        detail = obj.attempts_detail if isinstance(obj.attempts_detail, list) else []
+        first = detail[0] if detail and isinstance(detail[0], dict) else {}
+        fallback = obj.status == "success" and (
+            first.get("provider") != obj.provider_id or first.get("model") != obj.model
+        )
+        if fallback:
+            return format_html("{} <b title='served by a fallback'>↪ fallback</b>", obj.attempts)
+        return str(obj.attempts)
 
 
 # The dashboard's ranges, ending now.
 DASHBOARD_RANGES = {
+    "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
@@ -61,16 +172,31 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
         "policy",
         "provider_id",
         "request_count",
-        "total_cost",
-        "baseline_cost",
-        "avg_response_time",
+        "cost_usd",
+        "baseline_usd",
+        "latency_ms",
         "success_rate",
+        "attempt_count",
+        "attempt_error_count",
+        "fallback_count",
     ]
     list_filter = ["provider_id", "policy"]
     date_hierarchy = "period_start"
     ordering = ["-period_start"]
     list_select_related = ["policy"]
     change_list_template = "admin/analytics/routinganalytics/change_list.html"
+
+    @admin.display(description="cost", ordering="total_cost")
+    def cost_usd(self, obj):
+        return _usd_precise(obj.total_cost)
+
+    @admin.display(description="baseline", ordering="baseline_cost")
+    def baseline_usd(self, obj):
+        return _usd_precise(obj.baseline_cost)
+
+    @admin.display(description="avg latency", ordering="avg_response_time")
+    def latency_ms(self, obj):
+        return f"{float(obj.avg_response_time) * 1000:,.0f} ms"
 
     def get_urls(self):
         dashboard = self.admin_site.admin_view(self.dashboard_view)
@@ -84,7 +210,8 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
         policy, drawn from the rollups as server-side SVG (docs/jobs.md)."""
         if not self.has_view_permission(request):
             raise PermissionDenied  # admin_view already sent anonymous users to the login
-        range_key = request.GET.get("range", "24h")
+        end = timezone.now()
+        range_key = request.GET.get("range") or _fitting_range(end)
         if range_key not in DASHBOARD_RANGES:
             range_key = "24h"
         group = "policy" if request.GET.get("group") == "policy" else "provider"
@@ -92,7 +219,6 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
         provider_id = request.GET.get("provider") or None
         if policy_id and not RoutingPolicy.objects.filter(pk=_uuid_or_none(policy_id)).exists():
             policy_id = None
-        end = timezone.now()
         start = end - DASHBOARD_RANGES[range_key]
 
         filters = {"policy_id": policy_id, "provider_id": provider_id}
@@ -115,6 +241,16 @@ class RoutingAnalyticsAdmin(ReadOnlyAdmin):
             "changelist_url": reverse("admin:analytics_routinganalytics_changelist"),
         }
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
+
+
+def _fitting_range(now) -> str:
+    """The shortest range that holds all the traffic of the longest one, so that a fresh
+    install's first minutes fill the charts instead of one pixel of a day."""
+    longest = max(DASHBOARD_RANGES.values())
+    oldest = analytics_oldest(now - longest)
+    if oldest is None:
+        return "24h"
+    return next(key for key, span in DASHBOARD_RANGES.items() if now - span <= oldest)
 
 
 def _uuid_or_none(value):
@@ -176,6 +312,12 @@ def _dashboard_charts(series: dict, start, end, minutes: int) -> list[dict]:
             per_group("p95_latency"),
             lambda v: f"{v:g} s",
             "p95 latency over time",
+        ),
+        chart(
+            "Failed upstream attempts per minute (retries and fallbacks included)",
+            per_group("failed_attempts_per_minute"),
+            lambda v: f"{v:g}",
+            "failed upstream attempts per minute over time",
         ),
         chart(
             "Success rate (%)",
@@ -260,3 +402,28 @@ class AnalyticsReportAdmin(ReadOnlyAdmin):
             self.message_user(
                 request, "Nothing sent: ANALYTICS_REPORT_RECIPIENTS is empty.", messages.WARNING
             )
+
+
+# How far back the provider page's "now" looks.
+PROVIDER_TRAFFIC_MINUTES = 5
+
+
+def _provider_traffic_panel(request, provider):
+    """The provider page's traffic now, from the request log (every process's requests):
+    attempts and failures by error type, error rate, latency, fallbacks."""
+    end = timezone.now()
+    start = end - timedelta(minutes=PROVIDER_TRAFFIC_MINUTES)
+    summary = analytics_summary(
+        SummaryQuery(start, end, provider_id=provider.id, source="request_log")
+    )
+    attempts = summary["attempt_count"]
+    return {
+        "title": f"Traffic, last {PROVIDER_TRAFFIC_MINUTES} minutes (request log, all processes)",
+        "template": "admin/analytics/provider_traffic_panel.html",
+        "summary": summary,
+        "error_rate": 100 * summary["attempt_error_count"] / attempts if attempts else None,
+        "dashboard_url": reverse("admin:analytics_dashboard") + f"?range=1h&provider={provider.id}",
+    }
+
+
+change_panel_register("providers.Provider", _provider_traffic_panel)

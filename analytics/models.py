@@ -174,6 +174,21 @@ class RoutingAnalytics(models.Model):
         help_text="Successful requests answered within each bound, cumulative: "
         '{"le_0.05": n, ..., "le_120": n, "le_inf": all of them}.',
     )
+    # Attempt-level figures: every upstream attempt counts against the provider it went to,
+    # so a provider that fails and is rescued by a fallback shows its failures here even
+    # though the request itself succeeded elsewhere.
+    attempt_count = models.IntegerField(
+        default=0, help_text="Upstream attempts on this provider (retries, fallbacks included)."
+    )
+    attempt_error_count = models.IntegerField(default=0, help_text="Of those, failed ones.")
+    attempt_errors = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Failed attempts by error type: {"upstream_error": n, "timeout": n, ...}.',
+    )
+    fallback_count = models.IntegerField(
+        default=0, help_text="Requests this provider served after an earlier target failed."
+    )
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
 

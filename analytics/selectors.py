@@ -8,6 +8,7 @@ latency percentiles interpolated from per-period histograms). docs/jobs.md has t
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -30,11 +31,17 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.utils import timezone
 
+from routing.engine import ERROR_TYPES
 from routing.models import RoutingPolicy
 
 from .choices import RequestStatus
 from .models import LATENCY_BUCKETS, NO_POLICY, RequestLog, RoutingAnalytics, latency_key
-from .services import period_floor, retention_horizon, route_provider_sql
+from .services import (
+    fallback_served_sql,
+    period_floor,
+    retention_horizon,
+    route_provider_sql,
+)
 
 SOURCE_LOG = "request_log"
 SOURCE_ROLLUPS = "rollups"
@@ -42,6 +49,9 @@ GROUP_FIELDS = ("policy", "provider")
 NO_POLICY_NAME = "(no policy)"
 DELETED_POLICY_NAME = "(deleted policy)"
 NO_PROVIDER_NAME = "(none reached)"  # refused, or failed before any provider was tried
+# What an attempt can end with besides "ok": the adapters' error types, and a target the
+# circuit breaker did not let through.
+ATTEMPT_FAILURES = tuple(sorted(ERROR_TYPES | {"circuit_open"}))
 
 
 class PercentileDisc(Aggregate):
@@ -69,6 +79,25 @@ class RouteProvider(Func):
         attempts, attempts_params = compiler.compile(self.source_expressions[1])
         sql = route_provider_sql(connection.vendor, provider, attempts)
         return sql, [*provider_params, *attempts_params]
+
+
+class FallbackServed(Func):
+    """1 for a successful request served by a fallback (its first attempt went elsewhere),
+    else 0. Same SQL as the rollup's."""
+
+    output_field = IntegerField()
+
+    def __init__(self):
+        super().__init__(F("provider_id"), F("model"), F("attempts_detail"), F("status"))
+
+    def as_sql(self, compiler, connection, **extra):
+        parts = [compiler.compile(e) for e in self.source_expressions]
+        provider, model, attempts, status = (sql for sql, _ in parts)
+        served = fallback_served_sql(connection.vendor, provider, model, attempts)
+        success = f"{status} = '{RequestStatus.SUCCESS}'"
+        return f"CASE WHEN {success} AND {served} THEN 1 ELSE 0 END", [
+            p for _, params in parts for p in params
+        ]
 
 
 def log_with_route(queryset):
@@ -141,6 +170,7 @@ _LOG_SUMS = {
     "avg_latency": Avg("latency", filter=Q(status=RequestStatus.SUCCESS)),
     "prompt_tokens": Sum("prompt_tokens"),
     "completion_tokens": Sum("completion_tokens"),
+    "fallback_count": Sum(FallbackServed()),
 }
 _LOG_GROUP_COLUMNS = {"policy": ("policy_id",), "provider": ("route_provider",)}
 
@@ -176,9 +206,75 @@ def _from_log(query: SummaryQuery):
                         row["success_count"],
                     )
                 )
+        attempts = _log_attempts(query, query.group_by)
+        by_key = {tuple(row[c] for c in columns): row for row in rows}
+        for key, figures in attempts.items():
+            row = by_key.get(key)
+            if row is None:  # tried, but served or failed last for no request
+                row = by_key[key] = dict(zip(columns, key, strict=True))
+                row.update({"p50": None, "p95": None})
+                rows.append(row)
+            row.update(figures)
         names = _policy_names(r.get("policy_id") for r in rows)
         groups = [_group_entry(row, query.group_by, names) for row in rows]
+    totals.update(_log_attempts(query, ()).get((), {}))
     return _figures(totals), _sorted(groups)
+
+
+def _log_attempts(query: SummaryQuery, group_by) -> dict[tuple, dict]:
+    """Attempt figures from the log's attempts_detail, in SQL: {group key: {attempt_count,
+    attempt_error_count, attempt_errors}}, each attempt counted against the provider it went
+    to. Group keys as _from_log's: (policy id?, provider?)."""
+    if connection.vendor == "postgresql":
+        elements = (
+            "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(l.attempts_detail)"
+            " = 'array' THEN l.attempts_detail ELSE '[]'::jsonb END) AS a"
+        )
+        provider = "COALESCE(a.value ->> 'provider', '')"
+        outcome = "COALESCE(a.value ->> 'outcome', '')"
+    else:
+        elements = (
+            ", json_each(CASE WHEN json_type(l.attempts_detail) = 'array' "
+            "THEN l.attempts_detail ELSE '[]' END) AS a"
+        )
+        provider = "COALESCE(json_extract(a.value, '$.provider'), '')"
+        outcome = "COALESCE(json_extract(a.value, '$.outcome'), '')"
+    keys = [{"policy": "l.policy_id", "provider": provider}[g] for g in group_by]
+    where = ["l.created_at >= %s", "l.created_at < %s"]
+    params = [connection.ops.adapt_datetimefield_value(v) for v in (query.start, query.end)]
+    if query.policy_id:
+        where.append("l.policy_id = %s")
+        # as the UUID field stores it (SQLite: 32 hex digits)
+        params.append(
+            RequestLog._meta.get_field("policy").get_db_prep_value(query.policy_id, connection)
+        )
+    if query.provider_id is not None:
+        where.append(f"{provider} = %s")
+        params.append(query.provider_id)
+    select = ", ".join([*keys, outcome, "COUNT(*)"])
+    group = ", ".join([*keys, outcome])
+    sql = (
+        f"SELECT {select} FROM request_log l {elements} WHERE {' AND '.join(where)} "
+        f"GROUP BY {group}"
+    )
+    found: dict[tuple, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for *key, result, n in cursor.fetchall():
+            if "policy" in group_by and key[0] is not None:
+                key[0] = _uuid(key[0])
+            figures = found.setdefault(
+                tuple(key), {"attempt_count": 0, "attempt_error_count": 0, "attempt_errors": {}}
+            )
+            figures["attempt_count"] += n
+            if result != "ok":
+                figures["attempt_error_count"] += n
+                figures["attempt_errors"][result] = n
+    return found
+
+
+def _uuid(value):
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _nearest_rank(successes, n: int) -> dict:
@@ -219,6 +315,14 @@ _ROLLUP_SUMS = {
     "latency_weighted": Sum(F("avg_response_time") * F("success_count"), output_field=FloatField()),
     "sum_prompt_tokens": Sum("prompt_tokens"),
     "sum_completion_tokens": Sum("completion_tokens"),
+    "sum_fallback_count": Sum("fallback_count"),
+    "sum_attempt_count": Sum("attempt_count"),
+    "sum_attempt_error_count": Sum("attempt_error_count"),
+    # failed attempts by error type, summed type by type
+    **{
+        f"failed_{name}": Sum(Cast(KT(f"attempt_errors__{name}"), IntegerField()))
+        for name in ATTEMPT_FAILURES
+    },
     # the cumulative latency histograms, summed bound by bound
     **{
         f"le_{i}": Sum(Cast(KT(f"latency_le__{latency_key(bound)}"), IntegerField()))
@@ -325,6 +429,11 @@ def _figures(row: dict) -> dict:
         "latency_p95_s": _seconds(row.get("p95")),
         "prompt_tokens": row.get("prompt_tokens") or 0,
         "completion_tokens": row.get("completion_tokens") or 0,
+        "attempt_count": row.get("attempt_count") or 0,
+        "attempt_error_count": row.get("attempt_error_count") or 0,
+        "attempt_errors": row.get("attempt_errors")
+        or {name: row[f"failed_{name}"] for name in ATTEMPT_FAILURES if row.get(f"failed_{name}")},
+        "fallback_count": row.get("fallback_count") or 0,
     }
 
 
@@ -393,6 +502,18 @@ class SeriesPoint:
     success_rate: float | None
     avg_latency: float | None
     p95_latency: float | None
+    failed_attempts_per_minute: float = 0.0
+
+
+def analytics_oldest(since: datetime) -> datetime | None:
+    """When the oldest request-log row since `since` was made (the dashboard's default range
+    fits it); one indexed look-up."""
+    return (
+        RequestLog.objects.filter(created_at__gte=since)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def analytics_timeseries(
@@ -439,6 +560,7 @@ def analytics_timeseries(
             success_rate=figures["success_rate"],
             avg_latency=figures["avg_latency_s"],
             p95_latency=_rollup_percentiles(row)["p95"],
+            failed_attempts_per_minute=figures["attempt_error_count"] / minutes,
         )
     # A bucket without requests is a zero for counts and costs and a gap for rates and
     # latencies, never a straight line drawn across it.

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 # Serialises rollups on PostgreSQL (two overlapping upserts of the same rows could deadlock).
 _ROLLUP_LOCK_KEY = 0x617574_726F6C6C  # "aut" "roll"
 _FRESH = "analytics_rollup_fresh"
+_ATTEMPTS = "analytics_rollup_attempts"
 # PostgreSQL's default 4 MB would spill the GROUP BY of a backfill to disk.
 _POSTGRES_WORK_MEM = "64MB"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -95,6 +96,18 @@ def route_provider_sql(vendor: str, provider: str, attempts: str) -> str:
     return f"COALESCE(NULLIF({provider}, ''), {last}, '')"
 
 
+def fallback_served_sql(vendor: str, provider: str, model: str, attempts: str) -> str:
+    """SQL true for a request served by a fallback: its first attempt went to another
+    provider or model than the one that served it (a retry of the same target is not one)."""
+    if vendor == "postgresql":
+        first_provider = f"({attempts} -> 0 ->> 'provider')"
+        first_model = f"({attempts} -> 0 ->> 'model')"
+    else:
+        first_provider = f"json_extract({attempts}, '$[0].provider')"
+        first_model = f"json_extract({attempts}, '$[0].model')"
+    return f"({first_provider} <> {provider} OR {first_model} <> {model})"
+
+
 def period_floor(moment: datetime, period_s: int) -> datetime:
     """The start of the rollup period holding `moment` (periods are aligned to the epoch)."""
     seconds = math.floor((moment - _EPOCH).total_seconds() / period_s) * period_s
@@ -146,7 +159,12 @@ def analytics_rollup(
         if sql.lock:
             cursor.execute(sql.lock, [_ROLLUP_LOCK_KEY])
         cursor.execute(f"DROP TABLE IF EXISTS {_FRESH}")
+        cursor.execute(f"DROP TABLE IF EXISTS {_ATTEMPTS}")
         cursor.execute(sql.fresh_rollups(), window)
+        cursor.execute(sql.fresh_attempts(), window)
+        cursor.execute(sql.merge_attempts())
+        cursor.execute(sql.insert_attempt_only_rows())
+        cursor.execute(f"DROP TABLE {_ATTEMPTS}")
         cursor.execute(f"SELECT COUNT(*) FROM {_FRESH}")
         groups = cursor.fetchone()[0]
         cursor.execute(sql.upsert_rollups())
@@ -179,6 +197,10 @@ _ROLLUP_FIGURES = (
     "prompt_tokens",
     "completion_tokens",
     "latency_le",
+    "fallback_count",
+    "attempt_count",
+    "attempt_error_count",
+    "attempt_errors",
 )
 
 
@@ -194,6 +216,7 @@ class _RollupSql:
             self.lock = "SELECT pg_advisory_xact_lock(%s)"
             self.session = (f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'",)
             self.json_object = "jsonb_build_object"
+            self.empty_object = "'{}'::jsonb"
             self._distinct = "IS DISTINCT FROM"
         elif vendor == "sqlite":
             self.nil_uuid = "'00000000000000000000000000000000'"
@@ -201,11 +224,15 @@ class _RollupSql:
             self.lock = None  # SQLite transactions here start IMMEDIATE: writers queue anyway
             self.session = ()
             self.json_object = "json_object"
+            self.empty_object = "'{}'"
             self._distinct = "IS NOT"
         else:
             raise NotImplementedError(f"rollups run on PostgreSQL and SQLite, not {vendor}")
         self.vendor = vendor
         self.route_provider = route_provider_sql(vendor, "l.provider_id", "l.attempts_detail")
+        self.fallback_served = fallback_served_sql(
+            vendor, "l.provider_id", "l.model", "l.attempts_detail"
+        )
 
     def group_key(self, text_expr: str) -> str:
         """A text GROUP BY key. On PostgreSQL it compares bytes ("C"), not by the database's
@@ -271,7 +298,10 @@ class _RollupSql:
                        AS success_rate,
                    COALESCE(g.prompt_tokens, 0) AS prompt_tokens,
                    COALESCE(g.completion_tokens, 0) AS completion_tokens,
-                   {self.json_object}({histogram}) AS latency_le
+                   {self.json_object}({histogram}) AS latency_le,
+                   g.fallback_count,
+                   0 AS attempt_count, 0 AS attempt_error_count,
+                   {self.empty_object} AS attempt_errors
             FROM (
                 SELECT {self.period_start("l.created_at")} AS period_start,
                        l.policy_id AS policy_id,
@@ -287,11 +317,93 @@ class _RollupSql:
                        SUM(l.latency) FILTER (WHERE {success}) AS latency_sum,
                        SUM(l.prompt_tokens) AS prompt_tokens,
                        SUM(l.completion_tokens) AS completion_tokens,
+                       {count(f"{success} AND {self.fallback_served}")} AS fallback_count,
                        {cumulative}
                 FROM request_log l
                 WHERE l.created_at >= %s AND l.created_at < %s
                 GROUP BY period_start, l.policy_id, {self.group_key(self.route_provider)}
             ) AS g
+        """
+
+    def fresh_attempts(self) -> str:
+        """Every upstream attempt of the window (request_log.attempts_detail), counted against
+        the provider it went to: one row per period, policy and attempted provider."""
+        if self.vendor == "postgresql":
+            elements = (
+                "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN "
+                "jsonb_typeof(l.attempts_detail) = 'array' THEN l.attempts_detail "
+                "ELSE '[]'::jsonb END) AS a"
+            )
+            provider, outcome = "a.value ->> 'provider'", "a.value ->> 'outcome'"
+            by_outcome = "jsonb_object_agg(t.outcome, t.n)"
+        else:
+            elements = (
+                ", json_each(CASE WHEN json_type(l.attempts_detail) = 'array' "
+                "THEN l.attempts_detail ELSE '[]' END) AS a"
+            )
+            provider = "json_extract(a.value, '$.provider')"
+            outcome = "json_extract(a.value, '$.outcome')"
+            by_outcome = "json_group_object(t.outcome, t.n)"
+        # Sorted by outcome so that SQLite builds the object in a stable key order (an
+        # unchanged period then compares equal); PostgreSQL's jsonb orders keys itself.
+        return f"""
+            CREATE TEMP TABLE {_ATTEMPTS} AS
+            SELECT t.period_start, t.policy_id, t.policy_key, t.provider_id,
+                   SUM(t.n) AS attempt_count,
+                   COALESCE(SUM(t.n) FILTER (WHERE t.outcome <> 'ok'), 0) AS attempt_error_count,
+                   COALESCE({by_outcome} FILTER (WHERE t.outcome <> 'ok'), {self.empty_object})
+                       AS attempt_errors
+            FROM (
+                SELECT {self.period_start("l.created_at")} AS period_start,
+                       l.policy_id AS policy_id,
+                       COALESCE(l.policy_id, {self.nil_uuid}) AS policy_key,
+                       {self.grouped(f"COALESCE({provider}, '')")} AS provider_id,
+                       COALESCE({outcome}, '') AS outcome,
+                       COUNT(*) AS n
+                FROM request_log l {elements}
+                WHERE l.created_at >= %s AND l.created_at < %s
+                GROUP BY period_start, l.policy_id,
+                         {self.group_key(f"COALESCE({provider}, '')")}, COALESCE({outcome}, '')
+                ORDER BY COALESCE({outcome}, '')
+            ) AS t
+            GROUP BY t.period_start, t.policy_id, t.policy_key, t.provider_id
+        """
+
+    def merge_attempts(self) -> str:
+        return f"""
+            UPDATE {_FRESH} SET attempt_count = a.attempt_count,
+                   attempt_error_count = a.attempt_error_count,
+                   attempt_errors = a.attempt_errors
+            FROM {_ATTEMPTS} a
+            WHERE a.period_start = {_FRESH}.period_start AND a.policy_key = {_FRESH}.policy_key
+              AND a.provider_id = {_FRESH}.provider_id
+        """
+
+    def insert_attempt_only_rows(self) -> str:
+        """Providers that were tried but served (or failed last for) no request of the
+        period: a row with their attempts and no requests."""
+        zeros = ", ".join(
+            [f"'{latency_key(bound)}', 0" for bound in LATENCY_BUCKETS]
+            + [f"'{latency_key(math.inf)}', 0"]
+        )
+        return f"""
+            INSERT INTO {_FRESH} (
+                period_start, policy_id, policy_key, provider_id, period_end, request_count,
+                success_count, error_count, refused_count, cancelled_count, total_cost,
+                baseline_cost, avg_response_time, success_rate, prompt_tokens,
+                completion_tokens, latency_le, fallback_count, attempt_count,
+                attempt_error_count, attempt_errors
+            )
+            SELECT a.period_start, a.policy_id, a.policy_key, a.provider_id,
+                   {self.period_end("a.period_start")}, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0,
+                   {self.json_object}({zeros}), 0, a.attempt_count, a.attempt_error_count,
+                   a.attempt_errors
+            FROM {_ATTEMPTS} a
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {_FRESH} f
+                WHERE f.period_start = a.period_start AND f.policy_key = a.policy_key
+                  AND f.provider_id = a.provider_id
+            )
         """
 
     def upsert_rollups(self) -> str:

@@ -19,10 +19,13 @@ Three kinds of figures, each read where it is true:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger(__name__)
 
@@ -263,3 +266,30 @@ def _live_write(provider_id: str, figures: tuple[float, float]) -> None:
     CIRCUIT_STATE.labels(provider_id).set(state)
     CIRCUIT_OPEN_WORKERS.labels(provider_id).set(1 if state == CIRCUIT_VALUE["open"] else 0)
     _live_written[provider_id] = figures
+
+
+def circuit_states_by_process() -> tuple[str, dict[str, dict[str, str]]]:
+    """(where the figures come from, {provider: {process: breaker state}}).
+
+    Under the multiprocess web server every worker keeps its own breakers; each living
+    worker's last written `ai_provider_circuit_state` is in its own gauge file, so this reads
+    every worker's view (as of the last request it finished). Otherwise it is this process's.
+    """
+    names = {value: name for name, value in CIRCUIT_VALUE.items()}
+    states: dict[str, dict[str, str]] = {}
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for path in sorted(Path(directory).glob("gauge_livemax_*.db")):
+            process = f"worker pid {path.stem.rsplit('_', 1)[1]}"
+            for metric in MultiProcessCollector.merge([str(path)], accumulate=False):
+                if metric.name != CIRCUIT_STATE._name:
+                    continue
+                for sample in metric.samples:
+                    state = names.get(sample.value, f"{sample.value:g}")
+                    states.setdefault(sample.labels["provider"], {})[process] = state
+        return "every web worker (Prometheus multiprocess files)", states
+    for metric in CIRCUIT_STATE.collect():
+        for sample in metric.samples:
+            state = names.get(sample.value, f"{sample.value:g}")
+            states.setdefault(sample.labels["provider"], {})["this process"] = state
+    return "this web process", states

@@ -1,14 +1,21 @@
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin
-from django.utils.html import format_html_join
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, change_panel_register, change_panels
+from core.metrics import circuit_states_by_process
 
 from .models import Provider, ProviderHealthCheck, ProviderModel
 from .prices import prices_edited
 from .pricing import PER_MILLION, RATES, TIER_THRESHOLD
+from .services import provider_drain, provider_undrain
 
 _MILLION = Decimal(PER_MILLION)
 
@@ -152,9 +159,14 @@ def prices_summary(obj: ProviderModel) -> str:
 
 
 class ProviderModelInline(admin.TabularInline):
+    """The provider's models, one line each, narrow enough for a 1280 px screen: prices,
+    the context window and the switches; limits and capabilities are shown as text and
+    edited on the model's own page (the pencil)."""
+
     model = ProviderModel
     form = ProviderModelForm
     extra = 0
+    show_change_link = True
     fields = [
         "model",
         "upstream_model",
@@ -164,20 +176,33 @@ class ProviderModelInline(admin.TabularInline):
         "output_price",
         "reasoning_price",
         "prices_overridden",
-        *_LIMIT_FIELDS,
+        "context_window",
+        "capabilities_shown",
         "is_default",
         "enabled",
     ]
+    readonly_fields = ["capabilities_shown"]
+
+    @admin.display(description="capabilities, max output")
+    def capabilities_shown(self, obj):
+        if not obj.pk:
+            return "-"
+        caps = ", ".join(sorted(obj.capabilities)) or "none"
+        limit = f"{obj.max_output_tokens:,}" if obj.max_output_tokens else "no limit"
+        return f"{caps}; max output {limit}"
 
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
+    """Providers. `status` is the health probes' finding and is shown, not edited; an
+    operator takes a provider out of routing with the explicit, audited Drain control."""
+
     form = ProviderAdminForm
     list_display = [
         "id",
         "name",
         "type",
-        "status",
+        "status_shown",
         "avg_response_time",
         "capacity",
         "key_set",
@@ -187,14 +212,93 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ["id", "name"]
     ordering = ["id"]
     inlines = [ProviderModelInline]
-    fields = [*ProviderAdminForm.Meta.fields, "clear_api_key"]
+    fields = [
+        *(f for f in ProviderAdminForm.Meta.fields if f != "status"),
+        "clear_api_key",
+    ]
+    change_form_template = "admin/providers/provider/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
         return ["id"] if obj else []
 
+    def get_urls(self):
+        drain = path(
+            "<path:object_id>/drain/",
+            self.admin_site.admin_view(self.drain_view),
+            name="providers_provider_drain",
+        )
+        return [drain, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        provider = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if provider is not None:
+            extra["health_panels"] = change_panels(request, provider)
+            extra["drain_url"] = reverse("admin:providers_provider_drain", args=[provider.pk])
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def drain_view(self, request, object_id):
+        """Drain (no traffic at all, not even as a last resort) or undrain one provider,
+        with a reason; audited like every provider change."""
+        provider = self.get_object(request, object_id)
+        if provider is None:
+            raise Http404
+        if not self.has_change_permission(request, provider):
+            raise PermissionDenied
+        change_url = reverse("admin:providers_provider_change", args=[provider.pk])
+        if request.method == "POST":
+            if provider.drained_at:
+                provider_undrain(provider=provider)
+                self.message_user(request, f"{provider.id} is routed to again.", messages.SUCCESS)
+            else:
+                reason = request.POST.get("reason", "")
+                actor = f"{request.user.get_username()} (admin)"
+                provider_drain(provider=provider, reason=reason, actor_label=actor)
+                self.message_user(
+                    request,
+                    f"{provider.id} is drained: no request goes to it until you undrain it.",
+                    messages.WARNING,
+                )
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{'Undrain' if provider.drained_at else 'Drain'} {provider.id}",
+            "provider": provider,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/providers/provider/drain.html", context)
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj):
+        if obj.drained_at:
+            return format_html('<span class="prov-drained">drained</span> ({})', obj.status)
+        css = {"down": "prov-down", "degraded": "prov-degraded"}.get(obj.status, "")
+        return format_html('<span class="{}">{}</span>', css, obj.status)
+
     @admin.display(boolean=True, description="API key")
     def key_set(self, obj):
         return obj.has_api_key
+
+
+def _health_panel(request, provider):
+    """The probes' view: status with its reason, the last probes, every web process's
+    circuit breaker."""
+    checks = list(provider.health_checks.all()[:10])
+    change = provider.health_checks.exclude(status_before=F("status_after")).first()
+    source, states = circuit_states_by_process()
+    return {
+        "title": "Health",
+        "template": "admin/providers/provider/health_panel.html",
+        "provider": provider,
+        "change": change,
+        "checks": checks,
+        "breakers": sorted(states.get(provider.id, {}).items()),
+        "breaker_source": source,
+    }
+
+
+change_panel_register("providers.Provider", _health_panel)
 
 
 @admin.register(ProviderModel)
@@ -261,13 +365,27 @@ class ProviderHealthCheckAdmin(ReadOnlyAdmin):
         "checked_at",
         "provider",
         "outcome",
-        "latency",
-        "error_type",
-        "status_before",
-        "status_after",
+        "latency_ms",
+        "error_shown",
+        "status_change",
         "models_listed",
     ]
     list_filter = ["outcome", "provider", "status_after"]
     date_hierarchy = "checked_at"
     ordering = ["-checked_at"]
     show_full_result_count = False
+
+    @admin.display(description="latency", ordering="latency")
+    def latency_ms(self, obj):
+        return f"{obj.latency * 1000:,.0f} ms"
+
+    @admin.display(description="error")
+    def error_shown(self, obj):
+        text = obj.error_type + (f": {obj.error_message[:80]}" if obj.error_message else "")
+        return text or "-"
+
+    @admin.display(description="status")
+    def status_change(self, obj):
+        if obj.status_before == obj.status_after:
+            return obj.status_after
+        return f"{obj.status_before} → {obj.status_after}"

@@ -98,6 +98,11 @@ class Provider(models.Model):
     )
     config = models.JSONField(default=dict, blank=True)
     api_key = EncryptedTextField(blank=True, default="", help_text="Write-only; stored encrypted.")
+    # An operator's decision, apart from `status` (the probes' finding, which they keep
+    # updating): a drained provider gets no traffic at all, not even as a last resort.
+    drained_at = models.DateTimeField(null=True, blank=True)
+    drained_by = models.CharField(max_length=255, blank=True, default="")
+    drain_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, null=True)
     updated_at = models.DateTimeField(auto_now=True, null=True)
 

@@ -289,3 +289,25 @@ def _moved(old: Decimal | None, new: Decimal) -> bool:
     if old is None:
         return True
     return abs(new - old) > max(_AVG_CHANGE_FLOOR, old * _AVG_CHANGE_SHARE)
+
+
+# --- drain ---------------------------------------------------------------------------------
+
+
+def provider_drain(*, provider: Provider, reason: str, actor_label: str) -> Provider:
+    """Take a provider out of routing: no request goes to it, not even as a last resort,
+    until `provider_undrain`. The probes go on updating its status. Saved with the model's
+    save(), so the change reaches every process's catalogue and the audit trail."""
+    provider.drained_at = timezone.now()
+    provider.drained_by = actor_label[:255]
+    provider.drain_reason = (reason or "").strip()[:500]
+    provider.save(update_fields=["drained_at", "drained_by", "drain_reason", "updated_at"])
+    return provider
+
+
+def provider_undrain(*, provider: Provider) -> Provider:
+    provider.drained_at = None
+    provider.drained_by = ""
+    provider.drain_reason = ""
+    provider.save(update_fields=["drained_at", "drained_by", "drain_reason", "updated_at"])
+    return provider

@@ -24,6 +24,7 @@ from providers.adapters.types import ProviderEndpoint
 from providers.models import Provider
 from routing.choices import PolicyStatus
 from routing.engine import (
+    DRAINED,
     ModelOffer,
     PolicyError,
     ProviderInfo,
@@ -57,7 +58,7 @@ def catalogue_build(version: str) -> Catalogue:
         ProviderInfo(
             id=p.id,
             type=p.type,
-            status=p.status,
+            status=DRAINED if p.drained_at else p.status,
             capacity=p.capacity,
             avg_response_time=float(p.avg_response_time)
             if p.avg_response_time is not None

@@ -70,3 +70,26 @@ def every_adapter(demo_catalogue):
         supports_embeddings=True,
     )
     return ADAPTER_MODELS
+
+
+@pytest.fixture(scope="session")
+def container_image(tmp_path_factory):
+    """The project's image, built once per session with deploy/container/build (podman)."""
+    from tests.containers import build_image, podman_missing
+
+    if podman_missing():
+        pytest.skip("podman is not installed (.ci/run installs it)")
+    return build_image(tmp_path_factory.mktemp("image") / "build.log")
+
+
+@pytest.fixture
+def container_app_env(db):
+    """The environment the image's roles get to reach this test's database and Redis; the
+    containers need a database server, not this process's SQLite file."""
+    from django.db import connection
+
+    from tests.containers import app_env
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the containers need a database server (set DATABASE_URL to PostgreSQL)")
+    return app_env()

@@ -95,6 +95,26 @@ def run_container(image: str, name: str, role: str, env: dict[str, str], *args: 
     return Container(name)
 
 
+def app_env() -> dict[str, str]:
+    """What every role of the image gets: the test database, the test process's keys, Redis
+    when the run has one (REDIS_TEST_URL)."""
+    from django.conf import settings
+
+    from tests.subprocess_env import database_url
+
+    redis = os.environ.get("REDIS_TEST_URL")
+    return {
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CACHE_URL": redis or "locmemcache://",
+        "CELERY_BROKER_URL": redis or "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def wait_http_ok(url: str, container: Container, timeout: float = 90) -> requests.Response:
     """Wait until `url` answers 200 (the container may still be starting)."""
     deadline = time.monotonic() + timeout

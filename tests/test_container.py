@@ -10,25 +10,21 @@ process's SQLite file)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 
 import openai
 import pytest
 import requests
-from django.conf import settings
-from django.db import connection
 
 from analytics.models import RequestLog
 from tests.containers import (
-    build_image,
     podman,
     podman_missing,
     run_container,
     wait_http_ok,
 )
-from tests.subprocess_env import database_url, free_port
+from tests.subprocess_env import free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -38,31 +34,9 @@ pytestmark = [
 HELLO = [{"role": "user", "content": "Hello from inside a container"}]
 
 
-@pytest.fixture(scope="session")
-def image(tmp_path_factory):
-    return build_image(tmp_path_factory.mktemp("image") / "build.log")
-
-
 @pytest.fixture
-def postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("the containers need a database server (set DATABASE_URL to PostgreSQL)")
-
-
-@pytest.fixture
-def app_env(postgres):
-    """What every role of the image gets: the test database, Redis when the run has one."""
-    redis = os.environ.get("REDIS_TEST_URL")
-    return {
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "CACHE_URL": redis or "locmemcache://",
-        "CELERY_BROKER_URL": redis or "memory://",
-        "LOG_LEVEL": "WARNING",
-    }
+def app_env(container_app_env):
+    return container_app_env  # tests/conftest.py
 
 
 @pytest.fixture
@@ -75,10 +49,13 @@ def containers():
 
 
 @pytest.fixture
-def simulator_container(image, app_env, containers):
+def simulator_container(container_image, app_env, containers):
     port = free_port()
     sim = run_container(
-        image, f"auterity-test-sim-{port}", "simulator", {**app_env, "SIMULATOR_PORT": str(port)}
+        container_image,
+        f"auterity-test-sim-{port}",
+        "simulator",
+        {**app_env, "SIMULATOR_PORT": str(port)},
     )
     containers.append(sim)
     url = f"http://127.0.0.1:{port}"
@@ -106,18 +83,18 @@ def catalogue_key(simulator_container, django_user_model):
 
 
 @pytest.fixture
-def web_container(image, app_env, containers, catalogue_key):
+def web_container(container_image, app_env, containers, catalogue_key):
     port = free_port()
     env = {**app_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "8"}
-    web = run_container(image, f"auterity-test-web-{port}", "web", env)
+    web = run_container(container_image, f"auterity-test-web-{port}", "web", env)
     containers.append(web)
     web.url = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{web.url}/healthz", web)
     return web
 
 
-def test_the_image_is_built_as_the_issue_asks(image):
-    inspected = json.loads(podman("image", "inspect", image).stdout)[0]
+def test_the_image_is_built_as_the_issue_asks(container_image):
+    inspected = json.loads(podman("image", "inspect", container_image).stdout)[0]
     config = inspected["Config"]
     assert config["User"] == "10001"
     assert config["StopSignal"] == "SIGTERM"
@@ -129,7 +106,7 @@ def test_the_image_is_built_as_the_issue_asks(image):
         assert labels[f"org.opencontainers.image.{label}"]
     # no compilers, no pip, no test tooling, no pip cache; the static files are collected
     shell = podman(
-        "run", "--rm", "--network=host", "--entrypoint", "sh", image, "-c",
+        "run", "--rm", "--network=host", "--entrypoint", "sh", container_image, "-c",
         "for tool in gcc cc pip pip3; do command -v $tool; done;"
         " python -c 'import pytest' 2>/dev/null && echo pytest;"
         " ls -d /root/.cache/pip ~/.cache/pip 2>/dev/null;"
@@ -139,19 +116,19 @@ def test_the_image_is_built_as_the_issue_asks(image):
     assert shell.stdout.split() == ["static-ok", "10001"], shell.stdout + shell.stderr
 
 
-def test_an_unknown_role_is_refused_by_name(image):
-    result = podman("run", "--rm", "--network=host", image, "serve", check=False)
+def test_an_unknown_role_is_refused_by_name(container_image):
+    result = podman("run", "--rm", "--network=host", container_image, "serve", check=False)
     assert result.returncode == 64
     assert "unknown role 'serve'" in result.stderr
 
 
 def test_migrate_web_and_simulator_roles_serve_a_chat_completion_and_log_it(
-    image, app_env, catalogue_key, web_container
+    container_image, app_env, catalogue_key, web_container
 ):
     # the migrate role is a one-shot that leaves a migrated database as it is
     migrate = podman(
         "run", "--rm", "--network=host", "--read-only", "--tmpfs=/app/var:rw,mode=1777",
-        *[f"--env={key}={value}" for key, value in app_env.items()], image, "migrate",
+        *[f"--env={key}={value}" for key, value in app_env.items()], container_image, "migrate",
         timeout=300,
     )  # fmt: skip
     assert "No migrations to apply" in migrate.stdout, migrate.stdout + migrate.stderr

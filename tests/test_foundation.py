@@ -118,3 +118,23 @@ def test_create_api_key_rejects_unknown_scope(admin_user):
     with pytest.raises(CommandError, match="Unknown scope"):
         call_command("create_api_key", user=admin_user.username, name="x", scopes="ai:everything")
     assert not ApiKey.objects.exists()
+
+
+def test_the_make_run_banner_comes_once_the_web_server_answers(
+    live_server, tmp_path, capsys, settings
+):
+    # given: the demo data (as make run seeds it, DEBUG on) and its kept key
+    settings.DEBUG = True
+    key_file = tmp_path / "demo-api-key"
+    call_command("seed_demo", key_file=key_file, admin_password="admin")
+    key = key_file.read_text().strip()
+    capsys.readouterr()
+
+    # when: the banner runs against the live server, as the Procfile's last process does
+    call_command("demo_banner", url=live_server.url, key_file=key_file, no_wait=True)
+
+    # then: the login and the same key, last
+    out = capsys.readouterr().out
+    assert f"Admin:        {live_server.url}/admin/   login admin / admin" in out
+    assert f"Demo API key: {key}" in out
+    assert out.rstrip().endswith("=" * 78)

@@ -70,9 +70,12 @@ class WebServer:
             return self.process.wait()
 
 
-def start_web_server(tmp_path: Path, *, workers: int = 2, threads: int = 4, **env) -> WebServer:
+def start_web_server(
+    tmp_path: Path, *, workers: int = 2, threads: int = 4, root: Path = ROOT, **env
+) -> WebServer:
     """Start the server and return once every worker has loaded the app and /healthz answers.
-    `env` adds to or overrides the environment (e.g. CACHE_URL)."""
+    `env` adds to or overrides the environment (e.g. CACHE_URL); `root` is the checkout it
+    serves (another build of the code, for the blue/green tests)."""
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir(exist_ok=True)
     port = free_port()
@@ -87,7 +90,7 @@ def start_web_server(tmp_path: Path, *, workers: int = 2, threads: int = 4, **en
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "auterity.server"],
-            cwd=ROOT,
+            cwd=root,
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -30,6 +30,10 @@ class RoutingAnalyticsSerializer(serializers.ModelSerializer):
             "prompt_tokens",
             "completion_tokens",
             "latency_le",
+            "attempt_count",
+            "attempt_error_count",
+            "attempt_errors",
+            "fallback_count",
             "period_start",
             "period_end",
         ]
@@ -109,6 +113,18 @@ class _SummaryFiguresSerializer(serializers.Serializer):
     latency_p95_s = serializers.FloatField(allow_null=True)
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
+    attempt_count = serializers.IntegerField(
+        help_text="Upstream attempts (retries and fallbacks included); by provider, each "
+        "counts against the provider it went to."
+    )
+    attempt_error_count = serializers.IntegerField(help_text="Failed attempts.")
+    attempt_errors = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text='Failed attempts by error type: {"upstream_error": 4, "timeout": 1}.',
+    )
+    fallback_count = serializers.IntegerField(
+        help_text="Successful requests served by a fallback (an earlier target failed)."
+    )
 
 
 class AnalyticsSummaryGroupSerializer(_SummaryFiguresSerializer):

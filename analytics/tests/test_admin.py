@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.charts import Series, line_chart, nice_ceiling
-from analytics.models import AnalyticsReport
+from analytics.models import AnalyticsReport, RequestLog
 from analytics.reports import report_daily_run
 from analytics.services import analytics_rollup
 from providers.models import ProviderHealthCheck
@@ -44,13 +44,26 @@ def test_dashboard_draws_charts_per_provider(admin_client, rolled_up):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count('class="auterity-chart"') == 5
+    assert html.count('class="auterity-chart"') == 6
     assert "<polyline" in html
     assert "openai" in html and "google" in html  # one line and legend entry per provider
     assert "Cost vs baseline" in html and "Success rate" in html
     assert response.context["summary"]["request_count"] == 51
     # nothing fetched from elsewhere: every script, style and image is served by Auterity
     assert 'src="http' not in html and 'href="http' not in html
+
+
+def test_the_dashboard_picks_a_range_that_fits_the_data(admin_client, rolled_up):
+    # three hours of traffic: six hours, not a day squeezed into a corner
+    assert admin_client.get(DASHBOARD).context["range_key"] == "6h"
+    RequestLog.objects.filter(created_at__lt=timezone.now() - timedelta(minutes=30)).delete()
+    # a fresh install: its first minutes, from the log at once (no rollup has run for them)
+    fresh = admin_client.get(DASHBOARD)
+    assert fresh.context["range_key"] == "1h"
+    assert fresh.context["summary"]["source"] == "request_log"
+    assert fresh.context["summary"]["request_count"] == RequestLog.objects.count() > 0
+    # an explicit choice is kept
+    assert admin_client.get(DASHBOARD, {"range": "30d"}).context["range_key"] == "30d"
 
 
 def test_dashboard_per_policy_and_filtered(admin_client, rolled_up):
@@ -180,3 +193,47 @@ def test_chart_without_data_says_so():
     start = datetime(2026, 1, 1, tzinfo=UTC)
     chart = line_chart([], start=start, end=start + timedelta(days=1), label=str)
     assert "No data in this range" in chart.svg
+
+
+def test_the_request_log_list_reads_in_units_and_filters_what_matters(admin_client):
+    for provider_id in ("openai", "google"):
+        ProviderFactory(id=provider_id)
+    rescued = RequestLogFactory(
+        provider_id="google",
+        model="gemini-2.5-flash",
+        latency=0.0022566589999541975,
+        cost=Decimal("0.0000123400"),
+        baseline_cost=Decimal("0.0000500000"),
+        attempts=2,
+        attempts_detail=[
+            {"provider": "openai", "model": "gpt-4o-mini", "outcome": "upstream_error"},
+            {"provider": "google", "model": "gemini-2.5-flash", "outcome": "ok"},
+        ],
+    )
+    failed = RequestLogFactory(  # an old row: every attempt failed, no provider written
+        provider_id="",
+        model="",
+        status="error",
+        http_status=502,
+        error_type="upstream_error",
+        attempts=1,
+        attempts_detail=[{"provider": "openai", "model": "gpt-4o-mini", "outcome": "timeout"}],
+    )
+    plain = RequestLogFactory()
+
+    page = admin_client.get("/admin/analytics/requestlog/")
+
+    html = page.content.decode()
+    assert "2 ms" in html and "0.0022566589999541975" not in html
+    assert "$0.0000123" in html and "$0.0000377" in html  # cost, and what routing saved
+    assert "gpt-4o-mini → google/gemini-2.5-flash" in html
+    assert "↪ fallback" in html
+    ids = lambda response: {r.pk for r in response.context["cl"].result_list}  # noqa: E731
+    # the provider filter finds the failed request by the provider it failed at
+    assert ids(admin_client.get("/admin/analytics/requestlog/", {"provider": "openai"})) == {
+        failed.pk,
+        plain.pk,
+    }
+    assert ids(admin_client.get("/admin/analytics/requestlog/", {"fallback": "yes"})) == {
+        rescued.pk
+    }

@@ -217,3 +217,92 @@ def test_a_failed_request_counts_against_the_last_provider_tried():
     assert (google.request_count, google.error_count, google.success_rate) == (1, 1, 0)
     nobody = RoutingAnalytics.objects.get(period_start=P0, provider_id="")
     assert nobody.error_count == 1
+
+
+def attempt(provider, outcome, model="gpt-4o-mini", status=None):
+    detail = {"provider": provider, "model": model, "outcome": outcome, "latency_ms": 12.0}
+    if status:
+        detail["status"] = status
+    return detail
+
+
+@pytest.fixture
+def failing_openai(policy):
+    """openai answers 503 to everything: requests are rescued by google, or fail for good."""
+    at = P0 + timedelta(seconds=20)
+    rescued = [attempt("openai", "upstream_error", status=503), attempt("google", "ok")]
+    for _ in range(3):
+        RequestLogFactory(
+            created_at=at, policy=policy, provider_id="google", attempts=2, attempts_detail=rescued
+        )
+    # every attempt failed: the gateway writes the last provider tried ...
+    RequestLogFactory(
+        created_at=at,
+        policy=policy,
+        provider_id="openai",
+        status="error",
+        http_status=502,
+        attempts=2,
+        attempts_detail=[attempt("openai", "upstream_error", status=503)] * 2,
+    )
+    # ... and older rows have none: the attempts say who failed
+    RequestLogFactory(
+        created_at=at,
+        policy=policy,
+        provider_id="",
+        status="error",
+        http_status=502,
+        attempts=1,
+        attempts_detail=[attempt("openai", "timeout")],
+    )
+    # a retry of the same target is not a fallback
+    RequestLogFactory(
+        created_at=at,
+        provider_id="google",
+        attempts=2,
+        attempts_detail=[attempt("google", "rate_limited", status=429), attempt("google", "ok")],
+    )
+
+
+def test_attempts_count_against_the_provider_they_went_to(failing_openai, policy):
+    rollup()
+
+    rows = {
+        (r.policy_id, r.provider_id): r for r in RoutingAnalytics.objects.filter(period_start=P0)
+    }
+    openai = rows[(policy.pk, "openai")]
+    # no request was served by openai, both failed ones count against it, and every attempt
+    assert (openai.request_count, openai.error_count, openai.success_count) == (2, 2, 0)
+    assert openai.attempt_count == 3 + 2 + 1
+    assert openai.attempt_error_count == 6
+    assert openai.attempt_errors == {"upstream_error": 5, "timeout": 1}
+    google = rows[(policy.pk, "google")]
+    assert (google.request_count, google.success_rate) == (3, Decimal("100.00"))
+    assert (google.attempt_count, google.attempt_error_count, google.attempt_errors) == (3, 0, {})
+    assert google.fallback_count == 3
+    unrouted = rows[(None, "google")]
+    assert (unrouted.attempt_count, unrouted.attempt_error_count) == (2, 1)
+    assert unrouted.attempt_errors == {"rate_limited": 1}
+    assert unrouted.fallback_count == 0
+
+    # idempotent with the attempt figures too
+    before = snapshot()
+    assert rollup().written == 0
+    assert snapshot() == before
+
+
+def test_a_provider_only_tried_gets_a_row_of_its_own(policy):
+    at = P0 + timedelta(seconds=30)
+    RequestLogFactory(
+        created_at=at,
+        policy=policy,
+        provider_id="google",
+        attempts=2,
+        attempts_detail=[attempt("anthropic", "connection_error"), attempt("google", "ok")],
+    )
+    rollup()
+    tried = RoutingAnalytics.objects.get(period_start=P0, provider_id="anthropic")
+    assert (tried.request_count, tried.attempt_count, tried.attempt_error_count) == (0, 1, 1)
+    assert tried.attempt_errors == {"connection_error": 1}
+    assert tried.latency_le["le_inf"] == 0
+    assert rollup().written == 0

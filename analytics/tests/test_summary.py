@@ -245,3 +245,52 @@ def test_failed_requests_count_against_the_last_provider_tried(log):
     analytics_rollup(since=START, until=END, now=END)
     from_rollups = summary(provider_id="anthropic", source="rollups")
     assert (from_rollups["request_count"], from_rollups["error_count"]) == (3, 1)
+
+
+def _attempt(provider, outcome):
+    return {"provider": provider, "model": "gpt-4o-mini", "outcome": outcome, "latency_ms": 5.0}
+
+
+@pytest.fixture
+def rescued(policy):
+    """openai fails every attempt: three requests rescued by google, one failed for good."""
+    for i in range(3):
+        RequestLogFactory(
+            created_at=START + timedelta(minutes=i),
+            policy=policy,
+            provider_id="google",
+            attempts=2,
+            attempts_detail=[_attempt("openai", "upstream_error"), _attempt("google", "ok")],
+        )
+    RequestLogFactory(
+        created_at=START,
+        policy=policy,
+        provider_id="",
+        status="error",
+        attempts=2,
+        attempts_detail=[_attempt("openai", "upstream_error"), _attempt("openai", "timeout")],
+    )
+
+
+@pytest.mark.parametrize("source", ["request_log", "rollups"])
+def test_a_failing_provider_shows_its_failed_attempts_in_either_source(rescued, source):
+    analytics_rollup(since=START, until=END)
+
+    summary = analytics_summary(SummaryQuery(START, END, group_by=("provider",), source=source))
+
+    groups = {g["provider_id"]: g for g in summary["groups"]}
+    openai, google = groups["openai"], groups["google"]
+    assert (openai["request_count"], openai["success_rate"]) == (1, 0.0)
+    assert (openai["attempt_count"], openai["attempt_error_count"]) == (5, 5)
+    assert openai["attempt_errors"] == {"upstream_error": 4, "timeout": 1}
+    assert (google["attempt_count"], google["attempt_error_count"], google["fallback_count"]) == (
+        3,
+        0,
+        3,
+    )
+    assert summary["attempt_count"] == 8 and summary["attempt_error_count"] == 5
+    assert summary["fallback_count"] == 3
+
+    # filtered to openai: its failed attempts, though it served nothing
+    only = analytics_summary(SummaryQuery(START, END, provider_id="openai", source=source))
+    assert only["attempt_error_count"] == 5 and only["success_count"] == 0

@@ -17,6 +17,7 @@ from .stats import ProviderStats, StatsConfig
 from .types import (
     CAPABILITIES,
     DEFAULT_FALLBACK_ON,
+    DRAINED,
     ERROR_TYPES,
     Caller,
     Decision,
@@ -37,6 +38,7 @@ __all__ = [
     "CAPABILITIES",
     "DEFAULT_EXPECTED_OUTPUT_TOKENS",
     "DEFAULT_FALLBACK_ON",
+    "DRAINED",
     "ERROR_TYPES",
     "NO_ESTIMATES",
     "OVER_COST_GUARD",

@@ -27,6 +27,7 @@ from .conditions import Facts, zone
 from .expected import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from .snapshot import Candidate, CompiledPolicy, Snapshot
 from .types import (
+    DRAINED,
     Decision,
     DecisionOptions,
     FallbackSpec,
@@ -191,6 +192,8 @@ class _Checker:
                 f"expected latency {latency:.2f}s > max_latency_s {c.max_latency_s:g}s",
                 False,
             )
+        if info.status == DRAINED:
+            return None, "provider drained by an operator", False
         if info.status == "down":
             return None, "provider down", True
         if self.intelligent and not stats.allows_request:

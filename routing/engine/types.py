@@ -85,6 +85,11 @@ class ModelOffer:
             )
 
 
+# A provider an operator took out of service (ProviderInfo.status): no traffic at all, not
+# even as a last resort, unlike "down".
+DRAINED = "drained"
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
     """A provider as the catalogue and the health probes see it."""

@@ -11,6 +11,7 @@ import pytest
 
 from routing.engine import (
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
+    DRAINED,
     OVER_COST_GUARD,
     Caller,
     DecisionOptions,
@@ -342,6 +343,18 @@ def test_down_provider_and_open_breaker_are_dropped():
         ("openai", "gpt-4.1"): "provider down",
         ("azure", "gpt-4o"): "circuit breaker open",
     }
+
+
+def test_a_drained_provider_is_not_even_a_last_resort():
+    snap = snapshot(
+        policy(targets(("openai", "gpt-4.1"), ("azure", "gpt-4o"))),
+        providers=with_status(openai=DRAINED),
+    )
+    stats = {"azure": StatsView(breaker_state="open", allows_request=False)}
+    decision = decide(request(), snap, stats, GUARD_OFF)
+    # azure's open breaker makes it a last resort; the drained openai is not one
+    assert route(decision) == [("azure", "gpt-4o")]
+    assert dropped_reasons(decision)[("openai", "gpt-4.1")] == "provider drained by an operator"
 
 
 def test_unhealthy_targets_are_a_last_resort_only():
