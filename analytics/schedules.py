@@ -1,6 +1,6 @@
 """The analytics jobs' default beat schedules (docs/jobs.md): the rollup, the daily report,
 retention, the observed output lengths and the request-log spool's shipping, from the
-settings' values. Installed by migrations 0007 and 0010 (the spool's, added later) and, after
+settings' values. Installed by migrations 0007 and 0011 (the spool's, added later) and, after
 a transactional test flushed the database, by tests; rows that exist are left
 as they are."""
 

@@ -463,7 +463,7 @@ for _name in ("ANALYTICS_REPORT_SCHEDULE", "RETENTION_SCHEDULE", "PRICE_SYNC_SCH
         raise ImproperlyConfigured(f"{_name} needs 5 cron fields, got {vars()[_name]!r}")
 
 # Beat reads its schedule from the database (django-celery-beat; Admin > Periodic tasks): the
-# data migrations analytics/0007 and 0010 and providers/0005 install the seven jobs with the
+# data migrations analytics/0007 and 0011 and providers/0005 install the seven jobs with the
 # values above, and operators edit them there. Nothing is scheduled from settings: the database
 # scheduler would copy such entries over the operators' edits at every start.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0007_beat_schedules'),
+        ('analytics', '0008_attempt_figures'),
     ]
 
     operations = [

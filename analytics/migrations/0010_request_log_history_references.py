@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0008_request_log_client_request_id'),
+        ('analytics', '0009_request_log_client_request_id'),
         ('routing', '0003_policy_sensitive_values'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -12,7 +12,7 @@ def install(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0009_request_log_history_references"),
+        ("analytics", "0010_request_log_history_references"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
