@@ -333,24 +333,34 @@ def test_network_policies_cover_every_pod():
 def _for_podman(docs, image: str, web_port: int, sim_port: int) -> list[dict]:
     """The dev overlay's ConfigMap and its web and simulator Deployments as podman runs them
     on this machine: host network (PostgreSQL and Redis listen on 127.0.0.1), free ports, the
-    test image. Everything else (probes, security context, volumes, config) as rendered."""
+    test image, and names of this run's own (podman's pods, containers and secrets are
+    machine-wide; other test runs may play the same overlay at the same time). Everything else
+    (probes, security context, volumes, config) as rendered."""
     kept = []
+    suffix = f"-{web_port}"
     for doc in docs:
         if doc["kind"] == "ConfigMap":
+            doc = json.loads(json.dumps(doc))
+            doc["metadata"]["name"] += suffix
             kept.append(doc)
         if doc["kind"] != "Deployment" or doc["metadata"]["name"] not in (
             "auterity-web-blue",
             "auterity-simulator",
         ):
             continue
+        is_web = doc["metadata"]["name"] == "auterity-web-blue"
         doc = json.loads(json.dumps(doc))
+        doc["metadata"]["name"] += suffix
         spec = doc["spec"]["template"]["spec"]
         spec["hostNetwork"] = True
         (container,) = spec["containers"]
         container["image"] = image
+        for source in container.get("envFrom", []):
+            for ref in ("configMapRef", "secretRef"):
+                if ref in source:
+                    source[ref]["name"] += suffix
         # podman refuses port mappings on the host network; probes name ports by number then
         del container["ports"]
-        is_web = doc["metadata"]["name"] == "auterity-web-blue"
         port, variable = (web_port, "WEB_BIND") if is_web else (sim_port, "SIMULATOR_PORT")
         value = f"127.0.0.1:{port}" if is_web else str(port)
         container["env"] = [e for e in container["env"] if e["name"] != variable]
@@ -373,7 +383,7 @@ def test_podman_kube_play_runs_the_dev_web_and_simulator_deployments(
     play = tmp_path / "play.yaml"
     play.write_text(yaml.safe_dump_all(docs))
     # podman keeps a Kubernetes Secret's data (base64 values, as JSON) as a podman secret
-    secret_name = "auterity-secrets"
+    secret_name = f"auterity-secrets-{web_port}"
     secret = tmp_path / "secret.json"
     secret.write_text(
         json.dumps({k: base64.b64encode(v.encode()).decode() for k, v in container_app_env.items()})
@@ -392,7 +402,7 @@ def test_podman_kube_play_runs_the_dev_web_and_simulator_deployments(
                 return "\n".join(
                     podman("logs", name, check=False).stderr[-2000:]
                     for name in names
-                    if re.match(r"auterity-(web-blue|simulator)-pod", name)
+                    if re.match(rf"auterity-(web-blue|simulator)-{web_port}-pod", name)
                 )
 
         assert wait_http_ok(f"http://127.0.0.1:{web_port}/healthz", Pod()).json() == {
@@ -405,7 +415,9 @@ def test_podman_kube_play_runs_the_dev_web_and_simulator_deployments(
             assert time.monotonic() < deadline, ready.text
             time.sleep(0.5)
         wait_http_ok(f"http://127.0.0.1:{sim_port}/_sim/health", Pod())
-        inspected = json.loads(podman("inspect", "auterity-web-blue-pod-0-web").stdout)[0]
+        inspected = json.loads(podman("inspect", f"auterity-web-blue-{web_port}-pod-0-web").stdout)[
+            0
+        ]
         assert inspected["Config"]["User"].split(":")[0] == "10001"
         assert inspected["HostConfig"]["ReadonlyRootfs"] is True
     finally:

@@ -755,3 +755,23 @@ class MessageStream:
         """The `error` event that ends a stream that broke after it started."""
         body = error_body(status, message, self.request_id)
         return [("error", {"type": "error", "error": body["error"]})]
+
+    # -- as a stream renderer: the gateway's relay asks for bytes at each step --------------
+
+    def render_start(self, upstream_id: Any, usage_so_far: Mapping | None) -> list[bytes]:
+        return [sse(name, data) for name, data in self.start(upstream_id, usage_so_far)]
+
+    def render_chunk(self, chunk: Mapping) -> list[bytes]:
+        return [sse(name, data) for name, data in self.feed(chunk)]
+
+    def render_closing(self) -> list[bytes]:
+        """Everything but the end marker, whose cost is in the final usage chunk fed last."""
+        cost = (self.final_usage or {}).get("cost")
+        events = self.finish(cost=cost)
+        return [sse(name, data) for name, data in events if name != "message_stop"]
+
+    def render_end(self) -> list[bytes]:
+        return [sse("message_stop", {"type": "message_stop"})]
+
+    def render_error(self, status: int, message: str) -> list[bytes]:
+        return [sse(name, data) for name, data in self.error(status, message)]

@@ -699,3 +699,37 @@ def test_sse_framing_is_one_event_per_blank_line():
     frame = fmt.sse("ping", {"type": "ping"})
     assert frame == b'event: ping\ndata: {"type":"ping"}\n\n'
     assert json.loads(fmt.sse("x", {"t": "é"}).split(b"data: ")[1]) == {"t": "é"}
+
+
+def test_renderer_steps_frame_the_same_events():
+    request = fmt.messages_request(body(stream=True))
+    stream = fmt.MessageStream(request, request_id="r1")
+    frames = stream.render_start("msg_01abc", {"prompt_tokens": 4, "completion_tokens": 0})
+    frames += stream.render_chunk(chunk({"role": "assistant", "content": "Hi"}))
+    frames += stream.render_chunk(chunk({}, "stop"))
+    frames += stream.render_chunk(
+        {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 1, "cost": 0.5}}
+    )
+    closing = stream.render_closing()
+    frames += closing + stream.render_end()
+    names = [frame.split(b"\n", 1)[0].decode() for frame in frames]
+    assert names == [
+        "event: message_start",
+        "event: ping",
+        "event: content_block_start",
+        "event: content_block_delta",
+        "event: content_block_stop",
+        "event: message_delta",
+        "event: message_stop",
+    ]
+    delta = json.loads(closing[-1].split(b"data: ", 1)[1])
+    assert delta["usage"] == {
+        "input_tokens": 4,
+        "output_tokens": 1,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cost": 0.5,
+    }
+    assert b'"id":"msg_01abc"' in frames[0]  # Anthropic's own id kept
+    (error,) = stream.render_error(502, "broke")
+    assert error.startswith(b"event: error\n")
