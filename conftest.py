@@ -14,14 +14,26 @@ os.environ.setdefault("CACHE_URL", "locmemcache://")
 
 
 def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("django"):
+        return
+    from django.test.utils import override_settings
+
+    # Snapshots (catalogue, flags, principals) reload in the reading thread: a background
+    # thread's connection would not see a test's uncommitted rows. The servers the tests start
+    # in subprocesses keep the default, background (tests/test_store_outages.py).
+    override_settings(SNAPSHOT_REFRESH="inline").enable()
+    # This run's request-log spool: files of its own, never another run's (analytics/spool.py).
+    import tempfile
+
+    override_settings(
+        REQUEST_LOG_SPOOL_DIR=tempfile.mkdtemp(prefix="auterity-test-spool-")
+    ).enable()
     # pytest-django loads the settings before this file is imported, so the line above comes
     # too late for CACHES: without this, every test run shares var/cache with the others on
     # the machine, and one run's cache.clear() or waffle entries (group ids of its own
     # database) leak into another's routing decisions.
-    if _EXPLICIT_CACHE or not config.pluginmanager.hasplugin("django"):
+    if _EXPLICIT_CACHE:
         return
-    from django.test.utils import override_settings
-
     override_settings(
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     ).enable()
@@ -42,8 +54,10 @@ def _request_log_writer_stopped(django_db_setup, django_db_blocker):
     # database while it is open.
     yield
     from analytics.log_writer import request_log_writer
+    from core.snapshot import refresher
 
     request_log_writer().close(10)
+    refresher.close_connections()
 
 
 @pytest.fixture(autouse=True)
@@ -77,12 +91,12 @@ def _fresh_process_state():
 
     from accounts.principal import principal_cache
     from routing import flags
-    from routing.catalog import _holder
+    from routing.catalog import catalogue_reset
     from routing.decisions import provider_stats_reset
     from routing.output_estimates import output_estimates_reset
 
     cache.clear()
-    _holder.invalidate()
+    catalogue_reset()
     flags.flags_reset()
     principal_cache.clear()
     output_estimates_reset()

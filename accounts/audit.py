@@ -109,7 +109,8 @@ def current_actor() -> Actor:
     auth = getattr(request, "auth", None)
     via = "admin" if request.path.startswith(reverse("admin:index")) else "api"
     remote = request.META.get("REMOTE_ADDR") or None
-    request_id = (request.headers.get("X-Request-ID") or "")[:64]
+    # The id Auterity gave the request (core/request_context.py), as on its log lines.
+    request_id = getattr(request, "request_id", "")
     if user is None or not user.is_authenticated:
         return Actor(None, "anonymous", via, remote, request_id)
     label = user.get_username()

@@ -32,7 +32,11 @@ from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.snapshot import OutageLog, refresher
 
 from .choices import BudgetPeriod
 
@@ -274,10 +278,8 @@ def admit(principal, *, estimated_tokens: int = 0, now: float | None = None) -> 
         ops.append((spend_key, 0, budget_left_s + 3600))
     if not ops:
         return {}
-    try:
-        values = counter_store().add(ops)
-    except Exception:
-        logger.exception("rate-limit store unavailable; letting %s through unchecked", who)
+    values = _counted(ops)
+    if values is None:
         return {}
 
     windows = [
@@ -340,6 +342,35 @@ def admit(principal, *, estimated_tokens: int = 0, now: float | None = None) -> 
     return headers
 
 
+# While the counters' store (Redis, or the database) is unreachable the limits fail open: one
+# warning when it goes, one line when it is back (core/snapshot.py's OutageLog), not a
+# traceback per request.
+_store_outage = OutageLog("rate_limits", meanwhile="letting requests through unchecked")
+_STORE_OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OperationalError,
+    InterfaceError,
+    OSError,
+)
+
+
+def _counted(ops: list[tuple[str, int, int]]) -> dict[str, int] | None:
+    """`counter_store().add(ops)`, or None when the store cannot answer (fail open)."""
+    try:
+        values = counter_store().add(ops)
+    except _STORE_OUTAGES as exc:
+        _store_outage.failed(exc)
+        refresher.watch(_store_outage)
+        return None
+    except Exception:
+        logger.exception("rate-limit store failed; letting the request through unchecked")
+        return None
+    if _store_outage.failing:
+        _store_outage.succeeded()
+    return values
+
+
 def usage_record(principal, *, tokens: int, cost: Decimal, now: float | None = None) -> None:
     """Add a finished request's tokens and cost to the caller's minute and budget counters."""
     limits: KeyLimits = principal.limits or DEFAULT_LIMITS
@@ -354,10 +385,7 @@ def usage_record(principal, *, tokens: int, cost: Decimal, now: float | None = N
         ops.append((spend_key, nano_usd, seconds_left + 3600))
     if not ops:
         return
-    try:
-        counter_store().add(ops)
-    except Exception:
-        logger.exception("rate-limit store unavailable; usage of %s not counted", who)
+    _counted(ops)
 
 
 def api_key_spend(api_key, *, now: float | None = None) -> Decimal:
@@ -378,9 +406,8 @@ def window_hit(bucket: str, *, limit: int, seconds: int, now: float | None = Non
     """
     now = time.time() if now is None else now
     key = f"rl:{bucket}:{seconds}:{int(now // seconds)}"
-    try:
-        used = counter_store().add([(key, 1, 2 * seconds)])[key]
-    except Exception:
-        logger.exception("rate-limit store unavailable; letting %s through unchecked", bucket)
+    values = _counted([(key, 1, 2 * seconds)])
+    if values is None:
         return True, 0
+    used = values[key]
     return used <= limit, seconds - int(now) % seconds

@@ -3,15 +3,20 @@
 Resolving a bearer token takes two queries (key + groups); the gateway's hot path resolves the
 same few keys thousands of times a second, so resolved principals are kept in-process for
 `PRINCIPAL_CACHE_SECONDS`. Revoking a key therefore takes effect within that many seconds
-(documented in docs/security.md).
+(documented in docs/security.md). While the database is unreachable a key already seen keeps
+its last good principal (PRINCIPAL_STALE_MAX_SECONDS at most); a key never seen gets a 503.
 """
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
+
+from core.snapshot import OutageLog, StoreUnavailable, refresher
 
 from .choices import Scope
 from .limits import KeyLimits, caller_key
@@ -93,22 +98,78 @@ def principal_for_api_key(api_key: ApiKey) -> Principal:
     )
 
 
+# What `peek()` answers for a token this process holds no usable answer for.
+MISS = object()
+# After a failed reload, a token's last good principal serves this long before the next try.
+_RETRY_AFTER_FAILURE_S = 1.0
+
+
+class _Entry:
+    __slots__ = ("expires_at", "hard_expiry", "load", "loaded_at", "principal", "retry_at")
+
+    def __init__(self, principal, loaded_at, ttl, valid_s, load):
+        self.principal = principal
+        self.loaded_at = loaded_at
+        self.expires_at = loaded_at + ttl
+        # A key or token that expires is never served past its expiry, stale or not.
+        self.hard_expiry = loaded_at + valid_s if valid_s is not None else float("inf")
+        self.load = load
+        self.retry_at = 0.0
+
+    def fresh(self, now: float) -> bool:
+        return now < self.expires_at
+
+    def usable_stale(self, now: float) -> bool:
+        return (
+            now < self.hard_expiry and now - self.loaded_at < settings.PRINCIPAL_STALE_MAX_SECONDS
+        )
+
+
 class _PrincipalCache:
-    """Resolved bearer tokens (API keys and JWTs), keyed by their SHA-256, for a few seconds."""
+    """Resolved bearer tokens (API keys and JWTs), keyed by their SHA-256.
+
+    An answer is fresh for PRINCIPAL_CACHE_SECONDS. Past that it is reloaded; while the
+    database is unreachable the last good answer keeps serving for up to
+    PRINCIPAL_STALE_MAX_SECONDS after it was loaded (never past the key's or token's own
+    expiry), with one log line per outage (core/snapshot.py's OutageLog) and
+    `auterity_snapshot_stale_seconds{snapshot="principals"}`. A token never seen before cannot
+    be checked then: StoreUnavailable (a 503 for the caller)."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, threading.Lock] = {}
+        self.outage = OutageLog("principals")
+
+    def peek(self, raw_token: str):
+        """From memory only, for the gateway's event loop: the cached principal, None for a
+        token known to be bad, or MISS (resolve it with `principal_from_api_key` /
+        `principal_from_jwt` off the loop). A stale answer that may still serve is returned
+        and reloaded in the background."""
+        entry = self._entries.get(hash_key(raw_token))
+        if entry is None:
+            return MISS
+        now = time.monotonic()
+        if entry.fresh(now):
+            return entry.principal
+        if not entry.usable_stale(now):
+            return MISS
+        if now >= entry.retry_at:
+            refresher.submit(
+                ("principal", hash_key(raw_token)),
+                lambda: self._reload_quietly(raw_token, entry.load),
+            )
+        return entry.principal
 
     def get(self, raw_token: str, load=None) -> Principal | None:
         """The principal for `raw_token`; `load(raw_token)` resolves a miss and returns
-        `(principal, seconds it may be trusted or None)`. The default loads an API key."""
+        `(principal, seconds it may be trusted or None)`. The default loads an API key.
+        May query the database; raises StoreUnavailable when it cannot answer."""
+        load = load or _load_api_key
         digest = hash_key(raw_token)
-        now = time.monotonic()
         entry = self._entries.get(digest)
-        if entry is not None and entry[0] > now:
-            return entry[1]
+        if entry is not None and entry.fresh(time.monotonic()):
+            return entry.principal
         with self._lock:
             loading = self._loading.setdefault(digest, threading.Lock())
         with loading:
@@ -116,24 +177,45 @@ class _PrincipalCache:
             # find it fresh instead of each running the same queries.
             entry = self._entries.get(digest)
             now = time.monotonic()
-            if entry is not None and entry[0] > now:
-                return entry[1]
+            if entry is not None and (
+                entry.fresh(now) or (now < entry.retry_at and entry.usable_stale(now))
+            ):
+                return entry.principal
             try:
-                principal, valid_s = (load or _load_api_key)(raw_token)
-            except BaseException:
-                # A failed load (database down) caches nothing and leaves no lock behind.
+                return self._load(digest, raw_token, load)
+            except DatabaseError as exc:
+                self.outage.failed(exc)
+                refresher.watch(self.outage)
+                if entry is not None and entry.usable_stale(now):
+                    entry.retry_at = now + _RETRY_AFTER_FAILURE_S
+                    return entry.principal
+                raise StoreUnavailable("the caller's credentials", exc) from exc
+            finally:
                 with self._lock:
                     self._loading.pop(digest, None)
-                raise
-            ttl = settings.PRINCIPAL_CACHE_SECONDS
-            if valid_s is not None:
-                ttl = min(ttl, valid_s)
-            with self._lock:
+
+    def _load(self, digest: str, raw_token: str, load) -> Principal | None:
+        now = time.monotonic()
+        principal, valid_s = load(raw_token)
+        self.outage.succeeded()
+        ttl = settings.PRINCIPAL_CACHE_SECONDS
+        if valid_s is not None:
+            ttl = min(ttl, valid_s)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                # Bad tokens first: a flood of made-up tokens must not evict real callers'
+                # answers, which are what keeps them served through a database outage.
+                for key in [k for k, e in self._entries.items() if e.principal is None]:
+                    del self._entries[key]
                 if len(self._entries) > 10_000:
                     self._entries.clear()
-                self._entries[digest] = (now + ttl, principal)
-                self._loading.pop(digest, None)
+            self._entries[digest] = _Entry(principal, now, ttl, valid_s, load)
         return principal
+
+    def _reload_quietly(self, raw_token: str, load) -> None:
+        """peek()'s background reload; a failure keeps the entry (reported once per outage)."""
+        with contextlib.suppress(StoreUnavailable):
+            self.get(raw_token, load)
 
     def clear(self):
         with self._lock:

@@ -1,18 +1,16 @@
 """What /metrics reads from the request log when scraped: `ai_cost_savings_percentage`."""
 
-import logging
-import threading
-import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from .models import RequestLog
+from core.snapshot import LastGoodSnapshot
 
-logger = logging.getLogger(__name__)
+from .models import RequestLog
 
 
 class CostSavingsCollector:
@@ -22,18 +20,21 @@ class CostSavingsCollector:
     baseline_cost prices the same usage on the requested model's default provider. 0.15 means
     routing spent 15 % less than sending everything to the defaults; below 0 it spent more.
     With no spend in the window the value is 0. One indexed range query on
-    request_log.created_at, cached `METRICS_SAVINGS_CACHE_SECONDS` per process, so scrapes of
-    any worker or host agree and cost nothing under load.
+    request_log.created_at, run by the process's snapshot thread every
+    `METRICS_SAVINGS_CACHE_SECONDS` (core/snapshot.py), never by a scrape: a scrape answers
+    from memory, so it costs nothing under load and never waits on a slow or locked
+    request_log; while the database is down it shows the last value computed.
     """
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._cached: tuple[float, float, float] | None = None
-        self._at = float("-inf")
+        self._snapshot = LastGoodSnapshot(
+            "cost_savings",
+            lambda _current: self._query(),
+            lambda: settings.METRICS_SAVINGS_CACHE_SECONDS,
+        )
 
     def reset(self) -> None:
-        with self._lock:
-            self._cached, self._at = None, float("-inf")
+        self._snapshot.reset()
 
     def describe(self):
         return list(self._families(0.0, 0.0, 0.0))
@@ -56,25 +57,24 @@ class CostSavingsCollector:
 
     def _query(self) -> tuple[float, float, float]:
         since = timezone.now() - timedelta(seconds=settings.METRICS_SAVINGS_WINDOW_SECONDS)
-        sums = RequestLog.objects.filter(created_at__gte=since).aggregate(
-            cost=Sum("cost"), baseline=Sum("baseline_cost")
-        )
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # A locked request_log must not hold the snapshot thread (it also reloads the
+                # catalogue and flags): give up, keep the last value, try again next time.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL statement_timeout = 5000")
+            sums = RequestLog.objects.filter(created_at__gte=since).aggregate(
+                cost=Sum("cost"), baseline=Sum("baseline_cost")
+            )
         cost = float(sums["cost"] or 0)
         baseline = float(sums["baseline"] or 0)
         savings = 1.0 - cost / baseline if baseline > 0 else 0.0
         return savings, cost, baseline
 
     def collect(self):
-        now = time.monotonic()
-        with self._lock:
-            if self._cached is None or now - self._at >= settings.METRICS_SAVINGS_CACHE_SECONDS:
-                try:
-                    self._cached, self._at = self._query(), now
-                except Exception:
-                    logger.warning("cost savings unavailable for /metrics", exc_info=True)
-                    if self._cached is None:
-                        return
-            cached = self._cached
+        cached = self._snapshot.peek()
+        if cached is None:
+            return  # not computed yet (it is being, in the background)
         yield from self._families(*cached)
 
 

@@ -10,18 +10,25 @@ requests at every row (bench/README.md).
 
 What can happen to a row (docs/observability.md, "Request log durability"):
 
-- It is committed within about REQUEST_LOG_BATCH_SECONDS of the answer. `flush()` waits for
-  everything queued so far; the process drains the queue when it exits (`atexit`, and
-  multiprocessing's exit finalizers, which granian's workers run instead of `atexit`).
-- The database is unreachable: the group is kept and retried with backoff (up to 5 s apart)
-  until it is written; requests keep being answered meanwhile. At most
-  REQUEST_LOG_QUEUE_MAX_ROWS rows wait in memory; past that a new row is dropped, with an error
-  line and `auterity_request_log_dropped_total`.
-- The database refuses a row (a duplicate request id, say): the group is retried one row at a
-  time so that only that row fails, with an error line and the same counter.
-- The process is killed (SIGKILL, OOM) before its rows are written: they are lost. With
-  REQUEST_LOG_COMMIT_BEFORE_RESPONSE each request instead waits until its own row is committed
-  (one more round trip of latency, same CPU) and gets the error if it could not be.
+- Before the request answers, the row is appended to this process's spool file on local disk
+  (analytics/spool.py; one write(), fsync'd in batches every REQUEST_LOG_SPOOL_FSYNC_SECONDS by
+  this thread). It is committed within about REQUEST_LOG_BATCH_SECONDS of the answer; a spool
+  file whose rows are all committed is deleted. `flush()` waits for everything queued so far;
+  the process drains the queue when it exits (`atexit`, and multiprocessing's exit finalizers,
+  which granian's workers run instead of `atexit`).
+- The database is unreachable (or memory holds REQUEST_LOG_QUEUE_MAX_ROWS rows): the rows on
+  disk are forgotten in memory and shipped from their files once it answers again (retried
+  with backoff up to 5 s apart); requests keep being answered meanwhile.
+- The process dies (SIGKILL, OOM, a crash): its spool files are adopted by another process
+  (this thread looks for orphans every REQUEST_LOG_SPOOL_ADOPT_SECONDS; the Celery task
+  `ship_request_log_spool_task` too) and shipped, without writing any row twice.
+- A row cannot be spooled (the spool is full or unset, the disk refuses the write): it waits
+  in memory as above, and past REQUEST_LOG_QUEUE_MAX_ROWS it is dropped, with an error line and
+  `auterity_request_log_dropped_total`.
+- The database refuses a row (a constraint): the group is retried one row at a time so that
+  only that row fails, with an error line and the same counter.
+- With REQUEST_LOG_COMMIT_BEFORE_RESPONSE each request waits until its own row is committed
+  (or, while the database is unreachable, safe in the spool).
 
 A caller inside a transaction (`transaction.atomic`) writes its row itself, in that
 transaction.
@@ -36,6 +43,7 @@ import multiprocessing.util
 import os
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import (
@@ -49,6 +57,7 @@ from django.db import (
 from core import metrics
 
 from .models import RequestLog
+from .spool import Adopted, Spool, database_folder, fsync
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +65,16 @@ logger = logging.getLogger(__name__)
 _RETRY_FIRST, _RETRY_MAX = 0.2, 5.0
 # A group stops gathering rows at this size (one COPY).
 _BATCH_MAX_ROWS = 1000
+# RequestLogWriter's spool_dir default: REQUEST_LOG_SPOOL_DIR.
+_FROM_SETTINGS = "<REQUEST_LOG_SPOOL_DIR>"
 
 
 class _Entry:
-    __slots__ = ("done", "error", "event", "fields")
+    __slots__ = ("done", "error", "event", "fields", "segment")
 
     def __init__(self, fields: dict, waited: bool = False):
         self.fields = fields
+        self.segment = None  # the spool file holding the row, if it is on disk
         # Only a row a request is blocked on (commit before response) has one.
         self.event = threading.Event() if waited else None
         self.done = False
@@ -82,7 +94,12 @@ class _Entry:
 class RequestLogWriter:
     """Per-process background writer of request-log rows (see the module docstring)."""
 
-    def __init__(self, using: str = DEFAULT_DB_ALIAS, max_rows: int | None = None):
+    def __init__(
+        self,
+        using: str = DEFAULT_DB_ALIAS,
+        max_rows: int | None = None,
+        spool_dir: Path | str | None = _FROM_SETTINGS,
+    ):
         self.using = using
         self.max_rows = max_rows
         self._cond = threading.Condition()
@@ -91,6 +108,52 @@ class RequestLogWriter:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._columns = _Columns()
+        self._spool_dir = spool_dir
+        self._spool: Spool | None = None
+        self._spool_opened = False
+        self._shipping = 0  # rows of spool files the writer thread is shipping now
+        self._scanned_at = float("-inf")
+        self._synced_at = 0.0
+        self._batch: list[_Entry] = []  # the rows the writer thread is writing now
+
+    # --- the spool (analytics/spool.py) ------------------------------------------------------
+
+    def spool(self) -> Spool | None:
+        """This process's spool for its database, opened on first use (None: disabled, or the
+        folder cannot be made). Under self._cond."""
+        if not self._spool_opened:
+            self._spool_opened = True
+            directory = self._spool_dir
+            if directory is _FROM_SETTINGS:
+                directory = settings.REQUEST_LOG_SPOOL_DIR
+            if directory:
+                connection = connections[self.using]
+                folder = Path(directory) / database_folder(
+                    connection.settings_dict, connection.vendor
+                )
+                try:
+                    self._spool = Spool(folder, settings.REQUEST_LOG_SPOOL_MAX_BYTES)
+                except OSError as exc:
+                    logger.error("request-log spool %s unusable (%s); rows kept in memory only",
+                                 folder, exc)  # fmt: skip
+        return self._spool
+
+    def _spill(self, spool: Spool) -> None:
+        """Under self._cond: the rows on disk and not yet committed are shipped from their
+        files from now on, not from memory (the database is unreachable, or memory is full).
+        A request waiting for such a row is answered: its row is safe on disk."""
+        spilled = set(map(id, spool.spill()))
+        if not spilled:
+            return
+        kept = []
+        for entry in self._queue:
+            if entry.segment is not None and id(entry.segment) in spilled:
+                if entry.waited:
+                    entry.finish()
+            else:
+                kept.append(entry)
+        self._queue = kept
+        self._cond.notify_all()
 
     # --- producers ---------------------------------------------------------------------------
 
@@ -105,8 +168,16 @@ class RequestLogWriter:
         entry = _Entry(fields, waited=wait)
         limit = self.max_rows or settings.REQUEST_LOG_QUEUE_MAX_ROWS
         with self._cond:
+            spool = self.spool()
+            if spool is not None:
+                entry.segment = spool.append(self._columns.record(fields))
             if len(self._queue) >= limit and not wait:
-                _dropped(1, f"the queue holds {limit} rows (REQUEST_LOG_QUEUE_MAX_ROWS)")
+                if entry.segment is None:
+                    _dropped(1, _full_reason(limit, spool))
+                    return
+                # Memory is full but the row is on disk: ship the spool's rows from there.
+                self._spill(spool)
+                self._start_thread()
                 return
             was_empty = not self._queue
             self._queue.append(entry)
@@ -126,7 +197,7 @@ class RequestLogWriter:
         `timeout` seconds passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._in_progress:
+            while self._queue or self._in_progress or self._has_spilled():
                 self._start_thread()  # if it is not running
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -141,7 +212,8 @@ class RequestLogWriter:
         deadline = time.monotonic() + timeout
         if not self.flush(timeout):
             with self._cond:
-                lost = len(self._queue) + self._in_progress
+                # Rows on disk are not lost: the next process adopts their files.
+                lost = sum(1 for e in (*self._queue, *self._batch) if e.segment is None)
             _dropped(lost, f"the process exited before they were written ({timeout:g} s)")
         report_drops()
         with self._cond:
@@ -152,10 +224,30 @@ class RequestLogWriter:
             # It closes its database connection on the way out. Within the same `timeout`: a
             # thread stuck in a write is not waited for twice (its rows are counted lost).
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            if self._spool is not None:
+                left = self._spool.close()
+                if left:
+                    logger.warning(
+                        "%d request-log row(s) left in the spool %s for the next process",
+                        left,
+                        self._spool.directory,
+                    )
+            self._spool, self._spool_opened = None, False
 
     def pending(self) -> int:
+        """Rows in memory not yet committed (rows in spool files are counted by
+        `spooled()`)."""
         with self._cond:
             return len(self._queue) + self._in_progress
+
+    def spooled(self) -> int:
+        """Rows waiting in this process's spool files to be shipped from there."""
+        with self._cond:
+            spool = self._spool
+            if spool is None:
+                return 0
+            return sum(segment.appended for segment in spool.to_ship())
 
     # --- the writer thread -------------------------------------------------------------------
 
@@ -173,31 +265,177 @@ class RequestLogWriter:
         try:
             while True:
                 with self._cond:
-                    while not self._queue:
+                    while not self._queue and not self._has_spilled():
                         if self._closing:
                             return
-                        self._cond.wait()
-                    self._gather()
-                    batch, self._queue = self._queue, []
+                        wait = self._idle_wait()
+                        if wait is not None and wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    batch: list[_Entry] = []
+                    if self._queue:
+                        self._gather()
+                        batch, self._queue = self._queue, []
+                    self._batch = batch
                     self._in_progress = len(batch)
-                retry = self._write_batch(batch)
+                unreachable = False
+                if batch:
+                    retry, unreachable = self._write_batch(batch)
+                    with self._cond:
+                        retry = self._after_batch(batch, retry, unreachable)
+                        if retry:
+                            # The database is unreachable: keep the rows, first in line.
+                            self._queue[:0] = retry
+                        self._in_progress = 0
+                        self._batch = []
+                        self._cond.notify_all()
+                if not unreachable:
+                    unreachable = not self._spool_work()
                 with self._cond:
-                    if retry:
-                        # The database is unreachable: keep the rows, first in line.
-                        self._queue[:0] = retry
-                    self._in_progress = 0
                     held = len(self._queue)
                     self._cond.notify_all()
                 _held(held)
                 if _drops_unreported:
                     report_drops()
-                if retry:
+                if unreachable:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, _RETRY_MAX)
                 else:
                     backoff = _RETRY_FIRST
         finally:
             connections[self.using].close()
+
+    def _idle_wait(self) -> float | None:
+        """Under self._cond, queue empty: how long the thread may sleep (None: until a row
+        comes). With a spool it wakes to fsync and to look for orphaned files."""
+        spool = self.spool()
+        if spool is None:
+            return None
+        now = time.monotonic()
+        return min(
+            self._scanned_at + settings.REQUEST_LOG_SPOOL_ADOPT_SECONDS - now,
+            settings.REQUEST_LOG_SPOOL_ADOPT_SECONDS,
+        )
+
+    def _has_spilled(self) -> bool:
+        return self._spool is not None and any(s.spilled for s in self._spool.segments)
+
+    def _after_batch(self, batch: list[_Entry], retry: list[_Entry], unreachable: bool):
+        """Under self._cond: account for a written batch in the spool; after a failed one,
+        hand its rows on disk over to their files. Returns the rows to keep in memory."""
+        spool = self._spool
+        if spool is None:
+            return retry
+        if not unreachable:
+            done: dict[int, tuple] = {}
+            for entry in batch:
+                if entry.segment is not None:
+                    segment, count = done.get(id(entry.segment), (entry.segment, 0))
+                    done[id(entry.segment)] = (segment, count + 1)
+            for segment, count in done.values():
+                spool.rows_done(segment, count)
+            return retry
+        self._spill(spool)
+        kept = []
+        for entry in retry:
+            if entry.segment is None:
+                kept.append(entry)
+            elif entry.waited:
+                entry.finish()  # on disk: as safe as committed, and shipped from there
+        return kept
+
+    def _spool_work(self) -> bool:
+        """Ship the files this process spilled and the orphans of dead processes; fsync what
+        is due. False if the database was unreachable."""
+        spool = self._spool
+        if spool is None:
+            return True
+        now = time.monotonic()
+        if now - self._synced_at >= settings.REQUEST_LOG_SPOOL_FSYNC_SECONDS:
+            self._synced_at = now
+            with self._cond:
+                pending = spool.to_sync()
+            fsync(pending)  # not under the lock: requests keep appending meanwhile
+        with self._cond:
+            own = spool.to_ship()
+        for segment in own:
+            records, bad = _read_records(segment.path)
+            if not self._ship(records, bad, segment.path):
+                return False
+            with self._cond:
+                spool.shipped(segment)
+        if now - self._scanned_at < settings.REQUEST_LOG_SPOOL_ADOPT_SECONDS:
+            return True
+        self._scanned_at = now
+        with self._cond:
+            total = spool.scan()
+        _spool_size(total)
+        for adopted in spool.adoptable():
+            try:
+                records, bad = adopted.rows()
+                if not self._ship(records, bad, adopted.path):
+                    adopted.release()
+                    return False
+            except BaseException:
+                adopted.release()
+                raise
+            adopted.done()
+            logger.info(
+                "request-log spool %s adopted: %d row(s) shipped", adopted.path.name, len(records)
+            )
+        return True
+
+    def ship_orphans(self) -> int:
+        """Ship, in this thread, the spool files of processes that are gone (the Celery task's
+        way in, for a host whose web processes are not running); returns the rows shipped.
+        Raises OperationalError if the database is unreachable (the files stay)."""
+        with self._cond:
+            spool = self.spool()
+        if spool is None:
+            return 0
+        shipped = 0
+        for adopted in spool.adoptable():
+            try:
+                records, bad = adopted.rows()
+                if not self._ship(records, bad, adopted.path):
+                    raise OperationalError(f"request-log spool {adopted.path.name} not shipped")
+            except BaseException:
+                adopted.release()
+                raise
+            adopted.done()
+            shipped += len(records)
+        return shipped
+
+    def _bulk_insert(self, rows: list[RequestLog]) -> None:
+        """INSERT ... ON CONFLICT (request_id) DO NOTHING: a row already there stays as it is."""
+        RequestLog.objects.using(self.using).bulk_create(rows, ignore_conflicts=True)
+
+    def _ship(self, records: list[dict], unreadable: int, path: Path) -> bool:
+        """Insert a spool file's rows, skipping those the database has; False if unreachable
+        (the file is kept and tried again)."""
+        _dropped(unreadable, f"unreadable line(s) in the request-log spool {path.name}")
+        rows = [self._columns.from_record(record) for record in records]
+        try:
+            for start in range(0, len(rows), _BATCH_MAX_ROWS):
+                chunk = rows[start : start + _BATCH_MAX_ROWS]
+                try:
+                    self._bulk_insert(chunk)
+                except (OperationalError, InterfaceError):
+                    raise
+                except DatabaseError:
+                    for one in chunk:  # only the row the database refuses is lost
+                        try:
+                            self._bulk_insert([one])
+                        except (OperationalError, InterfaceError):
+                            raise
+                        except DatabaseError as exc:
+                            _dropped(1, f"the database refused request {one.request_id!r}: {exc}")
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("request-log spool %s not shipped yet (%s); retrying", path.name, exc)
+            connections[self.using].close()
+            return False
+        metrics.request_log_rows_shipped(len(rows))
+        return True
 
     def _gather(self) -> None:
         """Under self._cond, with rows queued: let more arrive for up to REQUEST_LOG_BATCH_SECONDS
@@ -211,32 +449,34 @@ class RequestLogWriter:
                 return
             self._cond.wait(remaining)
 
-    def _write_batch(self, batch: list[_Entry]) -> list[_Entry]:
-        """Write a group; return the rows to retry later (database unreachable)."""
+    def _write_batch(self, batch: list[_Entry]) -> tuple[list[_Entry], bool]:
+        """Write a group; return (the rows to retry later, whether the database was
+        unreachable)."""
         try:
             # One statement, in autocommit: it commits or fails as a whole.
             self._insert([entry.fields for entry in batch])
         except (OperationalError, InterfaceError) as exc:
             logger.warning("request-log write of %d row(s) failed (%s); retrying", len(batch), exc)
-            # A request waiting for its row gets the error now rather than wait for the outage.
+            # A request waiting for a row that is not on disk gets the error now rather than
+            # wait for the outage.
             for entry in batch:
-                if entry.waited:
+                if entry.waited and entry.segment is None:
                     entry.finish(exc)
-            return [entry for entry in batch if not entry.waited]
+            return [e for e in batch if not (e.waited and e.segment is None)], True
         except DatabaseError as exc:
             if len(batch) > 1:
                 logger.warning(
                     "request-log group of %d failed (%s); writing rows one by one", len(batch), exc
                 )
             self._write_one_by_one(batch)
-            return []
+            return [], False
         except Exception as exc:  # a bug: say so loudly, do not spin on it
             logger.exception("request-log write of %d row(s) failed", len(batch))
             self._refused(batch, exc)
-            return []
+            return [], False
         for entry in batch:
             entry.finish()
-        return []
+        return [], False
 
     def _write_one_by_one(self, batch: list[_Entry]) -> None:
         for entry in batch:
@@ -280,6 +520,27 @@ class RequestLogWriter:
 
 def _held(count: int) -> None:
     metrics.request_log_rows_held(count)
+
+
+def _spool_size(total_bytes: int) -> None:
+    metrics.request_log_spool_bytes(total_bytes, settings.REQUEST_LOG_SPOOL_MAX_BYTES)
+
+
+def _full_reason(limit: int, spool: Spool | None) -> str:
+    if spool is None:
+        return f"the queue holds {limit} rows (REQUEST_LOG_QUEUE_MAX_ROWS) and no spool is set"
+    return (
+        f"the queue holds {limit} rows (REQUEST_LOG_QUEUE_MAX_ROWS) and the spool is full "
+        f"(REQUEST_LOG_SPOOL_MAX_BYTES) or cannot be written"
+    )
+
+
+def _read_records(path: Path) -> tuple[list[dict], int]:
+    adopted = Adopted(path, os.open(path, os.O_RDONLY))
+    try:
+        return adopted.rows()
+    finally:
+        adopted.release()
 
 
 # During an outage every request past the queue limit loses its row: one error line per
@@ -340,6 +601,8 @@ class _Columns:
         # Callers may name a foreign key by its field (`user`) or column (`user_id`).
         self._names = frozenset(f.name for f in fields) | frozenset(f.attname for f in fields)
         self._readers = [_reader(f) for f in fields]
+        self._record_readers = [(f.attname, _reader(f, encode_json=False)) for f in fields]
+        self._to_python = {f.attname: f.to_python for f in fields}
         table = f'"{RequestLog._meta.db_table}"'
         columns = ", ".join(f'"{f.column}"' for f in fields)
         placeholders = ", ".join(["%s"] * len(fields))
@@ -355,6 +618,20 @@ class _Columns:
     def values(self, fields: dict) -> list:
         return [read(fields) for read in self._readers]
 
+    def record(self, fields: dict) -> dict:
+        """The row as a spool line: column attribute name -> value, JSON fields unencoded."""
+        return {attname: read(fields) for attname, read in self._record_readers}
+
+    def from_record(self, record: dict) -> RequestLog:
+        """A spool line back as a row; columns the line lacks (added since) get defaults."""
+        return RequestLog(
+            **{
+                attname: self._to_python[attname](value)
+                for attname, value in record.items()
+                if attname in self._to_python
+            }
+        )
+
     def send(self, raw_connection, rows: list[list]) -> None:
         import psycopg  # only PostgreSQL gets here
 
@@ -369,8 +646,9 @@ class _Columns:
                 copy.write_row(row)
 
 
-def _reader(field):
-    """A function reading `field`'s value from a dict of fields, as the database takes it."""
+def _reader(field, encode_json: bool = True):
+    """A function reading `field`'s value from a dict of fields, as the database takes it
+    (JSON fields encoded unless `encode_json` is false)."""
     name, attname = field.name, field.attname
     default = field.get_default
     if field.is_relation:
@@ -382,7 +660,7 @@ def _reader(field):
             return None if value is None else value.pk
 
         return related
-    if field.get_internal_type() == "JSONField":
+    if field.get_internal_type() == "JSONField" and encode_json:
         encoder = field.encoder
 
         def json_value(fields):
@@ -428,6 +706,8 @@ def _new_writer_after_fork() -> None:
     # A forked worker starts with no queue, no thread and free locks, whatever the parent's
     # threads were doing; the parent's rows (and its loss counts) are the parent's to report.
     global _writer, _drop_lock
+    if _writer._spool is not None:
+        _writer._spool.forget_after_fork()  # the parent's files stay the parent's
     _writer = RequestLogWriter()
     _drop_lock = threading.Lock()
     _drops_unreported.clear()

@@ -16,19 +16,45 @@ class RequestLog(models.Model):
     `baseline_cost` is the same usage priced on the requested model's default provider, so
     `baseline_cost - cost` is what routing saved (negative: it cost more). `attempts_detail`
     lists every upstream attempt (provider, model, outcome, error type, latency).
+    `request_id` is minted by Auterity for every request, so every answered request has its own
+    row, whatever the caller sends; the caller's own id is `client_request_id`.
     """
 
     id = models.BigAutoField(primary_key=True)
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(
+        max_length=64, unique=True, help_text="The gateway's own id (X-Request-ID of the answer)."
+    )
+    client_request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The caller's X-Request-ID, when it sent a sane one (not unique: callers "
+        "retry and reuse ids).",
+    )
     created_at = models.DateTimeField(db_index=True)
+    # History, not a live reference: deleting a user or a policy leaves the log's rows as they
+    # are (no constraint, nothing for Django to collect or update among millions of rows);
+    # `api_key_name` and `policy_name` keep them readable. `user`/`policy` may name a row that
+    # is gone: read them through select_related (a LEFT JOIN gives None) or by id.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     api_key_name = models.CharField(max_length=100, blank=True, default="")
     endpoint = models.CharField(max_length=50, default="chat")
     requested_model = models.CharField(max_length=200)
     policy = models.ForeignKey(
-        "routing.RoutingPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "routing.RoutingPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     policy_name = models.CharField(max_length=255, blank=True, default="")
     provider_id = models.CharField(max_length=100, blank=True, default="")

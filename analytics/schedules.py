@@ -1,7 +1,8 @@
 """The analytics jobs' default beat schedules (docs/jobs.md): the rollup, the daily report,
-retention, the observed output lengths and the canary evaluation, from the settings'
-values. Installed by migrations 0007 and 0012 and, after a transactional test flushed the
-database, by tests; rows that exist are left
+retention, the observed output lengths, the request-log spool's shipping and the canary
+evaluation, from the settings' values. Installed by migrations 0007, 0011 (the spool's) and
+0015 (the canary's) and, after a transactional test flushed the database, by tests; rows
+that exist are left
 as they are."""
 
 from django.conf import settings
@@ -36,6 +37,15 @@ def install_default_schedules(apps) -> None:
         cron=cron_fields("RETENTION_SCHEDULE", settings.RETENTION_SCHEDULE),
         time_zone=settings.TIME_ZONE,
         expire_seconds=3600,
+    )
+    periodic_task_install(
+        apps,
+        name="request-log-spool",
+        task="analytics.tasks.ship_request_log_spool_task",
+        description="Ship request-log spool files left by processes that died, on the worker's "
+        "host (analytics/spool.py; web processes do it too).",
+        every_seconds=60,
+        expire_seconds=60,
     )
     estimates_every = settings.ROUTING_OUTPUT_ESTIMATES_INTERVAL_SECONDS
     periodic_task_install(

@@ -20,10 +20,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from core.request_context import current_client_request_id
 from providers.models import ProviderHealthCheck
 
 from .choices import RequestStatus
-from .log_writer import request_log_writer
+from .log_writer import RequestLogWriter, request_log_writer
 from .models import LATENCY_BUCKETS, RequestLog, latency_key
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,21 @@ def request_log_record(**fields) -> None:
     meanwhile. With REQUEST_LOG_COMMIT_BEFORE_RESPONSE this returns only once it is committed.
     """
     fields.setdefault("created_at", timezone.now())
+    if "client_request_id" not in fields:
+        # Django paths: the caller's X-Request-ID, kept by core/request_context.py.
+        fields["client_request_id"] = current_client_request_id(fields.get("request_id", ""))
     request_log_writer().write(fields, wait=settings.REQUEST_LOG_COMMIT_BEFORE_RESPONSE)
+
+
+def request_log_spool_ship() -> int:
+    """Ship the request-log spool files that processes left behind (a crash, kill -9, a stop
+    during a database outage); returns the rows shipped. The web processes do this too, every
+    REQUEST_LOG_SPOOL_ADOPT_SECONDS; this is for a host where none is running."""
+    adopter = RequestLogWriter()  # the settings of now; starts no thread
+    try:
+        return adopter.ship_orphans()
+    finally:
+        adopter.close(0)
 
 
 # --- rollups ---------------------------------------------------------------------------------
@@ -269,7 +284,10 @@ class _RollupSql:
         # with none has seen no failure.
         return f"""
             CREATE TEMP TABLE {_FRESH} AS
-            SELECT g.period_start, g.policy_id, g.policy_key, g.route_provider AS provider_id,
+            SELECT g.period_start,
+                   -- the policy while it exists; a deleted one's rows keep its key
+                   (SELECT p.id FROM routing_policies p WHERE p.id = g.policy_id) AS policy_id,
+                   g.policy_key, g.route_provider AS provider_id,
                    {self.period_end("g.period_start")} AS period_end,
                    g.request_count, g.success_count, g.error_count, g.refused_count,
                    g.cancelled_count,

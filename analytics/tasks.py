@@ -37,6 +37,12 @@ def purge_old_rows_task() -> dict:
 
 
 @shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
+def ship_request_log_spool_task() -> int:
+    """Ship orphaned request-log spool files of this host (analytics/spool.py)."""
+    return services.request_log_spool_ship()
+
+
+@shared_task(autoretry_for=TRANSIENT_DB_ERRORS, **RETRY)
 def refresh_output_estimates_task() -> dict:
     """The observed output lengths the cost guard expects (analytics/output_lengths.py)."""
     return output_lengths.output_estimates_refresh()

@@ -23,7 +23,6 @@ import re
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -34,6 +33,7 @@ from prometheus_client import (
 
 from analytics.collectors import cost_savings_collector
 from core import metrics as core_metrics
+from core.api_errors import require_get_json
 from routing.collectors import canary_collector, provider_status_collector
 from routing.decisions import provider_stats
 
@@ -91,7 +91,7 @@ def _authorized(request, token: str) -> bool:
 
 
 @never_cache
-@require_GET
+@require_get_json
 def metrics(request):
     token = settings.METRICS_TOKEN
     if token and not _authorized(request, token):

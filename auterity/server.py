@@ -96,16 +96,20 @@ def _log_config(env) -> dict | None:
     }
     return {
         "formatters": {"generic": formatter, "access": formatter},
+        # granian's access lines (WEB_ACCESSLOG) hold the request's path and query string.
+        "filters": {"redact": {"()": "core.logs.SecretRedactionFilter"}},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": "generic",
                 "stream": "ext://sys.stderr",
+                "filters": ["redact"],
             },
             "access": {
                 "class": "logging.StreamHandler",
                 "formatter": "access",
                 "stream": "ext://sys.stdout",
+                "filters": ["redact"],
             },
         },
     }

@@ -54,9 +54,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.request_context.RequestContextMiddleware",
+    "core.api_errors.StoreUnavailableMiddleware",
     # The gateway's endpoints leave here for GATEWAY_MIDDLEWARE (auterity/fast_path.py).
     "auterity.fast_path.GatewayFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.api_input.QueryStringCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,6 +79,7 @@ MIDDLEWARE = [
 # limit stays: chat and execute check it themselves (to log the refusal), simulate does not.
 GATEWAY_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.api_errors.StoreUnavailableMiddleware",
     "accounts.middleware.RequestSizeLimitMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -106,6 +109,12 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database host that stops answering (rather than refusing) must not hold a thread for the
+# operating system's TCP timeout (minutes): connecting gives up after this many seconds.
+DATABASE_CONNECT_TIMEOUT_SECONDS = env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=3)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SECONDS)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web workers, Celery and the simulator's callers read while one writes.
     DATABASES["default"]["OPTIONS"] = {
@@ -128,6 +137,16 @@ CACHES = {
         default=env.str("REDIS_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
     ),
 }
+# While Redis is unreachable the cache answers like an empty one instead of raising
+# (core/cache.py), trying Redis again at most every CACHE_RETRY_SECONDS; a Redis that stops
+# answering holds a call for at most CACHE_SOCKET_TIMEOUT_SECONDS.
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=1.0)
+CACHE_SOCKET_TIMEOUT_SECONDS = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=0.5)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "core.cache.FailSoftRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", CACHE_SOCKET_TIMEOUT_SECONDS)
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", CACHE_SOCKET_TIMEOUT_SECONDS)
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -190,6 +209,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.StandardPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # What the database cannot store is refused at the edge with 400 (core/api_input.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api_input.StrictJSONParser",
+        "core.api_input.StrictFormParser",
+        "core.api_input.StrictMultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -208,12 +233,28 @@ SPECTACULAR_SETTINGS = {
         "gateway.openapi.gateway_schema_hook",
         # The policy language's JSON Schema, from the routing engine's tables.
         "routing.api.schema.add_policy_components",
+        # Every REST API operation's error answers (core/api_errors.py).
+        "core.api_errors.document_error_responses",
     ],
 }
 
 # --- Callers --------------------------------------------------------------------------------
 # Seconds a resolved API key is trusted in-process; a revoked key stops working after this.
 PRINCIPAL_CACHE_SECONDS = env.float("PRINCIPAL_CACHE_SECONDS", default=5.0)
+# While the database is unreachable, a key or token already resolved keeps its last good
+# answer for up to this long after it was loaded (never past its own expiry); longer outages
+# refuse it with 503, as they do keys never seen (docs/deployment.md, "Outages").
+PRINCIPAL_STALE_MAX_SECONDS = env.float("PRINCIPAL_STALE_MAX_SECONDS", default=3600.0)
+
+# --- Hot-path snapshots (core/snapshot.py) --------------------------------------------------
+# background: a thread per process reloads the catalogue, flags and stale principals, so no
+# request waits on a store; inline: the request that finds a value due reloads it (what the
+# test suite uses: a reload in another thread would not see a test's uncommitted rows).
+SNAPSHOT_REFRESH = env.str("SNAPSHOT_REFRESH", default="background")
+if SNAPSHOT_REFRESH not in ("background", "inline"):
+    raise ImproperlyConfigured(
+        f"SNAPSHOT_REFRESH must be background or inline, not {SNAPSHOT_REFRESH!r}"
+    )
 
 # --- Access control and abuse limits (docs/security.md) -------------------------------------
 # Admin (and JWT) logins: django-axes counts failures in the database (shared by every
@@ -294,13 +335,21 @@ GATEWAY_MAX_RETRY_WAIT_SECONDS = env.float("GATEWAY_MAX_RETRY_WAIT_SECONDS", def
 # FAILURE_THRESHOLD consecutive failures, or when at least MIN_VOLUME requests in the last
 # WINDOW_SECONDS failed at ERROR_RATE_THRESHOLD or more; after COOLDOWN_SECONDS it lets
 # HALF_OPEN_TRIALS requests through at a time and closes after SUCCESS_THRESHOLD of them succeed.
+# Each failed trial multiplies the cool-down by COOLDOWN_FACTOR up to COOLDOWN_MAX_SECONDS, so
+# a recovered provider gets traffic back within that; COOLDOWN_JITTER (a fraction) spreads the
+# trials of many workers.
 ROUTING_BREAKER_FAILURE_THRESHOLD = env.int("ROUTING_BREAKER_FAILURE_THRESHOLD", default=5)
 ROUTING_BREAKER_ERROR_RATE_THRESHOLD = env.float(
     "ROUTING_BREAKER_ERROR_RATE_THRESHOLD", default=0.5
 )
 ROUTING_BREAKER_MIN_VOLUME = env.int("ROUTING_BREAKER_MIN_VOLUME", default=20)
 ROUTING_BREAKER_WINDOW_SECONDS = env.float("ROUTING_BREAKER_WINDOW_SECONDS", default=60.0)
-ROUTING_BREAKER_COOLDOWN_SECONDS = env.float("ROUTING_BREAKER_COOLDOWN_SECONDS", default=30.0)
+ROUTING_BREAKER_COOLDOWN_SECONDS = env.float("ROUTING_BREAKER_COOLDOWN_SECONDS", default=1.0)
+ROUTING_BREAKER_COOLDOWN_MAX_SECONDS = env.float(
+    "ROUTING_BREAKER_COOLDOWN_MAX_SECONDS", default=5.0
+)
+ROUTING_BREAKER_COOLDOWN_FACTOR = env.float("ROUTING_BREAKER_COOLDOWN_FACTOR", default=2.0)
+ROUTING_BREAKER_COOLDOWN_JITTER = env.float("ROUTING_BREAKER_COOLDOWN_JITTER", default=0.2)
 ROUTING_BREAKER_HALF_OPEN_TRIALS = env.int("ROUTING_BREAKER_HALF_OPEN_TRIALS", default=1)
 ROUTING_BREAKER_SUCCESS_THRESHOLD = env.int("ROUTING_BREAKER_SUCCESS_THRESHOLD", default=1)
 # Live health figures (routing/engine/stats.py): how fast the latency estimate and the error
@@ -329,6 +378,17 @@ REQUEST_LOG_BATCH_SECONDS = env.float("REQUEST_LOG_BATCH_SECONDS", default=0.05)
 REQUEST_LOG_QUEUE_MAX_ROWS = env.int("REQUEST_LOG_QUEUE_MAX_ROWS", default=20000)
 # How long an exiting process keeps writing the rows it still holds.
 REQUEST_LOG_DRAIN_SECONDS = env.float("REQUEST_LOG_DRAIN_SECONDS", default=10.0)
+# Every row is appended to a local spool file before its request answers, and shipped from
+# there when the database could not take it in time, including by the next process after a
+# crash or kill -9 (analytics/spool.py). Empty: no spool (rows wait in memory only). One folder
+# per database below it; keep it on local disk, one per host.
+REQUEST_LOG_SPOOL_DIR = env.str("REQUEST_LOG_SPOOL_DIR", default=str(VAR_DIR / "request-log-spool"))
+# The spool directory's size limit; past it, rows that cannot be committed are dropped (counted).
+REQUEST_LOG_SPOOL_MAX_BYTES = env.int("REQUEST_LOG_SPOOL_MAX_BYTES", default=1024**3)
+# Rows are made durable against a machine crash (fsync) at most this often, in batches.
+REQUEST_LOG_SPOOL_FSYNC_SECONDS = env.float("REQUEST_LOG_SPOOL_FSYNC_SECONDS", default=1.0)
+# How often each web process looks for spool files of dead processes to ship.
+REQUEST_LOG_SPOOL_ADOPT_SECONDS = env.float("REQUEST_LOG_SPOOL_ADOPT_SECONDS", default=10.0)
 if REQUEST_LOG_QUEUE_MAX_ROWS < 1 or min(REQUEST_LOG_DRAIN_SECONDS, REQUEST_LOG_BATCH_SECONDS) < 0:
     raise ImproperlyConfigured(
         "REQUEST_LOG_QUEUE_MAX_ROWS must be at least 1, REQUEST_LOG_DRAIN_SECONDS and "
@@ -407,8 +467,8 @@ for _name in ("ANALYTICS_REPORT_SCHEDULE", "RETENTION_SCHEDULE", "PRICE_SYNC_SCH
         raise ImproperlyConfigured(f"{_name} needs 5 cron fields, got {vars()[_name]!r}")
 
 # Beat reads its schedule from the database (django-celery-beat; Admin > Periodic tasks): the
-# data migrations analytics/0007 and providers/0005 install the six jobs with the values
-# above, and operators edit them there. Nothing is scheduled from settings: the database
+# data migrations analytics/0007 and 0011 and providers/0005 install the seven jobs with the
+# values above, and operators edit them there. Nothing is scheduled from settings: the database
 # scheduler would copy such entries over the operators' edits at every start.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {}

@@ -21,3 +21,6 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", exposition.metrics, name="prometheus-django-metrics"),
 ]
+
+# A path no route matches answers JSON under /api/ and /v1/ (core/api_errors.py).
+handler404 = "core.api_errors.page_not_found"

@@ -8,6 +8,22 @@ from providers.adapters import tokens
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
 
+
+def warm_snapshots() -> None:
+    """Load the catalogue and the flags now (at worker start), logging rather than failing."""
+    import logging
+
+    from core.snapshot import StoreUnavailable
+    from routing.catalog import catalogue_warm
+    from routing.flags import flags_warm
+
+    for warm in (catalogue_warm, flags_warm):
+        try:
+            warm()
+        except StoreUnavailable as exc:
+            logging.getLogger(__name__).warning("%s; the first requests will try again", exc)
+
+
 # What a server puts in every request's environ itself (PEP 3333); anything else not HTTP_*.
 _SERVER_KEYS = frozenset(
     {
@@ -52,6 +68,9 @@ def without_process_environment(environ: dict, process_env: dict | None = None) 
 _django_application = get_wsgi_application()
 # The tokenizer's vocabulary loads in about a second: at start, not on the first request.
 tokens.warm_up()
+# The hot path's first, blocking loads, before the first request (core/snapshot.py); if a store
+# is down now, the first requests try again and get a clear 503 until it is back.
+warm_snapshots()
 # Taken once the settings have read .env into os.environ (what granian copies, later still):
 # a snapshot, because each os.environ read decodes the value again (~0.4 us a key, per request).
 _PROCESS_ENV = process_environment()

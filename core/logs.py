@@ -1,8 +1,9 @@
 """Logging filters wired in settings.LOGGING: the request id on every line, secrets masked.
 
 Nothing in Auterity logs prompts, completions, request bodies or headers. Secrets can still
-reach a log line by accident (an exception that quotes a URL with `?key=`, an upstream error
-body that echoes an Authorization header), so every line, traceback included, passes through
+reach a log line by accident (an exception that quotes a URL with `?key=`, Django's "Not Found"
+line carrying the request with its query string, an upstream error body that echoes an
+Authorization header), so every line, traceback and extra fields included, passes through
 `SecretRedactionFilter` before a handler writes it.
 """
 
@@ -59,8 +60,16 @@ def redact(text: str) -> str:
     return text
 
 
+# A record's own attributes; anything else on it came from `extra=` (or Django's logging).
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
 class SecretRedactionFilter(logging.Filter):
-    """Mask credentials in the message and the traceback of every record."""
+    """Mask credentials in the message, the traceback and the extra fields of every record.
+
+    Extra fields matter: Django's `django.request` lines ("Not Found: /v1/x") carry the request
+    itself, whose text is its full path with the query string (`?key=...`), and the JSON
+    formatter writes every extra field."""
 
     _formatter = logging.Formatter()
 
@@ -69,6 +78,13 @@ class SecretRedactionFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for name, value in record.__dict__.items():
+            if name in _RECORD_ATTRIBUTES or value is None or isinstance(value, int | float):
+                continue
+            text = value if isinstance(value, str) else repr(value)
+            cleaned = redact(text)
+            if cleaned != text:
+                record.__dict__[name] = cleaned
         if record.exc_info:
             # Format the traceback once here so that every formatter prints the masked text.
             record.exc_text = redact(self._formatter.formatException(record.exc_info))

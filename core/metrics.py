@@ -101,6 +101,23 @@ REQUEST_LOG_HELD = Gauge(
     "in normal operation, growing while the database is unreachable (analytics/log_writer.py).",
     multiprocess_mode="livesum",
 )
+REQUEST_LOG_SHIPPED = Counter(
+    "auterity_request_log_shipped_total",
+    "Request-log rows shipped from spool files (rows the database could not take in time, or "
+    "orphaned by a process that died) (analytics/spool.py).",
+)
+REQUEST_LOG_SPOOL_BYTES = Gauge(
+    "auterity_request_log_spool_bytes",
+    "Bytes in the request-log spool directory of this database, as last measured by a web "
+    "process: ~0 in normal operation, growing while the database is unreachable.",
+    multiprocess_mode="livemax",
+)
+REQUEST_LOG_SPOOL_USAGE = Gauge(
+    "auterity_request_log_spool_usage_ratio",
+    "auterity_request_log_spool_bytes over REQUEST_LOG_SPOOL_MAX_BYTES: at 1 new rows that "
+    "cannot be written are dropped.",
+    multiprocess_mode="livemax",
+)
 IN_FLIGHT = Gauge(
     "ai_requests_in_flight",
     "Gateway requests being served now (streams until their last event).",
@@ -158,6 +175,16 @@ def request_log_rows_dropped(count: int) -> None:
 
 def request_log_rows_held(count: int) -> None:
     REQUEST_LOG_HELD.set(count)
+
+
+def request_log_rows_shipped(count: int) -> None:
+    if count:
+        REQUEST_LOG_SHIPPED.inc(count)
+
+
+def request_log_spool_bytes(total: int, limit: int) -> None:
+    REQUEST_LOG_SPOOL_BYTES.set(total)
+    REQUEST_LOG_SPOOL_USAGE.set(total / limit if limit else 0.0)
 
 
 def request_started() -> None:

@@ -1,9 +1,14 @@
-"""The request id: minted (or taken from the caller) once per request, on every log line; in
-a Celery task, the task id.
+"""The request id: minted once per request, on every log line; in a Celery task, the task id.
 
-`RequestContextMiddleware` owns the id. It sets `request.request_id`, keeps it in a context
-variable that the logging filter (core/logs.py) reads, and echoes it in the
-`X-Request-ID` response header. The id stays set until Django closes the response, not just
+`RequestContextMiddleware` owns the id. It sets `request.request_id` (always Auterity's own:
+a uuid4 hex, unique, the request log's key) and `request.client_request_id` (the caller's
+`X-Request-ID` when it is sane, else ""), keeps both in a context variable that the logging
+filter (core/logs.py) and the request log (analytics/services.py) read, and answers with
+`X-Request-ID` (the own id) and, when the caller sent one, `X-Client-Request-ID` (its own).
+Callers reuse and repeat ids (retries, a fixed id per job), so a caller's id never keys
+anything: five requests sent with one X-Request-ID are five requests with five rows.
+
+The id stays set until Django closes the response, not just
 until the view returns: a stream's events, the gateway's request-log write at the end of a
 stream, and the access log line all run after the view, and must carry the same id.
 """
@@ -32,22 +37,41 @@ class RequestContext:
     path: str
     started: float
     status: int | None = None
+    client_request_id: str = ""
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("auterity_request", default=None)
 
 
-def request_id_from(incoming: str | None) -> str:
-    """Keep a sane caller-supplied X-Request-ID (for tracing across systems), else mint one."""
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def client_request_id_from(incoming: str | None) -> str:
+    """The caller's X-Request-ID if it is sane (printable, no spaces, at most 64 characters),
+    for tracing across systems; else ""."""
     if incoming and len(incoming) <= 64 and incoming.isprintable() and " " not in incoming:
         return incoming
-    return uuid.uuid4().hex
+    return ""
+
+
+def request_id_from(incoming: str | None) -> str:
+    """A sane id given by hand (the admin's dry run form), else a new one."""
+    return client_request_id_from(incoming) or new_request_id()
 
 
 def current_request_id() -> str | None:
     """The id of the request this thread is serving, or None outside a request."""
     context = _current.get()
     return context.request_id if context is not None else None
+
+
+def current_client_request_id(request_id: str) -> str:
+    """The caller's X-Request-ID of the request `request_id` if this thread is serving it."""
+    context = _current.get()
+    if context is None or context.request_id != request_id:
+        return ""
+    return context.client_request_id
 
 
 def task_started(task_id: str) -> None:
@@ -68,17 +92,20 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         context = RequestContext(
-            request_id=request_id_from(request.headers.get("X-Request-ID")),
+            request_id=new_request_id(),
             method=request.method,
             path=request.path,  # never the query string: some clients put keys there
             started=time.monotonic(),
+            client_request_id=client_request_id_from(request.headers.get("X-Request-ID")),
         )
         _current.set(context)
         request.request_id = context.request_id
+        request.client_request_id = context.client_request_id
         response = self.get_response(request)
         context.status = response.status_code
-        if not response.has_header("X-Request-ID"):
-            response["X-Request-ID"] = context.request_id
+        response["X-Request-ID"] = context.request_id
+        if context.client_request_id:
+            response["X-Client-Request-ID"] = context.client_request_id
         return response
 
 

@@ -1,22 +1,25 @@
 """The gateway's in-process view of policies, providers and prices.
 
 Building it takes a few queries; the hot path never runs them. Every process keeps one
-compiled snapshot and rebuilds it when the catalogue version in the shared cache changes.
-Any save or delete of a provider, model or policy bumps the version (signals, after commit),
-and each process looks at the version at most every `ROUTING_SNAPSHOT_CHECK_SECONDS`, so all
-workers pick up a change within about a second, without a restart.
+compiled snapshot (core/snapshot.py) and rebuilds it when the catalogue version in the shared
+cache changes. Any save or delete of a provider, model or policy bumps the version (signals,
+after commit), and each process's background thread looks at the version every
+`ROUTING_SNAPSHOT_CHECK_SECONDS`, so all workers pick up a change within about a second,
+without a restart. While the cache keeps no version (Redis down) the background thread
+rebuilds from the database every UNVERSIONED_REBUILD_SECONDS; while the database is down the
+last good catalogue serves (nothing can change it meanwhile).
 """
 
 import logging
-import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from core.snapshot import LastGoodSnapshot
 from providers.adapters.types import ProviderEndpoint
 from providers.models import Provider
 from routing.choices import CanaryState, PolicyStatus
@@ -46,6 +49,7 @@ class Catalogue:
     endpoints: dict[str, ProviderEndpoint]
     offers: dict[tuple[str, str], ModelOffer]
     broken_policies: tuple[str, ...]
+    built_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 def catalogue_build(version: str) -> Catalogue:
@@ -100,49 +104,78 @@ def catalogue_build(version: str) -> Catalogue:
     )
 
 
-class _CatalogueHolder:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._catalogue: Catalogue | None = None
-        self._checked_at = 0.0
+# While the shared cache keeps no version (Redis down), the catalogue is rebuilt from the
+# database this often instead, so changes made elsewhere still arrive (docs/deployment.md).
+UNVERSIONED_REBUILD_SECONDS = 10.0
+_UNVERSIONED = "unversioned:"
 
-    def get(self) -> Catalogue:
-        now = time.monotonic()
-        current = self._catalogue
-        if current is not None and now - self._checked_at < settings.ROUTING_SNAPSHOT_CHECK_SECONDS:
+
+def _shared_version() -> str | None:
+    """The catalogue version every process agrees on, or None when the cache keeps nothing (the
+    cache backend answers like an empty cache while Redis is down: core/cache.py)."""
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(VERSION_KEY)
+    return version
+
+
+def _catalogue_load(current: Catalogue | None) -> Catalogue:
+    """The snapshot's loader: the same catalogue while the version is unchanged, a new build
+    when it changed (or every UNVERSIONED_REBUILD_SECONDS while no version can be read)."""
+    version = _shared_version()
+    if version is None:
+        if (
+            current is not None
+            and current.version.startswith(_UNVERSIONED)
+            and time.monotonic() - current.built_at < UNVERSIONED_REBUILD_SECONDS
+        ):
             return current
-        with self._lock:
-            latest = self._catalogue  # None again if invalidate() ran while this thread waited
-            if latest is not None and latest is not current:
-                return latest  # another thread just refreshed it
-            version = cache.get(VERSION_KEY)
-            if version is None:
-                version = uuid.uuid4().hex
-                cache.add(VERSION_KEY, version, timeout=None)
-                version = cache.get(VERSION_KEY, version)
-            if latest is None or latest.version != version:
-                self._catalogue = catalogue_build(version)
-            self._checked_at = now
-            return self._catalogue
-
-    def invalidate(self):
-        with self._lock:
-            self._catalogue = None
+        version = _UNVERSIONED + uuid.uuid4().hex
+    if current is not None and current.version == version:
+        return current
+    return catalogue_build(version)
 
 
-_holder = _CatalogueHolder()
+_snapshot: LastGoodSnapshot[Catalogue] = LastGoodSnapshot(
+    "catalogue", _catalogue_load, lambda: settings.ROUTING_SNAPSHOT_CHECK_SECONDS
+)
 
 
 def catalogue_get() -> Catalogue:
-    """The current catalogue of this process (rebuilt if another process changed the data)."""
-    return _holder.get()
+    """This process's catalogue, from memory (no I/O once warm: a background thread checks the
+    shared version every ROUTING_SNAPSHOT_CHECK_SECONDS and rebuilds it when another process
+    changed the data). While the database or the cache is unreachable, the last good catalogue
+    keeps serving. Raises StoreUnavailable only if it was never loaded and cannot be now."""
+    return _snapshot.get()
+
+
+def catalogue_warm() -> Catalogue:
+    """The first, blocking load (at process start); raises StoreUnavailable if it fails."""
+    return _snapshot.warm()
+
+
+def catalogue_peek() -> Catalogue | None:
+    """The catalogue if this process has one, else None (a background load starts); no I/O."""
+    return _snapshot.peek()
+
+
+def catalogue_outage():
+    """The catalogue's reload failures (core/snapshot.OutageLog): for /readyz."""
+    return _snapshot.outage
+
+
+def catalogue_reset() -> None:
+    """Forget this process's catalogue: the next catalogue_get() loads it (tests)."""
+    _snapshot.reset()
 
 
 def catalogue_changed() -> None:
-    """Tell every process the catalogue changed (after the current transaction commits)."""
+    """Tell every process the catalogue changed (after the current transaction commits); this
+    process rebuilds its own at once, in the committing thread."""
 
     def bump():
         cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        _holder.invalidate()
+        _snapshot.refresh_now()
 
     transaction.on_commit(bump)

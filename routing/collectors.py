@@ -5,7 +5,7 @@ import logging
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from core.metrics import STATUS_VALUE
-from routing.catalog import catalogue_get
+from routing.catalog import catalogue_peek
 from routing.choices import CanaryState
 from routing.models import PolicyCanary
 
@@ -16,8 +16,10 @@ class ProviderStatusCollector:
     """`ai_provider_status` from the catalogue snapshot (the database's provider status).
 
     Probes run in the Celery worker and write the status; the write bumps the catalogue
-    version, and `catalogue_get()` rebuilds this process's snapshot when it changed, so a
-    scrape shows the stored status within `ROUTING_SNAPSHOT_CHECK_SECONDS`.
+    version, and this process's background thread rebuilds its snapshot when it changed, so a
+    scrape shows the stored status within `ROUTING_SNAPSHOT_CHECK_SECONDS`. A scrape reads the
+    snapshot from memory (`catalogue_peek()`): it never waits on the database, and while the
+    database is down it shows the last status known.
     """
 
     name = "ai_provider_status"
@@ -29,12 +31,10 @@ class ProviderStatusCollector:
 
     def collect(self):
         family = GaugeMetricFamily(self.name, self.documentation, labels=["provider"])
-        try:
-            providers = catalogue_get().snapshot.providers
-        except Exception:
-            # A scrape must not fail because the database is away; readiness reports that.
-            logger.warning("provider status unavailable for /metrics", exc_info=True)
-            return
+        catalogue = catalogue_peek()
+        if catalogue is None:
+            return  # not loaded yet (a background load has started); readiness reports why
+        providers = catalogue.snapshot.providers
         for provider_id, info in sorted(providers.items()):
             family.add_metric([provider_id], STATUS_VALUE.get(info.status, 0.0))
         yield family
@@ -45,9 +45,10 @@ provider_status_collector = ProviderStatusCollector()
 
 class CanaryCollector:
     """`ai_routing_canary_rollbacks_total` (counter: canaries rolled back automatically, per
-    policy that has run as a canary) and `ai_routing_canary_running` (gauge: the running canary's percent, per policy),
-    read from the PolicyCanary rows when scraped, so every process shows what the Celery
-    worker's evaluation decided (docs/observability.md#canaryrolledback)."""
+    policy that has run as a canary) and `ai_routing_canary_running` (gauge: the running
+    canary's percent, per policy), read from the PolicyCanary rows when scraped, so every
+    process shows what the Celery worker's evaluation decided
+    (docs/observability.md#canaryrolledback)."""
 
     rollbacks = "ai_routing_canary_rollbacks"
     running = "ai_routing_canary_running"

@@ -53,6 +53,13 @@ def stats_config_from_settings() -> StatsConfig:
                 min_volume=settings.ROUTING_BREAKER_MIN_VOLUME,
                 window_s=settings.ROUTING_BREAKER_WINDOW_SECONDS,
                 cooldown_s=settings.ROUTING_BREAKER_COOLDOWN_SECONDS,
+                # A first cool-down set above the longest one is kept fixed.
+                cooldown_max_s=max(
+                    settings.ROUTING_BREAKER_COOLDOWN_MAX_SECONDS,
+                    settings.ROUTING_BREAKER_COOLDOWN_SECONDS,
+                ),
+                cooldown_factor=settings.ROUTING_BREAKER_COOLDOWN_FACTOR,
+                jitter=settings.ROUTING_BREAKER_COOLDOWN_JITTER,
                 half_open_max_trials=settings.ROUTING_BREAKER_HALF_OPEN_TRIALS,
                 success_threshold=settings.ROUTING_BREAKER_SUCCESS_THRESHOLD,
             ),

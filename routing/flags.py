@@ -15,15 +15,15 @@ Waffle decides percentages with a cookie; API clients keep none, so the percenta
 here is a stable hash of the flag name and the caller's user (an API key acts for its owner):
 the same caller always gets the same answer, and raising 25 % to 50 % keeps everyone who was
 in. Samples hash the request id. Everything else (everyone, superusers, staff, authenticated,
-users, groups) follows waffle's own order. Flag rows are read through waffle's cache and kept
-in-process for `ROUTING_SNAPSHOT_CHECK_SECONDS`, so a check costs no query once warm.
+users, groups) follows waffle's own order. Flag rows are read through waffle's cache into an
+in-process snapshot (core/snapshot.py) that a background thread reloads every
+`ROUTING_SNAPSHOT_CHECK_SECONDS`, so a check costs no query, and no wait, once warm; while
+the database (or Redis, for waffle's cache) is unreachable the last good state is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -37,6 +37,7 @@ from core.flags import (
     ROUTING_POLICIES,
     SWITCHES,
 )
+from core.snapshot import LastGoodSnapshot
 from routing.engine import DecisionOptions
 
 SEED_GROUPS = ("enterprise", "beta-testers")
@@ -132,41 +133,29 @@ def _load() -> _FlagState:
     )
 
 
-class _StateHolder:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._state: _FlagState | None = None
-        self._loaded_at = 0.0
-
-    def get(self) -> _FlagState:
-        now = time.monotonic()
-        max_age = settings.ROUTING_SNAPSHOT_CHECK_SECONDS
-        state = self._state
-        if state is None or now - self._loaded_at >= max_age:
-            with self._lock:
-                state = self._state
-                if state is None or now - self._loaded_at >= max_age:
-                    state = self._state = _load()
-                    self._loaded_at = now
-        # The local, not self._state: a reset() in another thread may have cleared that since.
-        return state
-
-    def reset(self):
-        with self._lock:
-            self._state = None
+_snapshot: LastGoodSnapshot[_FlagState] = LastGoodSnapshot(
+    "flags", lambda _current: _load(), lambda: settings.ROUTING_SNAPSHOT_CHECK_SECONDS
+)
 
 
-_holder = _StateHolder()
+def flags_warm() -> None:
+    """The first, blocking load (at process start); raises StoreUnavailable if it fails."""
+    _snapshot.warm()
+
+
+def flags_outage():
+    """The flags's reload failures (core/snapshot.OutageLog): for /readyz."""
+    return _snapshot.outage
 
 
 def flags_reset() -> None:
     """Forget the in-process copy (tests, or right after an operator changed a flag here)."""
-    _holder.reset()
+    _snapshot.reset()
 
 
 def decision_options(principal, request_id: str) -> DecisionOptions:
     """Map the flags for this caller and request onto the routing engine's options."""
-    state = _holder.get()
+    state = _snapshot.get()
     intelligent = state.switches[INTELLIGENT_ROUTING]
     return DecisionOptions(
         use_policies=state.routing_policies.active_for(ROUTING_POLICIES, principal),
@@ -180,11 +169,11 @@ def decision_options(principal, request_id: str) -> DecisionOptions:
 
 def cost_optimization_percent() -> float:
     """The share of requests (0-100) on which cost-driven strategies order by cost."""
-    return _holder.get().cost_optimization_percent
+    return _snapshot.get().cost_optimization_percent
 
 
 def monitoring_enabled() -> bool:
-    return _holder.get().switches[INTELLIGENT_ROUTING_MONITORING]
+    return _snapshot.get().switches[INTELLIGENT_ROUTING_MONITORING]
 
 
 def as_record(options: DecisionOptions) -> dict[str, bool]:

@@ -78,7 +78,10 @@ def test_healthz_and_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "migrations": "ok", "catalogue": "ok", "flags": "ok"},
+    }
 
 
 def test_openapi_schema_and_docs(admin_client):

@@ -51,8 +51,8 @@ def test_the_page_shows_the_same_decision_as_the_api_and_calls_no_provider(
         headers={"Authorization": f"Bearer {raw_key}", "X-Request-ID": "replay-me-1"},
     )
     assert api.status_code == 200, api.content
-    # when: the operator pastes the same request as that key, with the same request id
-    page = simulate(admin_client, GPT_4O, api_key=key.pk, request_id="replay-me-1")
+    # when: the operator pastes the same request as that key, with the request id it got
+    page = simulate(admin_client, GPT_4O, api_key=key.pk, request_id=api.json()["request_id"])
     # then: the same answer, from the same function
     assert page.status_code == 200
     assert page.context["result"] == api.json()

@@ -84,8 +84,7 @@ def start_web_server(
         WEB_CONCURRENCY=str(workers),
         WEB_THREADS=str(threads),
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
-        LOG_LEVEL="WARNING",
-        **env,
+        **{"LOG_LEVEL": "WARNING", **env},
     )
     log = tmp_path / "web-server.log"
     with log.open("wb") as out:

@@ -57,7 +57,7 @@ def test_an_api_change_names_the_key_the_request_and_both_states(make_key, polic
     assert event.actor_label == f"alice (API key alice-key, {api_key.prefix}…)"
     assert event.changes == {"priority": [1, 5]}
     assert event.before["priority"] == 1 and event.after["priority"] == 5
-    assert event.request_id == "trace-42"
+    assert event.request_id == response["X-Request-ID"]  # Auterity's own id, as on log lines
     assert event.remote_addr == "127.0.0.1"
 
 

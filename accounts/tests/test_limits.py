@@ -19,6 +19,7 @@ from accounts.limits import KeyLimits, LimitExceeded, RedisCounterStore
 from accounts.models import UsageCounter
 from accounts.principal import Principal, principal_from_api_key
 from analytics.models import RequestLog
+from tests.stores import PrivateRedis
 from tests.subprocess_env import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,6 +313,29 @@ def test_the_redis_store_counts_and_expires(settings, redis_url):
     assert store.add([("a", 1, 60), ("b", 0, 60)]) == {"a": 2, "b": 5}
     ttl = store.client.ttl(store.PREFIX + "a")
     assert 0 < ttl <= 60
+
+
+def test_a_redis_outage_lets_requests_through_with_one_line_each_way(settings, tmp_path, caplog):
+    server = PrivateRedis(tmp_path).start()
+    try:
+        settings.RATE_LIMIT_STORE = "redis"
+        settings.RATE_LIMIT_REDIS_URL = server.url
+        limits.counter_store_reset()
+        caller = Principal(user_id=1, username="u", groups=frozenset(), scopes=frozenset())
+        assert limits.admit(caller)["X-RateLimit-Limit"]
+        with caplog.at_level("INFO"):
+            server.stop()
+            # the limits fail open: every request goes through, with no headers to give
+            assert [limits.admit(caller) for _ in range(30)] == [{}] * 30
+            server.start()
+            assert limits.admit(caller)["X-RateLimit-Limit"]
+        lines = [r for r in caplog.records if "rate_limits" in r.getMessage()]
+        assert [r.levelname for r in lines] == ["WARNING", "INFO"]
+        assert "letting requests through unchecked" in lines[0].getMessage()
+        assert not any(r.exc_info for r in caplog.records)
+    finally:
+        server.stop()
+        limits.counter_store_reset()
 
 
 def test_the_database_store_deletes_expired_counters():

@@ -2,8 +2,11 @@ import threading
 import time
 
 import pytest
+from django.db import OperationalError
 
-from accounts.principal import _PrincipalCache
+from accounts.models import hash_key
+from accounts.principal import MISS, _PrincipalCache
+from core.snapshot import StoreUnavailable
 
 
 def test_concurrent_misses_for_one_token_load_it_once():
@@ -72,3 +75,87 @@ def test_a_failed_load_caches_nothing_and_leaves_no_lock_behind():
     assert cache._loading == {} and cache._entries == {}
     # and the next request loads again
     assert cache.get("sk-aut-failing", load=lambda token: ("principal", None)) == "principal"
+
+
+class _Database:
+    """A loader over a database that can be made unreachable."""
+
+    def __init__(self):
+        self.down = False
+        self.calls = 0
+
+    def load(self, raw_token):
+        self.calls += 1
+        if self.down:
+            raise OperationalError("connection to server failed: Connection refused")
+        return (None if raw_token.endswith("bad") else f"principal of {raw_token}"), None
+
+
+def test_a_known_token_keeps_its_last_good_principal_while_the_database_is_down(settings):
+    settings.PRINCIPAL_CACHE_SECONDS = 0  # every request would reload
+    cache = _PrincipalCache()
+    database = _Database()
+    assert cache.get("sk-aut-known", database.load) == "principal of sk-aut-known"
+    assert cache.get("sk-aut-known-bad", database.load) is None
+    database.down = True
+    # then: the last good answers, and the database is not tried on every request
+    for _ in range(50):
+        assert cache.get("sk-aut-known", database.load) == "principal of sk-aut-known"
+        assert cache.get("sk-aut-known-bad", database.load) is None
+    assert database.calls <= 4
+    assert cache.outage.failing
+    # a token never seen cannot be checked: a clear error (503), not a 500
+    with pytest.raises(StoreUnavailable):
+        cache.get("sk-aut-never-seen", database.load)
+    # back: reloaded (a revocation made meanwhile would apply now)
+    database.down = False
+    cache._entries[hash_key("sk-aut-known")].retry_at = 0
+    assert cache.get("sk-aut-known", database.load) == "principal of sk-aut-known"
+    assert not cache.outage.failing
+
+
+def test_the_last_good_principal_is_bounded_by_the_stale_limit_and_its_own_expiry(settings):
+    settings.PRINCIPAL_CACHE_SECONDS = 0
+    settings.PRINCIPAL_STALE_MAX_SECONDS = 0  # no staleness allowed at all
+    cache = _PrincipalCache()
+    database = _Database()
+    cache.get("sk-aut-known", database.load)
+    database.down = True
+    with pytest.raises(StoreUnavailable):
+        cache.get("sk-aut-known", database.load)
+    # an expiring key is never served past its expiry, whatever the stale limit
+    settings.PRINCIPAL_STALE_MAX_SECONDS = 3600
+    database.down = False
+    cache.get("sk-aut-expiring", lambda token: ("expiring principal", 0.0))
+    database.down = True
+    with pytest.raises(StoreUnavailable):
+        cache.get("sk-aut-expiring", database.load)
+
+
+def test_peek_answers_from_memory_and_reloads_a_stale_entry_in_the_background(settings):
+    settings.SNAPSHOT_REFRESH = "background"
+    settings.PRINCIPAL_CACHE_SECONDS = 0
+    cache = _PrincipalCache()
+    database = _Database()
+    assert cache.peek("sk-aut-known") is MISS
+    cache.get("sk-aut-known", database.load)
+    cache.get("sk-aut-known-bad", database.load)
+    calls = database.calls
+    main_thread = threading.current_thread()
+    loaded_in = []
+
+    def load(raw_token):
+        loaded_in.append(threading.current_thread())
+        return database.load(raw_token)
+
+    cache._entries[hash_key("sk-aut-known")].load = load
+    # when: peeked while stale
+    assert cache.peek("sk-aut-known") == "principal of sk-aut-known"
+    assert cache.peek("sk-aut-known-bad") is None
+    # then: the reload happens, in the refresher thread, never in the caller's
+    deadline = time.monotonic() + 30
+    while not loaded_in:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert main_thread not in loaded_in
+    assert database.calls > calls

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from analytics.models import RoutingAnalytics
 from analytics.selectors import GROUP_FIELDS, SOURCE_LOG, SOURCE_ROLLUPS, SummaryQuery
+from core.api_input import BoundedDateTimeField
 
 
 class RoutingAnalyticsSerializer(serializers.ModelSerializer):
@@ -44,10 +45,10 @@ class RoutingAnalyticsSerializer(serializers.ModelSerializer):
 class AnalyticsSummaryQuerySerializer(serializers.Serializer):
     """Query parameters of /api/routing/analytics/summary/."""
 
-    start = serializers.DateTimeField(
+    start = BoundedDateTimeField(
         required=False, help_text="Inclusive, ISO 8601. Default: `end` minus 24 hours."
     )
-    end = serializers.DateTimeField(required=False, help_text="Exclusive. Default: now.")
+    end = BoundedDateTimeField(required=False, help_text="Exclusive. Default: now.")
     policy = serializers.UUIDField(required=False, help_text="Only requests this policy routed.")
     provider = serializers.CharField(
         required=False,

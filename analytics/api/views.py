@@ -10,6 +10,7 @@ from accounts.permissions import HasRoutingView
 from analytics.models import RoutingAnalytics
 from analytics.preview import PreviewError, policy_preview, preview_compile
 from analytics.selectors import analytics_summary
+from core.api_input import BoundedIsoDateTimeFilter
 from routing.models import RoutingPolicy
 
 from .serializers import (
@@ -24,8 +25,8 @@ from .serializers import (
 class RoutingAnalyticsFilter(django_filters.FilterSet):
     """`start`/`end` select periods that begin in [start, end)."""
 
-    start = django_filters.IsoDateTimeFilter(field_name="period_start", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="period_start", lookup_expr="lt")
+    start = BoundedIsoDateTimeFilter(field_name="period_start", lookup_expr="gte")
+    end = BoundedIsoDateTimeFilter(field_name="period_start", lookup_expr="lt")
     provider = django_filters.CharFilter(field_name="provider_id")
 
     class Meta:

@@ -51,7 +51,9 @@ def _dropped() -> float:
 def writer():
     log_writer._drops_unreported.clear()  # loss lines are throttled per reason, process-wide
     log_writer._drops_logged_at.clear()
-    writer = RequestLogWriter()
+    # Without a spool: the in-memory behaviour, which is also what happens when the spool is
+    # full or cannot be written (the spool's own tests: test_spool.py).
+    writer = RequestLogWriter(spool_dir=None)
     yield writer
     writer.close(10)
 
@@ -123,7 +125,7 @@ def test_a_refused_row_fails_alone_and_the_rest_of_its_group_is_written(writer):
     group = [_Entry(row("grp-1")), _Entry(row("dup-1")), _Entry(row("grp-2"))]
 
     # when the group is written
-    assert writer._write_batch(group) == []
+    assert writer._write_batch(group) == ([], False)
 
     # then only the duplicate failed
     assert [e.done for e in group] == [True, False, True]
@@ -286,7 +288,8 @@ def test_an_outage_logs_its_losses_once_every_few_seconds_not_once_per_row(
 
     lines = [r.getMessage() for r in caplog.records if "request-log row(s) lost" in r.message]
     assert lines == [
-        "1 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS)"
+        "1 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS) "
+        "and no spool is set"
     ]
     assert _dropped() == before + 50
     # the rest of the count is logged once the writer gets going again
@@ -294,7 +297,8 @@ def test_an_outage_logs_its_losses_once_every_few_seconds_not_once_per_row(
     assert writer.flush(10)
     lines = [r.getMessage() for r in caplog.records if "request-log row(s) lost" in r.message]
     assert lines[1:] == [
-        "49 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS)"
+        "49 request-log row(s) lost: the queue holds 1 rows (REQUEST_LOG_QUEUE_MAX_ROWS) "
+        "and no spool is set"
     ]
 
 

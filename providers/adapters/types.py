@@ -153,7 +153,7 @@ def _validate_content(content: Any, role: str, param: str, *, required: bool) ->
         if not isinstance(part, dict):
             raise RequestValidationError(part_param, f"must be an object, got {json_kind(part)}")
         part_type = part.get("type")
-        if part_type not in allowed:
+        if not isinstance(part_type, str) or part_type not in allowed:  # a dict is unhashable
             raise RequestValidationError(
                 f"{part_param}.type",
                 f"must be one of {', '.join(sorted(allowed))} for {role} messages"

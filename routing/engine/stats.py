@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,6 +218,26 @@ class ProviderStats:
     def _provider_ids(self) -> list[str]:
         with self._lock:
             return list(self._states)
+
+    def retry_after_s(
+        self,
+        provider_ids: Iterable[str] | None = None,
+        now: float | None = None,
+        default: float = 1.0,
+    ) -> float:
+        """Seconds a caller refused for lack of a provider should wait before trying again
+        (the gateway's Retry-After): until the soonest breaker among `provider_ids` (every
+        known provider when None) lets a trial through, or `default` when one may be tried
+        now or none is known (its failures are not the breakers' doing)."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            ids = list(self._states) if provider_ids is None else list(provider_ids)
+            waits = []
+            for provider_id in ids:
+                state = self._states.get(provider_id)
+                waits.append(0.0 if state is None else state.breaker.seconds_until_trial(now))
+        soonest = min(waits, default=0.0)
+        return soonest if soonest > 0 else default
 
     def forget(self, provider_id: str) -> None:
         """Drop a provider's history, e.g. when it is deleted or reconfigured."""

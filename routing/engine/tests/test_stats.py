@@ -333,3 +333,56 @@ def test_straggler_outcomes_while_open_change_nothing():
     breaker.on_failure(2.0)
     assert breaker.state(5.0) == "open"
     assert breaker.state(10.0) == "half_open"  # cool-down counted from the first opening
+
+
+def test_the_cool_down_starts_short_grows_while_trials_fail_and_resets_on_recovery():
+    config = BreakerConfig(failure_threshold=1, cooldown_s=1, cooldown_max_s=5, cooldown_factor=2)
+    breaker = CircuitBreaker(config, rng=lambda: 0.0)
+    breaker.on_failure(0.0)  # opens: 1 s
+    assert breaker.state(0.9) == "open" and breaker.state(1.0) == "half_open"
+    expected_cooldowns = [2, 4, 5, 5]  # after each failed trial, capped
+    now = 1.0
+    for cooldown in expected_cooldowns:
+        assert breaker.on_begin(now)
+        breaker.on_failure(now)  # the trial fails
+        assert breaker.seconds_until_trial(now) == cooldown
+        assert breaker.state(now + cooldown - 0.01) == "open"
+        now += cooldown
+        assert breaker.state(now) == "half_open"
+    # the provider is back: the trial closes it, and the next opening is short again
+    assert breaker.on_begin(now)
+    breaker.on_success(now)
+    assert breaker.state(now) == "closed"
+    breaker.on_failure(now)
+    assert breaker.seconds_until_trial(now) == 1
+
+
+def test_jitter_only_shortens_the_cool_down():
+    config = BreakerConfig(failure_threshold=1, cooldown_s=4, cooldown_max_s=4, jitter=0.25)
+    for draw, expected in ((0.0, 4.0), (0.5, 3.5), (0.999, 3.001)):
+        breaker = CircuitBreaker(config, rng=lambda draw=draw: draw)
+        breaker.on_failure(0.0)
+        assert breaker.seconds_until_trial(0.0) == pytest.approx(expected)
+
+
+def test_retry_after_is_the_soonest_trial_or_a_short_default(clock):
+    config = StatsConfig(breaker=BreakerConfig(failure_threshold=1, cooldown_s=3))
+    stats = ProviderStats(config, clock=clock)
+    assert stats.retry_after_s(["a"]) == 1.0  # never seen: may be tried now
+    stats.begin("a")
+    stats.end("a", 0.1, ok=False, error_type="upstream_error")  # opens for 3 s
+    clock.advance(1.0)
+    stats.begin("b")
+    stats.end("b", 0.1, ok=False, error_type="upstream_error")  # opens for 3 s, later
+    assert stats.retry_after_s(["a", "b"]) == pytest.approx(2.0)
+    assert stats.retry_after_s(["b"]) == pytest.approx(3.0)
+    assert stats.retry_after_s() == pytest.approx(2.0)  # every known provider
+    clock.advance(2.0)  # a is half-open: a trial may go now
+    assert stats.retry_after_s(["a", "b"]) == 1.0
+
+
+def test_a_longest_cool_down_below_the_first_is_refused():
+    with pytest.raises(ValueError):
+        BreakerConfig(cooldown_s=10, cooldown_max_s=5)
+    with pytest.raises(ValueError):
+        BreakerConfig(jitter=1.0)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0008_attempt_figures'),
+        ('analytics', '0011_request_log_spool_schedule'),
     ]
 
     operations = [

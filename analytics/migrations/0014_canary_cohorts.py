@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0010_policy_impact_proxy'),
+        ('analytics', '0013_policy_impact_proxy'),
         ('routing', '0007_policy_canary'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

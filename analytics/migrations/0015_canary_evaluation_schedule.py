@@ -13,7 +13,7 @@ def install(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0011_canary_cohorts"),
+        ("analytics", "0014_canary_cohorts"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0009_quality_and_guard_figures'),
+        ('analytics', '0012_quality_and_guard_figures'),
         ('routing', '0006_model_quality'),
     ]
 
