@@ -11,19 +11,25 @@ from waffle.models import Flag, Sample, Switch
 
 from core.flags import COST_OPTIMIZATION, ROUTING_POLICIES, SWITCHES
 
-from .choices import PolicyStatus
+from .choices import CanaryState, PolicyStatus
 from .flags import flags_reset
-from .models import FlagRollback, RoutingPolicy
+from .models import FlagRollback, PolicyCanary, RoutingPolicy
 
 logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
 def policy_set_status(*, policy: RoutingPolicy, status: str) -> RoutingPolicy:
-    """Move a policy to `status`, re-validating it first (an active policy must be valid now)."""
+    """Move a policy to `status`, re-validating it first (an active policy must be valid now).
+    A canary still running on it ends: the operator decided instead of the evaluation."""
     policy.status = status
     policy.full_clean()
     policy.save(update_fields=["status", "updated_at"])
+    for canary in PolicyCanary.objects.filter(policy=policy, state=CanaryState.RUNNING):
+        canary.state = CanaryState.STOPPED
+        canary.decided_at = timezone.now()
+        canary.reason = f"status set to {status} by an operator"
+        canary.save(update_fields=["state", "decided_at", "reason"])
     return policy
 
 
