@@ -172,6 +172,8 @@ def test_the_migrations_seed_the_default_schedules_and_beat_reads_them(transacti
     assert retention.task == "analytics.tasks.purge_old_rows_task"
     assert entries["provider-probes"].options["expires"] == 30
     assert entries["output-estimates"].task == "analytics.tasks.refresh_output_estimates_task"
+    assert entries["canary-evaluation"].task == "analytics.tasks.evaluate_canaries_task"
+    assert entries["canary-evaluation"].schedule == schedule(timedelta(seconds=60))
     price_sync = PeriodicTask.objects.get(name="price-sync")
     assert price_sync.crontab.schedule == crontab("15", "4", "*", "*", "*")
     assert price_sync.task == "providers.tasks.sync_prices_task"
