@@ -27,6 +27,8 @@ from pathlib import Path
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from vocabulary import ProviderStatus
+
 logger = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (
@@ -142,7 +144,7 @@ CIRCUIT_OPEN_WORKERS = Gauge(
     multiprocess_mode="livesum",
 )
 
-STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "down": 0.0}
+STATUS_VALUE = {ProviderStatus.HEALTHY: 1.0, ProviderStatus.DEGRADED: 0.5, ProviderStatus.DOWN: 0.0}
 CIRCUIT_VALUE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 

@@ -1,12 +1,6 @@
 from django.db import models
 
 
-class ProviderStatus(models.TextChoices):
-    HEALTHY = "healthy", "Healthy"
-    DEGRADED = "degraded", "Degraded"
-    DOWN = "down", "Down"
-
-
 class ProbeOutcome(models.TextChoices):
     """What one health probe of a provider saw."""
 

@@ -8,11 +8,11 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from core.encryption import EncryptedTextField
-from vocabulary import Capability
+from vocabulary import Capability, ProviderStatus
 
 from .adapters import ADAPTER_CLASSES, config_problems, provider_type_choices
 from .adapters.types import ProviderEndpoint
-from .choices import ProbeOutcome, ProviderStatus
+from .choices import ProbeOutcome
 from .pricing import tier_problems
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Provider(models.Model):
         null=True, blank=True, help_text="Maximum concurrent requests Auterity sends here."
     )
     status = models.CharField(
-        max_length=50, choices=ProviderStatus.choices, default=ProviderStatus.HEALTHY
+        max_length=50, choices=ProviderStatus.choices(), default=ProviderStatus.HEALTHY
     )
     config = models.JSONField(default=dict, blank=True)
     api_key = EncryptedTextField(blank=True, default="", help_text="Write-only; stored encrypted.")
@@ -96,7 +96,7 @@ class Provider(models.Model):
                 name="%(app_label)s_%(class)s_cost_per_token_non_negative",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=ProviderStatus.values),
+                condition=models.Q(status__in=ProviderStatus.values()),
                 name="%(app_label)s_%(class)s_status_valid",
             ),
         ]

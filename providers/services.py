@@ -39,8 +39,9 @@ from core.flags import INTELLIGENT_ROUTING_MONITORING
 from providers.adapters import adapter_for
 from providers.adapters.errors import ProviderError, RateLimited
 from providers.adapters.types import ProviderEndpoint
+from vocabulary import ProviderStatus
 
-from .choices import ProbeOutcome, ProviderStatus
+from .choices import ProbeOutcome
 from .models import Provider, ProviderHealthCheck
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""The words the layers share: the error types a provider call can end in and the
-capabilities a model can have, each declared once.
+"""The words the layers share: the error types a provider call can end in, the capabilities
+a model can have and the health a provider can be in, each declared once.
 
 Pure Python that imports nothing of the project, nor Django: it sits below `core/` so that
 both the routing engine (which may import no app and not `core/`, see pyproject.toml's
@@ -27,6 +27,10 @@ class _Labelled(StrEnum):
     def choices(cls) -> list[tuple[str, str]]:
         """(value, label) pairs, the shape of a Django field's `choices`."""
         return [(member.value, member.label) for member in cls]
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [member.value for member in cls]
 
 
 class ErrorType(_Labelled):
@@ -60,4 +64,14 @@ class Capability(_Labelled):
     MULTIPLE_CHOICES = "multiple_choices", "Several choices per request (n > 1)"
 
 
-__all__ = ["Capability", "ErrorType"]
+class ProviderStatus(_Labelled):
+    """A provider's health as its probes found it (providers/services.py, with hysteresis):
+    routing demotes a degraded provider after the healthy ones and tries a down one only as a
+    last resort (routing/engine/decide.py); /metrics shows it (`ai_provider_status`)."""
+
+    HEALTHY = "healthy", "Healthy"
+    DEGRADED = "degraded", "Degraded"
+    DOWN = "down", "Down"
+
+
+__all__ = ["Capability", "ErrorType", "ProviderStatus"]

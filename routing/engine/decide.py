@@ -23,6 +23,8 @@ from dataclasses import fields
 from itertools import compress, repeat
 from operator import attrgetter, call
 
+from vocabulary import ProviderStatus
+
 from .actions import ActionSpec, Constraints
 from .canary import CANARY, CONTROL, in_cohort
 from .conditions import Facts, zone
@@ -238,7 +240,7 @@ class _Checker:
             )
         if info.status == DRAINED:
             return None, "provider drained by an operator", False
-        if info.status == "down":
+        if info.status == ProviderStatus.DOWN:
             return None, "provider down", True
         if self.intelligent and not stats.allows_request:
             return None, f"circuit breaker {stats.breaker_state.replace('_', '-')}", True
@@ -534,7 +536,7 @@ def _demote_unhealthy(ordered: list[_Option]) -> list[_Option]:
     healthy: list[_Option] = []
     demoted: list[_Option] = []
     for o in ordered:
-        if o.info.status == "degraded":
+        if o.info.status == ProviderStatus.DEGRADED:
             o.demoted = "degraded provider, after healthy ones"
         elif o.info.capacity and o.stats.inflight >= o.info.capacity:
             o.demoted = "provider at capacity, after others"

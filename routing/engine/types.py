@@ -12,7 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from vocabulary import Capability, ErrorType
+from vocabulary import Capability, ErrorType, ProviderStatus
 
 from .pricing import PriceRules
 
@@ -32,7 +32,6 @@ DEFAULT_FALLBACK_ON = ERROR_TYPES - {
     ErrorType.AUTHENTICATION,
 }
 
-PROVIDER_STATUSES = frozenset({"healthy", "degraded", "down"})
 BREAKER_STATES = ("closed", "open", "half_open")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -71,7 +70,7 @@ class ModelOffer:
 
 
 # A provider an operator took out of service (ProviderInfo.status): no traffic at all, not
-# even as a last resort, unlike "down".
+# even as a last resort, unlike ProviderStatus.DOWN.
 DRAINED = "drained"
 
 
@@ -81,7 +80,7 @@ class ProviderInfo:
 
     id: str
     type: str
-    status: str = "healthy"
+    status: str = ProviderStatus.HEALTHY  # or DRAINED
     capacity: int | None = None
     avg_response_time: float | None = None
 
@@ -288,7 +287,6 @@ __all__ = [
     "CAPABILITIES",
     "DEFAULT_FALLBACK_ON",
     "ERROR_TYPES",
-    "PROVIDER_STATUSES",
     "Caller",
     "Decision",
     "DecisionOptions",
