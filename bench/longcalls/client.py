@@ -175,7 +175,7 @@ async def run_streams(args) -> dict:
 
 async def run_idle(args) -> None:
     host, _, port = args.target.rpartition(":")
-    semaphore = asyncio.Semaphore(500)
+    semaphore = asyncio.Semaphore(1000)
     writers = []
     failed = 0
 
