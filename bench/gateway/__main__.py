@@ -283,14 +283,25 @@ def wrk(
         url,
     ]
     started = os.times()
-    out = subprocess.run(
-        args,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=duration + timeout + 60,
-        preexec_fn=raise_nofile,  # 1,000 connections and more
-    )
+    try:
+        out = subprocess.run(
+            args,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=duration + timeout + 30,
+            preexec_fn=raise_nofile,  # 1,000 connections and more
+        )
+    except subprocess.TimeoutExpired:
+        # wrk does not stop while its connections cannot even be established (a server whose
+        # accept queue is full): that run answered nothing.
+        print(f"  wrk did not stop after {duration + timeout + 30:g} s: killed", flush=True)
+        summary = dict.fromkeys(
+            ("requests", "non2xx", "connect", "read", "write", "timeout", "max_us"), 0
+        )
+        summary.update(duration_us=int(duration * 1e6), p50_us=0, p90_us=0, p99_us=0)
+        summary.update(mean_us=0.0, hung=True, cpu_ticks=0)
+        return summary
     finished = os.times()
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:

@@ -188,6 +188,9 @@ def local_stack(args, tmp: Path):
         "LOG_LEVEL": "WARNING",
         "DEBUG": "false",
     }
+    if args.redis:
+        # Cache, routing-snapshot version and rate-limit counters in Redis, as in production.
+        env["CACHE_URL"] = args.redis
     log(f"migrating {args.db_name}")
     subprocess.run([str(PYTHON), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
@@ -250,6 +253,7 @@ def run_locust(args, url: str, key: str, tmp: Path) -> list[dict]:
     duration = args.duration or SCENARIOS[args.scenario][1]
     spawn_rate = max(1, users // 10)  # everyone within 10 s
     log(f"{args.scenario}: {users} users for {duration} against {url}")
+    started = os.times()
     subprocess.run(
         [
             str(LOCUST),
@@ -275,6 +279,10 @@ def run_locust(args, url: str, key: str, tmp: Path) -> list[dict]:
         env={**os.environ, "AUTERITY_SCENARIO": args.scenario, "AUTERITY_KEY": key},
         check=False,  # locust exits 1 when any request failed; the figures say so
     )
+    finished = os.times()
+    args.locust_cpu_s = (finished.children_user - started.children_user) + (
+        finished.children_system - started.children_system
+    )
     with (tmp / "locust_failures.csv").open() as failures:
         for row in csv.DictReader(failures):
             log(f"failed {row['Occurrences']}x: {row['Method']} {row['Name']}: {row['Error']}")
@@ -298,6 +306,9 @@ def report(args, rows, before, after, added, elapsed) -> dict:
         "requests": requests_,
         "error_rate": failures / requests_ if requests_ else 1.0,
         "requests_per_s": float(total["Requests/s"]),
+        # The machine is shared and locust itself is Python: read the figures beside these.
+        "load_average_start_end": [args.load_before, os.getloadavg()[0]],
+        "locust_cpu_cores": round(getattr(args, "locust_cpu_s", 0.0) / max(elapsed, 1), 2),
         "endpoints": {
             row["Name"]: {
                 "requests": int(row["Request Count"]),
@@ -316,7 +327,9 @@ def report(args, rows, before, after, added, elapsed) -> dict:
     print(
         f"\nscenario {result['scenario']}: {result['users']} users, {result['duration_s']} s, "
         f"{requests_} requests, {result['requests_per_s']:.1f} req/s, "
-        f"error rate {result['error_rate']:.2%}"
+        f"error rate {result['error_rate']:.2%}; load average {args.load_before:.2f} at the "
+        f"start, {result['load_average_start_end'][1]:.2f} at the end (2 cores); locust used "
+        f"{result['locust_cpu_cores']:.2f} cores"
     )
     print(f"{'endpoint':44} {'requests':>8} {'fail':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for name, row in result["endpoints"].items():
@@ -362,6 +375,11 @@ def main(argv=None) -> int:
     parser.add_argument("--url", help="an Auterity already running (then --key too)")
     parser.add_argument("--key", help="its API key: ai:execute, routing:view, no rate limits")
     parser.add_argument("--db-name", default="auterity_load")
+    parser.add_argument(
+        "--redis",
+        help="CACHE_URL for the local server, e.g. redis://127.0.0.1:6379/11 (default: the "
+        "environment's, else the file cache)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     if bool(args.url) != bool(args.key):
@@ -377,6 +395,7 @@ def main(argv=None) -> int:
         )
         with stack as (url, key, database_url):
             before, started = scrape(url), time.time()
+            args.load_before = os.getloadavg()[0]
             rows = run_locust(args, url, key, tmp)
             elapsed = time.time() - started
             time.sleep(1)  # the last request-log rows

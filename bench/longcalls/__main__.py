@@ -187,7 +187,7 @@ class Runner:
                 else ""
             )
             + f"errors {row.errors} {row.error_detail or ''}  CPU/answer "
-            f"{s(None if row.server_cpu_ms is None else row.server_cpu_ms / 1000)}  "
+            f"{'-' if row.server_cpu_ms is None else f'{row.server_cpu_ms:.2f} ms'}  "
             f"RSS {row.rss_mib_total:.0f} MiB "
             f"(largest process {row.rss_mib_max_process:.0f})"
             + (f"  logged {row.logged}" if row.logged is not None else "")
@@ -231,6 +231,8 @@ class Runner:
         detail = {
             k: summary[k] for k in ("non2xx", "connect", "read", "write", "timeout") if summary[k]
         }
+        if summary.get("hung"):
+            detail["wrk hung (no connection established)"] = connections
         row = Row(
             phase=phase,
             target=target.name,
@@ -373,6 +375,22 @@ class Runner:
         print(f"    {with_idle.note}", flush=True)
         rows.append(with_idle)
         return rows
+
+
+def settle(target: Target, limit: float = 90.0) -> float:
+    """Wait until the target's processes are idle (under 0.1 core for a second): a server may
+    still be working through requests whose clients left (LiteLLM after 1,000 calls), which
+    would be charged to the next run. Returns the seconds waited."""
+    from bench.gateway.__main__ import _TICKS, _proc_ticks
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        pids = target.pids()
+        before = sum(_proc_ticks(pid) for pid in pids)
+        time.sleep(1.0)
+        if (sum(_proc_ticks(pid) for pid in pids) - before) / _TICKS < 0.1:
+            break
+    return time.monotonic() - t0
 
 
 def _sample_rss_later(target: Target, delay: float, box: dict):
@@ -647,6 +665,8 @@ def main(argv=None) -> int:
                     body=CALL_BODY,
                     timeout=args.timeout,
                 )
+            for target in targets:
+                settle(target)
         for phase in phases:
             print(f"phase {phase}", flush=True)
             if phase == "streams":
@@ -660,7 +680,9 @@ def main(argv=None) -> int:
                     runner.streams(target, args.streams, args.duration)
                 else:
                     runner.idle(target, args.duration)
-                time.sleep(2)  # connections close, TIME_WAIT settles, the CPU cools down
+                waited = settle(target)
+                if waited > 5:
+                    print(f"    ({target.name} busy for {waited:.0f} s after the run)", flush=True)
         request_log = db_count_rows(db_url) if "auterity" in wanted else {}
 
     print_summary(runner.rows, phases)
