@@ -460,10 +460,14 @@ def print_summary(rows: list[Row], phases) -> None:
         print(f"{phase}: " + ", ".join(parts))
     for target in ("upstream", "auterity", "portkey", "litellm"):
         base, flood = pick("idle:off", target), pick("idle:on", target)
-        if base and flood and base.p99_s and flood.p99_s:
+        if base and flood and base.p99_s:
+            with_idle = (
+                f"{flood.p99_s:.3f} s with the idle connections ({flood.p99_s / base.p99_s:.2f}x)"
+                if flood.p99_s
+                else "no answer with the idle connections"
+            )
             print(
-                f"idle {target}: 32-client p99 {base.p99_s:.3f} s without, "
-                f"{flood.p99_s:.3f} s with the idle connections ({flood.p99_s / base.p99_s:.2f}x), "
+                f"idle {target}: 32-client p99 {base.p99_s:.3f} s without, {with_idle}, "
                 f"errors {flood.errors}; {flood.note}"
             )
     print(
