@@ -478,6 +478,107 @@ def print_summary(rows: list[Row], phases) -> None:
     )
 
 
+def markdown(rows: list[Row]) -> str:
+    """The summary as bench/README.md's table: one column per target."""
+    names = [
+        n
+        for n in ("upstream", "auterity", "portkey", "litellm")
+        if any(r.target == n for r in rows)
+    ]
+
+    def pick(phase, target):
+        return next((r for r in rows if r.phase == phase and r.target == target), None)
+
+    def sec(value):
+        return "-" if value is None else f"{value:.2f} s"
+
+    def line(label, phase, fmt):
+        cells = []
+        for name in names:
+            row = pick(phase, name)
+            cells.append("" if row is None else fmt(row))
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    def rate(row):
+        return f"{row.rps:,.1f} ({100 * row.rps / row.ideal_rps:.0f} %)"
+
+    out = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for phase, label in (("calls500", "500 x 1 s calls"), ("calls1000", "1,000 x 1 s calls")):
+        if any(r.phase == phase for r in rows):
+            out.append(line(f"{label}: answers/s (share of ideal)", phase, rate))
+            out.append(
+                line(
+                    "p50 / p99 of the answered calls, errors",
+                    phase,
+                    lambda r: f"{sec(r.p50_s)} / {sec(r.p99_s)}, {r.errors}",
+                )
+            )
+            out.append(
+                line(
+                    "CPU per answer, RSS",
+                    phase,
+                    lambda r: (
+                        f"{'-' if r.server_cpu_ms is None else f'{r.server_cpu_ms:.2f} ms'}, "
+                        f"{r.rss_mib_total:.0f} MiB"
+                    ),
+                )
+            )
+            out.append(
+                line("others' CPU (cores of 2)", phase, lambda r: f"{r.load.others_cores:.2f}")
+            )
+    if any(r.phase == "streams" for r in rows):
+        out.append(line("1,000 x 2 s streams: completed/s (share of ideal)", "streams", rate))
+        out.append(
+            line("completed with [DONE] / started", "streams", lambda r: r.note.split(" ")[0])
+        )
+        out.append(
+            line(
+                "first event p50 / p99",
+                "streams",
+                lambda r: f"{sec(r.first_event_p50_s)} / {sec(r.first_event_p99_s)}",
+            )
+        )
+        out.append(
+            line("duration p50 / p99", "streams", lambda r: f"{sec(r.p50_s)} / {sec(r.p99_s)}")
+        )
+        out.append(
+            line(
+                "RSS (largest process)",
+                "streams",
+                lambda r: f"{r.rss_mib_total:.0f} MiB ({r.rss_mib_max_process:.0f})",
+            )
+        )
+        out.append(
+            line("others' CPU (cores of 2)", "streams", lambda r: f"{r.load.others_cores:.2f}")
+        )
+    if any(r.phase == "idle:on" for r in rows):
+        out.append(
+            line(
+                "32 x 1 s calls, p99 without / with the idle connections",
+                "idle:on",
+                lambda r: (
+                    f"{sec(pick('idle:off', r.target).p99_s)} / "
+                    + (sec(r.p99_s) if r.p99_s else f"no answer ({r.errors} errors)")
+                ),
+            )
+        )
+        out.append(
+            line(
+                "idle connections open / closed by the server",
+                "idle:on",
+                lambda r: f"{r.extra.get('idle_opened')} / {r.extra.get('idle_closed_by_server')}",
+            )
+        )
+        out.append(
+            line(
+                "health route answered while open (of 5)",
+                "idle:on",
+                lambda r: str(sum(h is not None for h in r.extra.get("health_s", []))),
+            )
+        )
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
@@ -690,6 +791,8 @@ def main(argv=None) -> int:
         request_log = db_count_rows(db_url) if "auterity" in wanted else {}
 
     print_summary(runner.rows, phases)
+    print()
+    print(markdown(runner.rows))
     if request_log:
         print(f"request_log rows by status at the end: {request_log}")
     if args.json:
