@@ -239,7 +239,20 @@ def embeddings_create(
 ) -> GatewayResult:
     """Serve one embeddings request like a chat request: limits, the same policies (among the
     offers with the embeddings capability), retry and fallback, one request-log row with its
-    cost. The body is OpenAI's embeddings `list`, its usage with Auterity's `cost`."""
+    cost. The body is OpenAI's embeddings `list`, its usage with Auterity's `cost`. A chat
+    model is refused with a 400 naming `model` (no provider could embed with it)."""
+    offers = [
+        offer for (_, model), offer in catalogue_get().offers.items() if model == request.model
+    ]
+    if offers and not any("embeddings" in offer.capabilities for offer in offers):
+        raise GatewayError(
+            400,
+            f"{request.model!r} is not an embeddings model (GET /v1/models lists the models; "
+            "the embedding ones are served here).",
+            type="invalid_request_error",
+            param="model",
+            code="model_not_supported",
+        )
     catalogue, decision, result, log = _routed(
         principal, request, request_id, headers, "embeddings", estimate_embedding_tokens(request)
     )
