@@ -7,6 +7,7 @@ per request."""
 import json
 
 import anthropic
+import openai
 import pytest
 import requests
 from django.contrib.auth.models import User
@@ -386,3 +387,28 @@ def test_the_stream_is_anthropics_event_sequence_on_the_wire(
         "message_stop",
     ]
     assert set(events[3:-3]) == {"content_block_delta"}
+
+
+def test_the_sdks_through_the_production_server(web_server, routed_key, demo_catalogue):
+    # `python -m auterity.server` (granian, worker processes), as deployed
+    server = web_server(workers=1)
+    client = anthropic.Anthropic(base_url=server.url, api_key=routed_key, max_retries=0)
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=20, system="Be brief.", messages=HELLO
+    ) as stream:
+        text = "".join(stream.text_stream)
+        message = stream.get_final_message()
+    assert text and message.content[0].text == text
+    counted = client.messages.count_tokens(model="claude-haiku-4-5", messages=HELLO)
+    assert counted.input_tokens > 0
+    embedded = openai.OpenAI(
+        base_url=f"{server.url}/v1", api_key=routed_key, max_retries=0
+    ).embeddings.create(model="text-embedding-3-small", input="hello")
+    assert embedded.data[0].embedding
+    assert server.stop() == 0  # the workers' background log writers drain at exit
+    rows = RequestLog.objects.order_by("created_at")
+    assert [(r.endpoint, r.status, r.stream) for r in rows] == [
+        ("messages", "success", True),
+        ("embeddings", "success", False),
+    ]
+    assert all(row.cost > 0 for row in rows)
