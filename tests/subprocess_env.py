@@ -3,6 +3,7 @@ own database, and a port to listen on."""
 
 import os
 import socket
+import tempfile
 from urllib.parse import quote
 
 from django.db import connection
@@ -23,12 +24,18 @@ def database_url() -> str:
 
 def subprocess_env(**extra) -> dict[str, str]:
     """This process's environment, pointed at the test database with a private in-process
-    cache; `extra` adds to it or overrides it (e.g. CACHE_URL)."""
+    cache and a request-log spool of its own; `extra` adds to it or overrides it (e.g.
+    CACHE_URL, REQUEST_LOG_SPOOL_DIR to share a spool on purpose).
+
+    The spool must be private: the test database is emptied between tests, so rows left in a
+    shared spool by an earlier test's process (a worker it killed, say) would be adopted into
+    a later test's request log (analytics/spool.py ships orphans to their database)."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "auterity.settings",
         "DATABASE_URL": database_url(),
         "CACHE_URL": "locmemcache://",
+        "REQUEST_LOG_SPOOL_DIR": tempfile.mkdtemp(prefix="auterity-test-spool-"),
         **extra,
     }
 

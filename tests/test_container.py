@@ -209,3 +209,59 @@ def test_sigterm_to_the_web_container_loses_no_request_log_row(
     )
     assert logged == answered_ids, f"{len(answered_ids - logged)} rows lost"
     assert RequestLog.objects.count() == len(answered_ids)
+
+
+def test_worker_and_beat_roles_run_the_schedule_kept_in_the_database(
+    container_image, app_env, containers
+):
+    # given traffic in the log and the rollup due every second, edited as in the admin; beat
+    # keeps no schedule file (DatabaseScheduler), so it runs on the read-only root as well
+    import os
+    import uuid
+    from datetime import timedelta
+
+    from django.apps import apps
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from analytics.models import RoutingAnalytics
+    from analytics.schedules import install_default_schedules
+    from analytics.tests.factories import RequestLogFactory
+
+    if not os.environ.get("REDIS_TEST_URL"):
+        pytest.skip("worker and beat in two containers need a broker both reach (REDIS_TEST_URL)")
+    now = timezone.now()
+    for minutes in (1, 2, 7):
+        RequestLogFactory(created_at=now - timedelta(minutes=minutes), provider_id="openai")
+    install_default_schedules(apps)  # a transactional test before this one may have flushed them
+    rollup = PeriodicTask.objects.get(name="analytics-rollup")
+    rollup.interval, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    rollup.save()
+    PeriodicTask.objects.exclude(pk=rollup.pk).update(enabled=False)
+    queue = f"auterity-test-{uuid.uuid4().hex[:12]}"  # nothing else's tasks mix in
+    env = {**app_env, "CELERY_TASK_DEFAULT_QUEUE": queue, "LOG_LEVEL": "INFO"}
+    name = f"auterity-test-{queue[-12:]}"
+
+    # when the two roles run
+    worker = run_container(
+        container_image, f"{name}-worker", "worker", env,
+        "--pool", "solo", "--queues", queue, "--without-gossip", "--without-mingle",
+    )  # fmt: skip
+    containers.append(worker)
+    beat = run_container(container_image, f"{name}-beat", "beat", env)
+    containers.append(beat)
+
+    # then beat sends the job from the database schedule and the worker rolls the log up
+    deadline = time.monotonic() + 90
+    while not RoutingAnalytics.objects.filter(provider_id="openai").exists():
+        logs = f"--- worker\n{worker.logs()[-3000:]}\n--- beat\n{beat.logs()[-2000:]}"
+        assert worker.running() and beat.running(), logs
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.5)
+    rows = RoutingAnalytics.objects.filter(provider_id="openai")
+    assert sum(row.request_count for row in rows) == 3
+    assert "DatabaseScheduler" in beat.logs()
+    # the image stops both on SIGTERM
+    for container in (beat, worker):
+        container.stop(timeout=30)
+        assert container.exit_code() == 0, container.logs()[-2000:]
