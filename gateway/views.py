@@ -185,7 +185,13 @@ def retrieve_model(request, model: str):
 
 @csrf_exempt
 def unknown_path(request, path: str = ""):
-    """Any other /v1/ path, whatever the method: OpenAI's 404, never an HTML page."""
+    """Any other /v1/ path, whatever the method: OpenAI's 404, never an HTML page. The caller
+    is authenticated first, as on every gateway path (an anonymous one learns nothing but
+    401)."""
+    try:
+        authenticate_gateway_request(request, Scope.AI_EXECUTE)
+    except GatewayError as error:
+        return _error_response(error, request.request_id)
     error = GatewayError(
         404,
         f"Unknown path {request.path} (the gateway serves /v1/chat/completions, "
