@@ -51,6 +51,7 @@ from routing.engine import (
     is_downgrade,
 )
 from routing.output_estimates import output_estimates_get
+from vocabulary import ErrorType
 
 from .formats.openai import ChunkStream
 
@@ -59,11 +60,11 @@ logger = logging.getLogger(__name__)
 
 # Upstream failure -> the status Auterity answers with when no target succeeded.
 _STATUS_FOR_ERROR = {
-    "rate_limited": 429,
-    "timeout": 504,
-    "invalid_request": 400,
-    "context_length_exceeded": 400,
-    "authentication": 502,  # the provider refused *our* key: not the caller's fault
+    ErrorType.RATE_LIMITED: 429,
+    ErrorType.TIMEOUT: 504,
+    ErrorType.INVALID_REQUEST: 400,
+    ErrorType.CONTEXT_LENGTH_EXCEEDED: 400,
+    ErrorType.AUTHENTICATION: 502,  # the provider refused *our* key: not the caller's fault
 }
 
 

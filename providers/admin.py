@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin_base import ReadOnlyAdmin, change_panel_register, change_panels
 from core.metrics import circuit_states_by_process
 
-from .models import Provider, ProviderHealthCheck, ProviderModel
+from .models import CAPABILITY_FIELDS, Provider, ProviderHealthCheck, ProviderModel
 from .prices import prices_edited
 from .pricing import PER_MILLION, RATES, TIER_THRESHOLD
 from .services import provider_drain, provider_undrain
@@ -97,11 +97,7 @@ _PRICE_LABELS = {
 _LIMIT_FIELDS = [
     "context_window",
     "max_output_tokens",
-    "supports_streaming",
-    "supports_tools",
-    "supports_vision",
-    "supports_json_mode",
-    "supports_embeddings",
+    *CAPABILITY_FIELDS.values(),
 ]
 
 
@@ -320,8 +316,7 @@ class ProviderModelAdmin(admin.ModelAdmin):
         "is_default",
         "enabled",
         "prices_overridden",
-        "supports_tools",
-        "supports_vision",
+        *CAPABILITY_FIELDS.values(),
     ]
     search_fields = ["model", "upstream_model", "provider__id"]
     ordering = ["model", "provider"]

@@ -17,16 +17,6 @@ class ProviderStatus(models.TextChoices):
     DOWN = "down", "Down"
 
 
-class Capability(models.TextChoices):
-    STREAMING = "streaming", "Streaming"
-    TOOLS = "tools", "Tools / function calling"
-    VISION = "vision", "Vision (image input)"
-    JSON_MODE = "json_mode", "JSON mode"
-    EMBEDDINGS = "embeddings", "Embeddings"
-    # n > 1 (several choices per request): from the adapter, not a per-model setting.
-    MULTIPLE_CHOICES = "multiple_choices", "Several choices per request (n > 1)"
-
-
 class ProbeOutcome(models.TextChoices):
     """What one health probe of a provider saw."""
 

@@ -8,10 +8,11 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from core.encryption import EncryptedTextField
+from vocabulary import Capability
 
 from .adapters import ADAPTER_CLASSES
 from .adapters.types import ProviderEndpoint
-from .choices import Capability, ProbeOutcome, ProviderStatus, ProviderType
+from .choices import ProbeOutcome, ProviderStatus, ProviderType
 from .pricing import tier_problems
 
 PROVIDER_ID_VALIDATOR = RegexValidator(
@@ -33,6 +34,14 @@ CONFIG_KEYS = {
     "organization": "a string",
     "project": "a string",
     "price_provider": "a genai-prices provider id (e.g. together, groq) whose list prices apply",
+}
+
+
+# The capabilities an operator switches per model, each a `supports_<capability>` column
+# below; admin, API and filters read this. multiple_choices has no switch: it belongs to the
+# wire format (the adapter), and every chat model of an adapter that carries it has it.
+CAPABILITY_FIELDS = {
+    cap: f"supports_{cap}" for cap in Capability if cap is not Capability.MULTIPLE_CHOICES
 }
 
 
@@ -280,17 +289,13 @@ class ProviderModel(models.Model):
         super().save(*args, **kwargs)
 
     @property
-    def capabilities(self) -> frozenset[str]:
-        adapter = ADAPTER_CLASSES[self.provider.type]
-        flags = {
-            Capability.STREAMING: self.supports_streaming,
-            Capability.TOOLS: self.supports_tools,
-            Capability.VISION: self.supports_vision,
-            Capability.JSON_MODE: self.supports_json_mode,
-            Capability.EMBEDDINGS: self.supports_embeddings and adapter.supports_embeddings,
-            Capability.MULTIPLE_CHOICES: adapter.supports_n and not self.supports_embeddings,
-        }
-        return frozenset(str(c) for c, on in flags.items() if on)
+    def capabilities(self) -> frozenset[Capability]:
+        """What this model can do: its `supports_<capability>` switches, plus several choices
+        per request for a chat model, as far as its adapter's wire format carries them."""
+        own = {cap for cap, name in CAPABILITY_FIELDS.items() if getattr(self, name)}
+        if not self.supports_embeddings:
+            own.add(Capability.MULTIPLE_CHOICES)
+        return frozenset(own) & ADAPTER_CLASSES[self.provider.type].capabilities
 
     def clean(self):
         super().clean()

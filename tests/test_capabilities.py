@@ -6,17 +6,26 @@ import openai
 import pytest
 
 from analytics.models import RequestLog
-from providers.choices import Capability, ProviderType
-from providers.models import ProviderModel
+from providers.adapters import ADAPTER_CLASSES
+from providers.choices import ProviderType
+from providers.models import CAPABILITY_FIELDS, ProviderModel
 from routing.engine import CAPABILITIES
+from vocabulary import Capability
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
 
-def test_engine_and_model_capabilities_are_one_list():
-    assert set(Capability.values) == CAPABILITIES
+def test_engine_adapters_and_model_columns_speak_the_one_capability_list():
+    assert set(Capability) == CAPABILITIES
+    for adapter in ADAPTER_CLASSES.values():
+        assert adapter.capabilities <= CAPABILITIES, adapter
+    # Every capability a model can be switched on or off for is a column, and every
+    # supports_* column is such a capability (no column the engine cannot ask for).
+    columns = {f.name for f in ProviderModel._meta.fields if f.name.startswith("supports_")}
+    assert columns == set(CAPABILITY_FIELDS.values())
+    assert set(CAPABILITY_FIELDS) == CAPABILITIES - {Capability.MULTIPLE_CHOICES}
 
 
 def test_demo_catalogue_capabilities_are_true_to_each_adapter(demo_catalogue):

@@ -24,7 +24,7 @@ from .base import (
     session_for,
 )
 from .errors import (
-    ERROR_TYPES,
+    ERROR_CLASSES,
     AuthenticationFailed,
     ContextTooLong,
     InvalidRequest,
@@ -66,7 +66,7 @@ def adapter_for(endpoint: ProviderEndpoint) -> ProviderAdapter:
 
 __all__ = [
     "ADAPTER_CLASSES",
-    "ERROR_TYPES",
+    "ERROR_CLASSES",
     "AnthropicAdapter",
     "AuthenticationFailed",
     "AzureOpenAIAdapter",

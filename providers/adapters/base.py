@@ -34,6 +34,8 @@ import urllib3
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from vocabulary import Capability
+
 from .errors import (
     InvalidRequest,
     MalformedResponse,
@@ -521,8 +523,12 @@ class ProviderAdapter:
     and threads (it holds only immutable per-endpoint data)."""
 
     provider_type: ClassVar[str] = ""
-    supports_n: ClassVar[bool] = False
-    supports_embeddings: ClassVar[bool] = False
+    # What the wire format carries (vocabulary.Capability); a model has a capability only if
+    # its adapter carries it (ProviderModel.capabilities). Several choices per request and
+    # embeddings are opt-in.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.STREAMING, Capability.TOOLS, Capability.VISION, Capability.JSON_MODE}
+    )
     supports_count_tokens: ClassVar[bool] = False
 
     def __init__(self, endpoint: ProviderEndpoint):
@@ -639,7 +645,7 @@ class ProviderAdapter:
     def embed(self, request: EmbeddingsRequest, model: str = "") -> EmbeddingsResult:
         """One embeddings call. `model` is the upstream model name."""
         model = model or request.model
-        if not self.supports_embeddings:
+        if Capability.EMBEDDINGS not in self.capabilities:
             raise self.invalid(f"{self.provider_type} providers have no embeddings API", "model")
         body = self.build_embeddings_body(request, model)
         response = self._send("POST", self.embeddings_url(model), body, self._headers)
@@ -694,7 +700,7 @@ class ProviderAdapter:
     def check_request(self, request: ChatRequest, model: str) -> None:
         if not model:
             raise InvalidRequest("no model given", provider_id=self.provider_id)
-        if request.n not in (None, 1) and not self.supports_n:
+        if request.n not in (None, 1) and Capability.MULTIPLE_CHOICES not in self.capabilities:
             raise InvalidRequest(
                 f"n={request.n}: this provider returns one choice per request",
                 provider_id=self.provider_id,

@@ -1,4 +1,5 @@
-"""The error taxonomy every adapter maps upstream failures onto.
+"""The error taxonomy every adapter maps upstream failures onto: one class per
+`vocabulary.ErrorType`, the words routing policies' `fallback.on` and the engine speak.
 
 The router decides what to do from `error_type` and `retryable` alone (retry the same
 provider, fall back to the next one, or give up), so each adapter must translate its
@@ -14,6 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from vocabulary import ErrorType
+
 if TYPE_CHECKING:
     from .types import Usage
 
@@ -26,7 +29,9 @@ class ProviderError(Exception):
     own error code (`context_length_exceeded`, `overloaded_error`, `RESOURCE_EXHAUSTED`...).
     """
 
-    error_type = "provider_error"
+    # The base class is raised as such only by the gateway, when no target could be tried at
+    # all; every failure of an actual call is one of the subclasses (ERROR_CLASSES).
+    error_type: str = "provider_error"
     retryable = False
 
     def __init__(
@@ -68,24 +73,24 @@ class ProviderError(Exception):
 
 
 class RateLimited(ProviderError):
-    error_type = "rate_limited"
+    error_type = ErrorType.RATE_LIMITED
     retryable = True
 
 
 class UpstreamTimeout(ProviderError):
-    error_type = "timeout"
+    error_type = ErrorType.TIMEOUT
     retryable = True
 
 
 class UpstreamConnectionError(ProviderError):
-    error_type = "connection_error"
+    error_type = ErrorType.CONNECTION_ERROR
     retryable = True
 
 
 class UpstreamServerError(ProviderError):
     """5xx, and Anthropic's 529 `overloaded_error`."""
 
-    error_type = "upstream_error"
+    error_type = ErrorType.UPSTREAM_ERROR
     retryable = True
 
 
@@ -93,12 +98,12 @@ class InvalidRequest(ProviderError):
     """The upstream (or the adapter, before calling it) rejected the request as malformed:
     400/404/422. Retrying the same request elsewhere is unlikely to help."""
 
-    error_type = "invalid_request"
+    error_type = ErrorType.INVALID_REQUEST
     retryable = False
 
 
 class AuthenticationFailed(ProviderError):
-    error_type = "authentication"
+    error_type = ErrorType.AUTHENTICATION
     retryable = False
 
 
@@ -106,12 +111,12 @@ class ContextTooLong(ProviderError):
     """The prompt (plus max_tokens) does not fit the model's context window. Not retryable
     on the same model; the router may still pick a model with a larger window."""
 
-    error_type = "context_length_exceeded"
+    error_type = ErrorType.CONTEXT_LENGTH_EXCEEDED
     retryable = False
 
 
 class MalformedResponse(ProviderError):
-    error_type = "malformed_response"
+    error_type = ErrorType.MALFORMED_RESPONSE
     retryable = True
 
 
@@ -120,7 +125,7 @@ class StreamInterrupted(ProviderError):
     part of the answer, so it cannot be transparently retried; `usage` is what was consumed
     up to the break (reported by the provider where it said so, else estimated)."""
 
-    error_type = "stream_interrupted"
+    error_type = ErrorType.STREAM_INTERRUPTED
     retryable = False
 
     def __init__(self, message: str, *, usage: Usage | None = None, **kwargs):
@@ -128,17 +133,21 @@ class StreamInterrupted(ProviderError):
         self.usage = usage
 
 
-ERROR_TYPES: tuple[str, ...] = (
-    RateLimited.error_type,
-    UpstreamTimeout.error_type,
-    UpstreamConnectionError.error_type,
-    UpstreamServerError.error_type,
-    InvalidRequest.error_type,
-    AuthenticationFailed.error_type,
-    ContextTooLong.error_type,
-    MalformedResponse.error_type,
-    StreamInterrupted.error_type,
-)
+# The concrete classes, one per ErrorType (providers/adapters/tests/test_errors.py proves it).
+ERROR_CLASSES: dict[ErrorType, type[ProviderError]] = {
+    cls.error_type: cls
+    for cls in (
+        RateLimited,
+        UpstreamTimeout,
+        UpstreamConnectionError,
+        UpstreamServerError,
+        InvalidRequest,
+        AuthenticationFailed,
+        ContextTooLong,
+        MalformedResponse,
+        StreamInterrupted,
+    )
+}
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -33,6 +33,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from vocabulary import Capability
+
 from .base import ProviderAdapter, StreamTranslator, completion_response, embedding_item
 from .errors import MalformedResponse, mentions_context_overflow
 from .sse import SSEEvent
@@ -296,8 +298,8 @@ class GeminiStreamTranslator(StreamTranslator):
 
 class GeminiAdapter(ProviderAdapter):
     provider_type = "gemini"
-    supports_n = True  # generationConfig.candidateCount; each candidate is one choice
-    supports_embeddings = True
+    # n > 1 is generationConfig.candidateCount, each candidate one choice; embeddings too.
+    capabilities = frozenset(Capability)
     supports_count_tokens = True
 
     def auth_headers(self) -> dict[str, str]:

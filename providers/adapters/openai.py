@@ -12,6 +12,8 @@ import logging
 import time
 from typing import Any
 
+from vocabulary import Capability
+
 from .base import (
     ProviderAdapter,
     StreamTranslator,
@@ -166,8 +168,7 @@ class OpenAIAdapter(ProviderAdapter):
     """
 
     provider_type = "openai"
-    supports_n = True
-    supports_embeddings = True
+    capabilities = frozenset(Capability)  # n > 1 and embeddings too
     max_tokens_field = "max_completion_tokens"
     developer_role = True
 

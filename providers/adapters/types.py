@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from vocabulary import Capability
+
 from . import tokens
 
 
@@ -486,27 +488,27 @@ class ChatRequest:
             body["stream"] = True
         return body
 
-    def required_capabilities(self) -> frozenset[str]:
-        """What a model must support to serve this request (matches Capability choices)."""
+    def required_capabilities(self) -> frozenset[Capability]:
+        """What a model must support to serve this request."""
         needs = set()
         if self.tools:
-            needs.add("tools")
+            needs.add(Capability.TOOLS)
         if self.stream:
-            needs.add("streaming")
+            needs.add(Capability.STREAMING)
         if self.response_format and self.response_format.get("type") in (
             "json_object",
             "json_schema",
         ):
-            needs.add("json_mode")
+            needs.add(Capability.JSON_MODE)
         if self.n is not None and self.n > 1:
-            needs.add("multiple_choices")
+            needs.add(Capability.MULTIPLE_CHOICES)
         if any(
             isinstance(part, dict) and part.get("type") == "image_url"
             for message in self.messages
             if isinstance(message.get("content"), list)
             for part in message["content"]
         ):
-            needs.add("vision")
+            needs.add(Capability.VISION)
         return frozenset(needs)
 
 
@@ -589,8 +591,8 @@ class EmbeddingsRequest:
     max_tokens = None
     n = None
 
-    def required_capabilities(self) -> frozenset[str]:
-        return frozenset({"embeddings"})
+    def required_capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.EMBEDDINGS})
 
     @property
     def texts(self) -> list[str] | None:

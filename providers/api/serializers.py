@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from core.api_errors import FullCleanModelSerializer
-from providers.models import Provider, ProviderModel
+from providers.models import CAPABILITY_FIELDS, Provider, ProviderModel
 from providers.prices import PRICE_FIELDS, prices_edited
 
 
@@ -24,11 +24,7 @@ class ProviderModelSerializer(FullCleanModelSerializer):
             "expected_thinking_tokens",
             "context_window",
             "max_output_tokens",
-            "supports_streaming",
-            "supports_tools",
-            "supports_vision",
-            "supports_json_mode",
-            "supports_embeddings",
+            *CAPABILITY_FIELDS.values(),
             "is_default",
             "enabled",
             "created_at",

@@ -1,6 +1,6 @@
 from rest_framework import viewsets
 
-from providers.models import Provider, ProviderModel
+from providers.models import CAPABILITY_FIELDS, Provider, ProviderModel
 
 from .serializers import ProviderModelSerializer, ProviderSerializer
 
@@ -25,8 +25,7 @@ class ProviderModelViewSet(viewsets.ModelViewSet):
         "model",
         "is_default",
         "enabled",
-        "supports_tools",
-        "supports_vision",
+        *CAPABILITY_FIELDS.values(),
     ]
     search_fields = ["model", "upstream_model", "provider__id"]
     ordering_fields = ["model", "provider", "input_price", "output_price", "context_window"]

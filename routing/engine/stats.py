@@ -22,15 +22,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vocabulary import ErrorType
+
 from .breaker import BreakerConfig, CircuitBreaker
 from .types import StatsView
 
 # The provider answered correctly; the request was at fault. These neither count as provider
 # failures nor reset anything that a failure would set; they are health-neutral successes.
-CALLER_ERRORS = frozenset({"invalid_request", "context_length_exceeded"})
+CALLER_ERRORS = frozenset({ErrorType.INVALID_REQUEST, ErrorType.CONTEXT_LENGTH_EXCEEDED})
 # Failures whose elapsed time says something about the provider's speed. A refused connection
 # after 3 ms would otherwise make a broken provider look fast.
-SLOW_FAILURES = frozenset({"timeout"})
+SLOW_FAILURES = frozenset({ErrorType.TIMEOUT})
 
 
 @dataclass(frozen=True, slots=True)

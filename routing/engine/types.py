@@ -12,43 +12,25 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from vocabulary import Capability, ErrorType
+
 from .pricing import PriceRules
 
-# The same names as providers.choices.Capability (the engine imports no app; a test keeps the
-# two in step).
-CAPABILITIES = frozenset(
-    {"streaming", "tools", "vision", "json_mode", "embeddings", "multiple_choices"}
-)
+# The vocabulary's words (vocabulary/, below every app, so the adapters read the same ones).
+CAPABILITIES = frozenset(Capability)
 
 # The adapters' error taxonomy; `fallback.on` and `ProviderStats.end()` speak it.
-ERROR_TYPES = frozenset(
-    {
-        "rate_limited",
-        "timeout",
-        "connection_error",
-        "upstream_error",
-        "invalid_request",
-        "authentication",
-        "context_length_exceeded",
-        "malformed_response",
-        "stream_interrupted",
-    }
-)
+ERROR_TYPES = frozenset(ErrorType)
 
 # Errors worth another target by default. invalid_request and context_length_exceeded are the
 # caller's fault and would fail the same way elsewhere; authentication is a configuration fault
 # of one provider, but retrying the request elsewhere silently hides a broken key, so operators
 # opt in to it (and to context_length_exceeded, see docs/policies.md) explicitly.
-DEFAULT_FALLBACK_ON = frozenset(
-    {
-        "rate_limited",
-        "timeout",
-        "connection_error",
-        "upstream_error",
-        "malformed_response",
-        "stream_interrupted",
-    }
-)
+DEFAULT_FALLBACK_ON = ERROR_TYPES - {
+    ErrorType.INVALID_REQUEST,
+    ErrorType.CONTEXT_LENGTH_EXCEEDED,
+    ErrorType.AUTHENTICATION,
+}
 
 PROVIDER_STATUSES = frozenset({"healthy", "degraded", "down"})
 BREAKER_STATES = ("closed", "open", "half_open")

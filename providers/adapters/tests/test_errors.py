@@ -5,7 +5,7 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from providers.adapters import (
-    ERROR_TYPES,
+    ERROR_CLASSES,
     AuthenticationFailed,
     ContextTooLong,
     InvalidRequest,
@@ -18,6 +18,8 @@ from providers.adapters import (
     UpstreamTimeout,
 )
 from providers.adapters.errors import error_for_status, parse_retry_after
+from routing.engine import DEFAULT_FALLBACK_ON, ERROR_TYPES
+from vocabulary import ErrorType
 
 
 def test_every_class_has_its_type_and_retry_flag():
@@ -36,7 +38,26 @@ def test_every_class_has_its_type_and_retry_flag():
         error = cls("x", provider_id="p")
         assert isinstance(error, ProviderError)
         assert (error.error_type, error.retryable) == (error_type, retryable)
-    assert set(ERROR_TYPES) == {t for t, _ in expected.values()}
+    assert set(ErrorType) == {t for t, _ in expected.values()}
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_the_adapters_errors_are_exactly_the_vocabulary_the_engine_speaks():
+    # Every error class an adapter can raise (whatever module defines it) is one ErrorType,
+    # each ErrorType has exactly one class, and the engine's list is that same vocabulary:
+    # an error type a policy's fallback.on names can occur, and every one that occurs can
+    # be named there.
+    classes = list(_subclasses(ProviderError))
+    assert len({cls.error_type for cls in classes}) == len(classes)
+    assert {cls.error_type for cls in classes} == set(ErrorType) == ERROR_TYPES
+    assert all(type(cls.error_type) is ErrorType for cls in classes)
+    assert {cls.error_type: cls for cls in classes} == ERROR_CLASSES
+    assert DEFAULT_FALLBACK_ON < ERROR_TYPES
 
 
 @pytest.mark.parametrize(
