@@ -51,7 +51,7 @@ from routing.engine import (
     is_downgrade,
 )
 from routing.output_estimates import output_estimates_get
-from vocabulary import ErrorType
+from vocabulary import Capability, ErrorType
 
 from .formats.openai import ChunkStream
 
@@ -245,7 +245,7 @@ def embeddings_create(
     offers = [
         offer for (_, model), offer in catalogue_get().offers.items() if model == request.model
     ]
-    if offers and not any("embeddings" in offer.capabilities for offer in offers):
+    if offers and not any(Capability.EMBEDDINGS in offer.capabilities for offer in offers):
         raise GatewayError(
             400,
             f"{request.model!r} is not an embeddings model (GET /v1/models lists the models; "
