@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin_base import ReadOnlyAdmin, change_panel_register, change_panels
 from core.metrics import circuit_states_by_process
 
+from .adapters import config_help
 from .models import CAPABILITY_FIELDS, Provider, ProviderHealthCheck, ProviderModel
 from .prices import prices_edited
 from .pricing import PER_MILLION, RATES, TIER_THRESHOLD
@@ -48,6 +49,7 @@ class ProviderAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial["api_key"] = ""
+        self.fields["config"].help_text = config_help()
 
     def clean_api_key(self):
         value = self.cleaned_data.get("api_key", "")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from django.db import transaction
 
-from .choices import ProviderType
 from .models import Provider, ProviderModel
 from .prices import model_prices_sync
 
@@ -26,17 +25,17 @@ PRICES_FILE = Path(__file__).with_name("demo_prices.json")
 
 # provider id -> (name, type, litellm_provider key in the price file, capacity)
 DEMO_PROVIDERS = {
-    "openai": ("OpenAI", ProviderType.OPENAI, "openai", 200),
-    "anthropic": ("Anthropic", ProviderType.ANTHROPIC, "anthropic", 100),
-    "google": ("Google Gemini", ProviderType.GEMINI, "gemini", 100),
+    "openai": ("OpenAI", "openai", "openai", 200),
+    "anthropic": ("Anthropic", "anthropic", "anthropic", 100),
+    "google": ("Google Gemini", "gemini", "gemini", 100),
     "together": (
         "Together AI (OpenAI-compatible)",
-        ProviderType.OPENAI_COMPATIBLE,
+        "openai_compatible",
         "together_ai",
         50,
     ),
-    "mistral": ("Mistral (OpenAI-compatible)", ProviderType.OPENAI_COMPATIBLE, "mistral", 50),
-    "deepseek": ("DeepSeek (OpenAI-compatible)", ProviderType.OPENAI_COMPATIBLE, "deepseek", 50),
+    "mistral": ("Mistral (OpenAI-compatible)", "openai_compatible", "mistral", 50),
+    "deepseek": ("DeepSeek (OpenAI-compatible)", "openai_compatible", "deepseek", 50),
 }
 
 

@@ -28,7 +28,7 @@ from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
 from accounts.audit import audit_actor
 
-from .choices import ProviderType
+from .adapters import ADAPTER_CLASSES
 from .models import Provider, ProviderModel
 from .pricing import PER_MILLION, TIER_THRESHOLD
 
@@ -45,16 +45,6 @@ PRICE_FIELDS = (
     "reasoning_price",
     "price_tiers",
 )
-
-# Our provider type -> the genai-prices provider whose list prices apply. OpenAI-compatible
-# servers are anyone's: `config.price_provider`, else the provider's own id when genai-prices
-# knows it (together, mistral, deepseek, groq...), else its base URL.
-_SOURCE_PROVIDER = {
-    ProviderType.OPENAI: "openai",
-    ProviderType.AZURE_OPENAI: "azure",
-    ProviderType.ANTHROPIC: "anthropic",
-    ProviderType.GEMINI: "google",
-}
 
 # genai-prices price keys -> our rates.
 _RATE_KEYS = {
@@ -105,8 +95,12 @@ def _source_provider_ids(provider: Provider, snapshot) -> list[str]:
     explicit = (provider.config or {}).get("price_provider")
     if explicit:
         return [explicit]
-    if provider.type in _SOURCE_PROVIDER:
-        return [_SOURCE_PROVIDER[provider.type]]
+    # Each adapter names the genai-prices provider whose list prices apply to its type;
+    # OpenAI-compatible servers are anyone's: the provider's own id when genai-prices knows it
+    # (together, mistral, deepseek, groq...), else its base URL.
+    adapter = ADAPTER_CLASSES.get(provider.type)
+    if adapter is not None and adapter.price_source:
+        return [adapter.price_source]
     known = {p.id for p in snapshot.providers}
     ids = [provider.id] if provider.id in known else []
     base_url = provider.base_url

@@ -7,7 +7,6 @@ import pytest
 
 from analytics.models import RequestLog
 from providers.adapters import ADAPTER_CLASSES
-from providers.choices import ProviderType
 from providers.models import CAPABILITY_FIELDS, ProviderModel
 from routing.engine import CAPABILITIES
 from vocabulary import Capability
@@ -30,7 +29,7 @@ def test_engine_adapters_and_model_columns_speak_the_one_capability_list():
 
 def test_demo_catalogue_capabilities_are_true_to_each_adapter(demo_catalogue):
     rows = list(ProviderModel.objects.select_related("provider"))
-    claude = [r for r in rows if r.provider.type == ProviderType.ANTHROPIC]
+    claude = [r for r in rows if r.provider.type == "anthropic"]
     assert claude
     for row in claude:
         # JSON mode through the forced tool; one choice per request
@@ -38,7 +37,7 @@ def test_demo_catalogue_capabilities_are_true_to_each_adapter(demo_catalogue):
         assert "multiple_choices" not in row.capabilities
     for row in rows:
         caps = row.capabilities
-        if "embedding" not in row.model and row.provider.type != ProviderType.ANTHROPIC:
+        if "embedding" not in row.model and row.provider.type != "anthropic":
             assert "multiple_choices" in caps  # OpenAI formats, Gemini's candidateCount
         if "embedding" in row.model:
             assert caps == {"embeddings"}

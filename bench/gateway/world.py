@@ -24,7 +24,6 @@ def world_install(upstream_url: str, *, rate_limited: bool = False) -> str:
     from django.contrib.auth.models import Group
 
     from accounts.services import api_key_create
-    from providers.choices import ProviderType
     from providers.models import Provider, ProviderModel
     from routing.choices import PolicyStatus
     from routing.flags import install_seed_flags
@@ -34,7 +33,7 @@ def world_install(upstream_url: str, *, rate_limited: bool = False) -> str:
     provider = Provider(
         id=PROVIDER_ID,
         name="Benchmark upstream (canned nginx)",
-        type=ProviderType.OPENAI,
+        type="openai",
         capacity=1000,
         config={"base_url": upstream_url.rstrip("/"), "timeout": 60, "connect_timeout": 5},
         api_key="sk-bench-upstream",

@@ -22,6 +22,7 @@ from typing import Any
 
 from .base import ProviderAdapter, StreamTranslator, completion_response
 from .errors import MalformedResponse, mentions_context_overflow
+from .options import COUNT, STRING
 from .sse import SSEEvent
 from .types import ChatRequest, Usage, image_url_of, split_data_url
 
@@ -266,6 +267,9 @@ class AnthropicStreamTranslator(StreamTranslator):
 
 class AnthropicAdapter(ProviderAdapter):
     provider_type = "anthropic"
+    label = "Anthropic"
+    options = {"anthropic_version": STRING, "default_max_tokens": COUNT}
+    price_source = "anthropic"
     supports_count_tokens = True
 
     def __init__(self, endpoint):

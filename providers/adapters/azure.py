@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .openai import OpenAIAdapter
+from .options import BOOLEAN, DEPLOYMENTS, STRING, Option
 from .types import ChatRequest, EmbeddingsRequest
 
 DEFAULT_API_VERSION = "2024-10-21"  # latest GA data-plane version when this was written
@@ -21,6 +22,13 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     takes the developer role on reasoning models with recent api-versions)."""
 
     provider_type = "azure_openai"
+    label = "Azure OpenAI"
+    options = {
+        "api_version": Option("a string", STRING.check, required=True),
+        "deployments": DEPLOYMENTS,
+        "stream_usage": BOOLEAN,
+    }
+    price_source = "azure"  # genai-prices falls back to OpenAI's prices for Azure
     max_tokens_field = "max_tokens"
     developer_role = False
 

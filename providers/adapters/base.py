@@ -46,6 +46,7 @@ from .errors import (
     error_for_status,
     parse_retry_after,
 )
+from .options import Option
 from .sse import SSEEvent, iter_sse
 from .types import (
     ChatRequest,
@@ -522,7 +523,16 @@ class ProviderAdapter:
     """Base class of the provider adapters. One instance per endpoint, reused across calls
     and threads (it holds only immutable per-endpoint data)."""
 
-    provider_type: ClassVar[str] = ""
+    # The declaration of a provider type, read by the registry (ADAPTERS in __init__.py) and
+    # from there by the Provider model's choices and config validation, the admin, the API
+    # and the docs tests. Each registered class sets its own `provider_type` and `label`.
+    provider_type: ClassVar[str] = ""  # the `type` stored on a Provider row
+    label: ClassVar[str] = ""  # how the admin and the API's choices name it
+    # The `config` keys this wire format reads beyond options.COMMON_OPTIONS.
+    options: ClassVar[Mapping[str, Option]] = {}
+    # The genai-prices provider whose list prices `sync_prices` applies (None: the provider's
+    # `config.price_provider`, id or base URL says; providers/prices.py).
+    price_source: ClassVar[str | None] = None
     # What the wire format carries (vocabulary.Capability); a model has a capability only if
     # its adapter carries it (ProviderModel.capabilities). Several choices per request and
     # embeddings are opt-in.

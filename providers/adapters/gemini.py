@@ -298,6 +298,8 @@ class GeminiStreamTranslator(StreamTranslator):
 
 class GeminiAdapter(ProviderAdapter):
     provider_type = "gemini"
+    label = "Google Gemini"
+    price_source = "google"
     # n > 1 is generationConfig.candidateCount, each candidate one choice; embeddings too.
     capabilities = frozenset(Capability)
     supports_count_tokens = True

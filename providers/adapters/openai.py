@@ -22,6 +22,7 @@ from .base import (
     usage_from_openai,
 )
 from .errors import InvalidRequest, MalformedResponse, mentions_context_overflow
+from .options import BOOLEAN, STRING
 from .sse import SSEEvent
 from .types import ChatRequest, EmbeddingsRequest
 
@@ -168,6 +169,9 @@ class OpenAIAdapter(ProviderAdapter):
     """
 
     provider_type = "openai"
+    label = "OpenAI"
+    options = {"organization": STRING, "project": STRING, "stream_usage": BOOLEAN}
+    price_source = "openai"
     capabilities = frozenset(Capability)  # n > 1 and embeddings too
     max_tokens_field = "max_completion_tokens"
     developer_role = True

@@ -17,6 +17,7 @@ import re
 from urllib.parse import urlsplit
 
 from .openai import OpenAIAdapter
+from .options import BOOLEAN
 
 _VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$")
 
@@ -33,6 +34,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     developer messages sent as system messages."""
 
     provider_type = "openai_compatible"
+    label = "OpenAI-compatible server"
+    options = {"stream_usage": BOOLEAN}
+    price_source = None  # anyone's server: config.price_provider, its id or its base URL
     max_tokens_field = "max_tokens"
     developer_role = False
 

@@ -31,7 +31,6 @@ class RequestValidationError(ValueError):
 
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-PROVIDER_TYPES = ("openai", "azure_openai", "anthropic", "gemini", "openai_compatible")
 
 # Which content part types each role may carry (OpenAI's chat-completions rules, restricted
 # to what every adapter can translate: text and images).
@@ -734,11 +733,10 @@ class ProviderEndpoint:
 
     `api_key` is plaintext in memory only and kept out of repr. `timeout` is the read
     timeout (seconds between bytes, so it also bounds a stalled stream), `connect_timeout`
-    the TCP/TLS connect timeout. `options` are type specific: `api_version` and
-    `deployments` (model -> deployment) for Azure, `anthropic_version` and
-    `default_max_tokens` for Anthropic, `organization`/`project` for OpenAI, and for all:
-    `headers` (extra static headers) and `max_connections` (pool size, default 64).
-    Options are frozen on construction so an endpoint can key caches.
+    the TCP/TLS connect timeout. `options` are the rest of the provider's config: the keys
+    every type reads (options.COMMON_OPTIONS) and the ones its adapter class declares
+    (`ProviderAdapter.options`). `type` names the adapter (`adapter_for` refuses an unknown
+    one). Options are frozen on construction so an endpoint can key caches.
     """
 
     provider_id: str
@@ -750,10 +748,6 @@ class ProviderEndpoint:
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
-        if self.type not in PROVIDER_TYPES:
-            raise ValueError(
-                f"unknown provider type {self.type!r}; expected one of {', '.join(PROVIDER_TYPES)}"
-            )
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         object.__setattr__(self, "options", _freeze(self.options or {}))
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from core.api_errors import FullCleanModelSerializer
+from providers.adapters import config_help
 from providers.models import CAPABILITY_FIELDS, Provider, ProviderModel
 from providers.prices import PRICE_FIELDS, prices_edited
 
@@ -74,6 +75,7 @@ class ProviderSerializer(FullCleanModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"config": {"help_text": config_help()}}
 
     def get_fields(self):
         fields = super().get_fields()

@@ -2,7 +2,6 @@ from decimal import Decimal
 
 import factory
 
-from providers.choices import ProviderType
 from providers.models import Provider, ProviderModel
 
 
@@ -13,7 +12,7 @@ class ProviderFactory(factory.django.DjangoModelFactory):
 
     id = factory.Sequence(lambda n: f"provider-{n}")
     name = factory.LazyAttribute(lambda o: o.id.title())
-    type = ProviderType.OPENAI
+    type = "openai"
     capacity = 100
     config = factory.LazyAttribute(lambda o: {"base_url": f"http://127.0.0.1:9100/{o.id}"})
     api_key = "sk-test-provider-secret"

@@ -11,7 +11,6 @@ from genai_prices import Usage as SourceUsage
 from genai_prices import calc_price
 
 from accounts.models import AuditEvent
-from providers.choices import ProviderType
 from providers.demo import demo_catalogue_install
 from providers.models import Provider, ProviderModel
 from providers.prices import model_prices_sync
@@ -164,7 +163,7 @@ def test_models_the_source_does_not_know_keep_their_prices():
 def test_openai_compatible_providers_name_their_price_source():
     provider = ProviderFactory(
         id="my-gateway",
-        type=ProviderType.OPENAI_COMPATIBLE,
+        type="openai_compatible",
         config={"base_url": "http://127.0.0.1:9/x", "price_provider": "groq"},
     )
     ProviderModelFactory(provider=provider, model="llama-3.3-70b-versatile")

@@ -1,5 +1,7 @@
 import email.utils
+import re
 import time
+from pathlib import Path
 
 import pytest
 from requests.structures import CaseInsensitiveDict
@@ -119,3 +121,9 @@ def test_stream_interrupted_carries_usage():
     error = StreamInterrupted("cut", usage=Usage(10, 3), provider_id="p")
     assert error.usage.total_tokens == 13
     assert error.to_dict()["type"] == "stream_interrupted"
+
+
+def test_the_docs_error_table_lists_every_error_type():
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "providers.md").read_text()
+    table = docs.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE)) == set(ErrorType)

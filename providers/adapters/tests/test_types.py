@@ -240,9 +240,9 @@ def test_endpoint_repr_hides_the_api_key():
     assert endpoint.base_url == "https://api.openai.com"
 
 
-def test_endpoint_rejects_unknown_types():
-    with pytest.raises(ValueError, match="unknown provider type"):
-        ProviderEndpoint("x", "cohere", "https://example.com")
+def test_no_adapter_for_an_unknown_type():
+    with pytest.raises(ValueError, match="unknown provider type 'cohere'"):
+        adapter_for(ProviderEndpoint("x", "cohere", "https://example.com"))
 
 
 def test_endpoints_with_equal_values_share_one_adapter():
