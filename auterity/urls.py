@@ -2,13 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from gateway.urls import native_urlpatterns, openai_urlpatterns
+from gateway.urls import native_urlpatterns, openai_fallback_urlpatterns, openai_urlpatterns
 
 from . import exposition, health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("v1/", include(openai_urlpatterns)),
+    path("v1/", include(openai_urlpatterns + openai_fallback_urlpatterns)),
     path("api/", include(native_urlpatterns)),
     path("api/auth/", include("accounts.api.urls")),
     path("api/", include("providers.api.urls")),

@@ -1,4 +1,6 @@
-"""Who is calling the gateway: `Authorization: Bearer <API key or JWT>`, or an admin session.
+"""Who is calling the gateway: `Authorization: Bearer <API key or JWT>`, `x-api-key: <API key
+or JWT>` (Anthropic's header, what the anthropic SDK sends), or an admin session. With both
+headers, Authorization decides.
 
 Answers OpenAI-style errors: 401 `invalid_api_key` without valid credentials, 403
 `insufficient_scope` when the caller lacks the endpoint's scope.
@@ -58,10 +60,13 @@ def authenticate_gateway_request(request, scope: str) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
+    api_key_header = request.headers.get("x-api-key", "").strip()
     principal = None
+    if not header and api_key_header:
+        header, scheme, token = api_key_header, "bearer", api_key_header
     if header:
         if scheme.lower() != "bearer" or not token:
-            raise _unauthenticated("Use 'Authorization: Bearer <API key>'.")
+            raise _unauthenticated("Use 'Authorization: Bearer <API key>' or 'x-api-key'.")
         principal = principal_from_api_key(token)
         if principal is None:
             principal = principal_from_jwt(token)
@@ -76,8 +81,8 @@ def authenticate_gateway_request(request, scope: str) -> Principal:
         principal = principal_for_user(request.user)
     else:
         raise _unauthenticated(
-            "No credentials: send 'Authorization: Bearer <API key>' (create one in the admin "
-            "or with manage.py create_api_key)."
+            "No credentials: send 'Authorization: Bearer <API key>' or 'x-api-key: <API key>' "
+            "(create one in the admin or with manage.py create_api_key)."
         )
     if not principal.has_scope(scope):
         raise GatewayError(

@@ -833,20 +833,21 @@ ENDPOINTS += [
 SCHEMAS = {**OPENAI_SCHEMAS, **NATIVE_SCHEMAS, **SURFACE_SCHEMAS}
 
 
-def _served(path: str) -> bool:
-    """Whether the URLconf answers `path` (a `{parameter}` stands for any value)."""
+def _served(name: str, path: str) -> bool:
+    """Whether the URLconf answers `path` (a `{parameter}` stands for any value) with the
+    endpoint's own view (the URL named `name`), not a catch-all."""
     try:
-        resolve(re.sub(r"\{\w+\}", "x", path))
+        match = resolve(re.sub(r"\{\w+\}", "x", path))
     except Resolver404:
         return False
-    return True
+    return match.url_name == name
 
 
 def gateway_schema_hook(result, generator, request, public):
     """drf-spectacular postprocessing hook: the gateway's paths and components."""
     paths = result.setdefault("paths", {})
-    for _, path, operations in ENDPOINTS:
-        if _served(path):
+    for name, path, operations in ENDPOINTS:
+        if _served(name, path):
             paths[path] = operations
     components = result.setdefault("components", {})
     components.setdefault("schemas", {}).update(SCHEMAS)

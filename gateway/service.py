@@ -4,19 +4,20 @@
     -> flags -> catalogue snapshot -> decide
     -> call targets with retry and fallback -> record exactly one request-log row
 
-Views parse HTTP and call `chat_completion()` or `simulate()`; everything with a rule in it is
-here. Streams follow the same path, except that the row is written when the stream ends,
-breaks, or the client goes away (the generator's `finally`).
+Views parse HTTP (translating other API formats to the internal ChatRequest,
+gateway/formats/) and call `chat_completion()`, `embeddings_create()` or `count_tokens()`;
+everything with a rule in it is here. Streams follow the same path, except that the row is
+written when the stream ends, breaks, or the client goes away (the generator's `finally`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -30,12 +31,14 @@ from providers.adapters import adapter_for
 from providers.adapters.errors import ProviderError
 from providers.adapters.types import (
     ChatRequest,
+    EmbeddingsRequest,
     RequestValidationError,
     Usage,
+    estimate_embedding_tokens,
     estimate_input_tokens,
 )
 from routing import flags
-from routing.catalog import Catalogue
+from routing.catalog import Catalogue, catalogue_get
 from routing.decisions import provider_stats, request_decide
 from routing.engine import (
     OVER_COST_GUARD,
@@ -48,7 +51,9 @@ from routing.engine import (
     is_downgrade,
 )
 from routing.output_estimates import output_estimates_get
-from vocabulary import ErrorType
+from vocabulary import Capability, ErrorType
+
+from .formats.openai import ChunkStream
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,17 @@ class GatewayError(Exception):
                 "code": self.code,
             }
         }
+
+
+class StreamFormat(Protocol):
+    """Renders a stream's events in the caller's format (gateway/formats/openai.py lists the
+    steps); one instance per request."""
+
+    def render_start(self, upstream_id: Any, usage_so_far: Mapping | None) -> list[bytes]: ...
+    def render_chunk(self, chunk: dict) -> list[bytes]: ...
+    def render_closing(self) -> list[bytes]: ...
+    def render_end(self) -> list[bytes]: ...
+    def render_error(self, status: int, message: str, code: str | None = None) -> list[bytes]: ...
 
 
 @dataclass
@@ -200,11 +216,113 @@ def chat_completion(
     request_id: str,
     headers: Mapping[str, str],
     endpoint: str = "chat",
+    stream_format: Callable[[ChatRequest], StreamFormat] | None = None,
 ) -> GatewayResult:
     """Serve one chat request: decide, call with retry/fallback, record. Never raises for
-    upstream failures (they become an error result with its log row)."""
+    upstream failures (they become an error result with its log row). A stream's events are
+    rendered by `stream_format(request)` (OpenAI's chunks by default,
+    gateway/formats/openai.py)."""
+    catalogue, decision, result, log = _routed(
+        principal, request, request_id, headers, endpoint, estimate_input_tokens(request)
+    )
+    if request.stream:
+        renderer = (stream_format or ChunkStream)(request)
+        return _serve_stream(catalogue, request, decision, result, log, renderer)
+    return _serve(catalogue, request, decision, result, log)
+
+
+def embeddings_create(
+    *,
+    principal: Principal,
+    request: EmbeddingsRequest,
+    request_id: str,
+    headers: Mapping[str, str],
+) -> GatewayResult:
+    """Serve one embeddings request like a chat request: limits, the same policies (among the
+    offers with the embeddings capability), retry and fallback, one request-log row with its
+    cost. The body is OpenAI's embeddings `list`, its usage with Auterity's `cost`. A chat
+    model is refused with a 400 naming `model` (no provider could embed with it)."""
+    offers = [
+        offer for (_, model), offer in catalogue_get().offers.items() if model == request.model
+    ]
+    if offers and not any(Capability.EMBEDDINGS in offer.capabilities for offer in offers):
+        raise GatewayError(
+            400,
+            f"{request.model!r} is not an embeddings model (GET /v1/models lists the models; "
+            "the embedding ones are served here).",
+            type="invalid_request_error",
+            param="model",
+            code="model_not_supported",
+        )
+    catalogue, decision, result, log = _routed(
+        principal, request, request_id, headers, "embeddings", estimate_embedding_tokens(request)
+    )
+
+    def call(adapter, target):
+        return adapter.embed(request, target.upstream_model)
+
+    _, embedded = _attempt_or_fail(catalogue, decision, result, log, call)
+    log.record(result, RequestStatus.SUCCESS, 200, embedded.usage)
+    body = embedded.response
+    body["usage"]["cost"] = float(result.cost)
+    result.body = body
+    return result
+
+
+def count_tokens(
+    *,
+    principal: Principal,
+    request: ChatRequest,
+    request_id: str,
+    headers: Mapping[str, str],
+) -> GatewayResult:
+    """The prompt's input tokens as the target the policies pick would count them: that
+    provider's own count where it has a counting endpoint (Anthropic, Gemini), else (or when
+    the count fails) the gateway's estimate, which is OpenAI's own BPE for OpenAI models
+    (providers/adapters/tokens.py). Counts towards the caller's request rate; no model runs,
+    nothing is billed and no request-log row is written (a row with no output would skew
+    the observed output lengths the cost guard reads). Body: `{"input_tokens": N}`."""
+    estimate = estimate_input_tokens(request)
+    rate_limit_headers = admit(principal, request, request_id, "count_tokens", 0)
+    catalogue, _, _, decision = _decide(principal, request, request_id, headers, estimate)
+    result = GatewayResult(request_id=request_id, status=200, decision=decision, cost=Decimal(0))
+    result.rate_limit_headers = rate_limit_headers
+    error = refusal_before_calling(request, decision, catalogue)
+    if error is not None:
+        raise error
+    target = decision.targets[0]
+    result.target = target
+    tokens, source = estimate, "estimate"
+    endpoint = catalogue.endpoints.get(target.provider_id)
+    adapter = adapter_for(endpoint) if endpoint is not None else None
+    if adapter is not None and adapter.supports_count_tokens:
+        started = time.monotonic()
+        try:
+            tokens, source = adapter.count_tokens(request, target.upstream_model), "provider"
+            outcome, status_code = "ok", None
+        except ProviderError as exc:
+            logger.warning("token count by %s failed: %s", target.provider_id, exc.message)
+            outcome, status_code = exc.error_type, exc.status_code
+        result.attempts.append(
+            Attempt(
+                target.provider_id,
+                target.model,
+                outcome,
+                time.monotonic() - started,
+                status_code,
+            )
+        )
+    result.rate_limit_headers["X-Auterity-Token-Count"] = source
+    result.body = {"input_tokens": tokens}
+    return result
+
+
+def _routed(principal, request, request_id, headers, endpoint: str, input_tokens: int):
+    """What every served request does before calling anyone: the caller's limits (against
+    `input_tokens`, the request's estimate), the decision, the log context; a request the
+    decision cannot serve gets its error row and raises. Returns (catalogue, decision,
+    result, log)."""
     started = time.monotonic()
-    input_tokens = estimate_input_tokens(request)  # for the token limit and for routing
     rate_limit_headers = admit(principal, request, request_id, endpoint, input_tokens)
     decided = time.monotonic()
     catalogue, options, ctx, decision = _decide(
@@ -231,10 +349,35 @@ def chat_completion(
             error_message=error.message,
         )
         raise error
+    return catalogue, decision, result, log
 
-    if request.stream:
-        return _serve_stream(catalogue, request, decision, result, log)
-    return _serve(catalogue, request, decision, result, log)
+
+def models_list() -> list[dict]:
+    """Every model some enabled provider offers, as OpenAI model objects (`owned_by` is its
+    default provider, else the first that offers it)."""
+    owners: dict[str, str] = {}
+    for (provider_id, model), offer in sorted(catalogue_get().offers.items()):
+        if offer.is_default or model not in owners:
+            owners[model] = provider_id
+    return [_model_object(model, provider_id) for model, provider_id in sorted(owners.items())]
+
+
+def model_get(model_id: str) -> dict:
+    """One model of `models_list()`; a 404 `model_not_found` for any other id."""
+    for model in models_list():
+        if model["id"] == model_id:
+            return model
+    raise GatewayError(
+        404,
+        f"The model {model_id!r} does not exist (GET /v1/models lists them).",
+        type="invalid_request_error",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def _model_object(model: str, provider_id: str) -> dict:
+    return {"id": model, "object": "model", "created": 0, "owned_by": provider_id}
 
 
 def refusal_before_calling(
@@ -469,7 +612,9 @@ def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log
     return result
 
 
-def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> GatewayResult:
+def _serve_stream(
+    catalogue, request, decision, result: GatewayResult, log, renderer: StreamFormat
+) -> GatewayResult:
     target, stream = _attempt_or_fail(
         catalogue,
         decision,
@@ -504,52 +649,31 @@ def _serve_stream(catalogue, request, decision, result: GatewayResult, log) -> G
 
     def events() -> Iterator[bytes]:
         status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
-        # The chunks carrying a finish_reason (one per choice when n > 1), held until usage
-        # is known.
-        finals: list[dict] = []
         try:
+            yield from renderer.render_start(stream.id, stream.usage.to_dict())
             for chunk in stream:
-                choices = chunk.get("choices")
-                if not choices and "usage" in chunk:
+                if not chunk.get("choices") and "usage" in chunk:
                     # The usage chunk is the last: price it now so the client sees the cost.
                     cost = price(
                         catalogue.offers.get((target.provider_id, target.model)), stream.usage
                     )
                     chunk["usage"]["cost"] = float(cost)
-                    if not request.include_usage and finals:
-                        # OpenAI sends a choices-less usage chunk only when asked
-                        # (stream_options.include_usage); clients that read choices[0] would
-                        # break on it, so the usage rides on the final chunk instead.
-                        finals[-1]["usage"] = chunk["usage"]
-                        chunk = None
-                elif choices and choices[0].get("finish_reason") is not None:
-                    finals.append(chunk)
-                    continue
-                for final in finals:
-                    yield _sse(final)
-                finals.clear()
-                if chunk is not None:
-                    yield _sse(chunk)
-            for final in finals:
-                yield _sse(final)
+                yield from renderer.render_chunk(chunk)
+            yield from renderer.render_closing()
             status, error_type = RequestStatus.SUCCESS, ""
             # Finished before the end marker: the row is queued (committed, with
-            # REQUEST_LOG_COMMIT_BEFORE_RESPONSE) by the time a client reads [DONE].
+            # REQUEST_LOG_COMMIT_BEFORE_RESPONSE) by the time a client reads it.
             finish(status, error_type, message)
-            yield b"data: [DONE]\n\n"
+            yield from renderer.render_end()
         except ProviderError as exc:
             status, error_type, message = RequestStatus.ERROR, exc.error_type, exc.message
             # The attempt went down as "ok" when the stream opened; the log must say it broke.
             if result.attempts:
                 result.attempts[-1].outcome = exc.error_type
-            error = GatewayError(
-                502,
-                f"The upstream stream broke: {exc.message}",
-                type="upstream_error",
-                code=exc.error_type,
-            )
             finish(status, error_type, message)
-            yield _sse(error.body())
+            yield from renderer.render_error(
+                502, f"The upstream stream broke: {exc.message}", exc.error_type
+            )
         finally:
             finish(status, error_type, message)
 
@@ -572,10 +696,6 @@ class _StreamBody:
     def close(self) -> None:
         self._events.close()
         self._finish(RequestStatus.CANCELLED, "client_disconnected", "")
-
-
-def _sse(data: dict) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
 def _upstream_failure(exc: ProviderError) -> GatewayError:

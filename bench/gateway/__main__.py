@@ -1,6 +1,6 @@
-"""Gateway data-plane benchmark: Auterity's web server vs LiteLLM proxy, same canned upstream.
+"""Gateway data-plane benchmark: Auterity's web server vs Portkey and LiteLLM, same canned upstream.
 
-    .venv/bin/python -m bench.gateway [--rounds 3] [--duration 10] [--no-litellm]
+    .venv/bin/python -m bench.gateway [--rounds 3] [--duration 10] [--no-litellm] [--no-portkey]
                                       [--profile DIR] [--json FILE]
 
 Sets everything up from scratch on this machine, loopback only, and stops what it started:
@@ -13,9 +13,11 @@ Sets everything up from scratch on this machine, loopback only, and stops what i
 3. Auterity's web server, `python -m auterity.server` (granian; its worker and thread counts,
    unless the environment overrides them; a checkout from before it, `--app-root`, is served
    by its deploy/gunicorn.conf.py);
-4. LiteLLM proxy (one worker, from a separate venv: `--litellm`) with the same upstream;
-5. per round: wrk at concurrency 1 on the upstream directly, on Auterity and on LiteLLM
-   (added latency), then at concurrency 32 on Auterity and on LiteLLM (throughput).
+4. Portkey gateway (Node, installed outside the repository: `--portkey`), routed to the same
+   upstream by its `x-portkey-provider` / `x-portkey-custom-host` headers, and LiteLLM proxy
+   (one worker, from a separate venv: `--litellm`) with the same upstream;
+5. per round: wrk at concurrency 1 on the upstream directly and on each gateway (added
+   latency), then at concurrency 32 on each gateway (throughput).
 
 Prints each run, then a table of medians over the rounds with the machine's load during the
 runs (load average and the CPU used by processes this benchmark did not start), and checks
@@ -78,6 +80,10 @@ REQUEST_BODY = json.loads(
     '"Say hello to the gateway, please."}],"max_tokens":16}'
 )
 LITELLM_MASTER_KEY = "sk-bench-litellm-master"
+UPSTREAM_KEY = "sk-bench-upstream"
+PORTKEY_DIR = Path("/work/peers/portkey")
+PORTKEY_SERVER = "node_modules/@portkey-ai/gateway/build/start-server.js"
+GATEWAYS = ("auterity", "portkey", "litellm")
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -245,22 +251,57 @@ class Run:
     load: LoadWindow = field(default_factory=lambda: LoadWindow(0.0))
 
 
-def wrk(url: str, connections: int, duration: float, *, key: str, threads: int = 1) -> dict:
-    """One bounded wrk run; returns its BENCH_JSON summary plus wrk's own CPU ticks."""
-    env = {**os.environ, "BENCH_API_KEY": key}
+def wrk(
+    url: str,
+    connections: int,
+    duration: float,
+    *,
+    key: str,
+    threads: int = 1,
+    headers: dict | None = None,
+    body: str | None = None,
+    timeout: float = 10,
+) -> dict:
+    """One bounded wrk run; returns its BENCH_JSON summary plus wrk's own CPU ticks. `headers`
+    are sent besides the key (Portkey's routing), `body` replaces post.lua's request."""
+    env = {
+        **os.environ,
+        "BENCH_API_KEY": key,
+        "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in (headers or {}).items()),
+    }
+    if body is not None:
+        env["BENCH_BODY"] = body
     args = [
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
         f"-d{duration:g}s",
         "--timeout",
-        "10s",
+        f"{timeout:g}s",
         "-s",
         str(HERE / "post.lua"),
         url,
     ]
     started = os.times()
-    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=duration + 60)
+    try:
+        out = subprocess.run(
+            args,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=duration + timeout + 30,
+            preexec_fn=raise_nofile,  # 1,000 connections and more
+        )
+    except subprocess.TimeoutExpired:
+        # wrk does not stop while its connections cannot even be established (a server whose
+        # accept queue is full): that run answered nothing.
+        print(f"  wrk did not stop after {duration + timeout + 30:g} s: killed", flush=True)
+        summary = dict.fromkeys(
+            ("requests", "non2xx", "connect", "read", "write", "timeout", "max_us"), 0
+        )
+        summary.update(duration_us=int(duration * 1e6), p50_us=0, p90_us=0, p99_us=0)
+        summary.update(mean_us=0.0, hung=True, cpu_ticks=0)
+        return summary
     finished = os.times()
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -273,11 +314,22 @@ def wrk(url: str, connections: int, duration: float, *, key: str, threads: int =
     return summary
 
 
-def measure(round_no, target, url, connections, duration, key, meter_factory, rows=None) -> Run:
+def raise_nofile() -> None:
+    """Soft open-files limit up to the hard one (thousands of connections), for this process
+    and what it starts."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def measure(
+    round_no, target, url, connections, duration, key, meter_factory, rows=None, headers=None
+) -> Run:
     before = rows() if rows else None
     meter = meter_factory()
     with meter:
-        summary = wrk(url, connections, duration, key=key)
+        summary = wrk(url, connections, duration, key=key, headers=headers)
         meter.wrk_ticks = summary["cpu_ticks"]
     if rows:
         time.sleep(0.5)  # requests still in flight when wrk stopped finish and log
@@ -381,6 +433,26 @@ def start_nginx(stack: Stack, prefix: Path, port: int):
     )
 
 
+def portkey_headers(upstream: str) -> dict:
+    """Portkey routes each request by its headers: the provider's wire format and its URL; the
+    Authorization header (the upstream's key) is passed through."""
+    return {"x-portkey-provider": "openai", "x-portkey-custom-host": f"{upstream}/v1"}
+
+
+def start_portkey(stack: Stack, prefix: Path, portkey_dir: Path, port: int):
+    """Portkey's Node server as its package starts it (`npm run start:node`), without its UI."""
+    server = portkey_dir / PORTKEY_SERVER
+    if not server.exists():
+        raise SystemExit(f"no Portkey gateway at {server}: see bench/README.md (or --no-portkey)")
+    return stack.start(
+        "portkey",
+        [shutil.which("node") or "node", str(server), f"--port={port}", "--headless"],
+        log=prefix / "portkey.log",
+        env=dict(os.environ),
+        cwd=portkey_dir,
+    )
+
+
 def start_litellm(stack: Stack, prefix: Path, litellm_bin: str, port: int, upstream: str):
     config = prefix / "litellm.yaml"
     config.write_text(
@@ -389,7 +461,7 @@ def start_litellm(stack: Stack, prefix: Path, litellm_bin: str, port: int, upstr
         "    litellm_params:\n"
         "      model: openai/gpt-4o-mini\n"
         f"      api_base: {upstream}/v1\n"
-        "      api_key: sk-bench-upstream\n"
+        f"      api_key: {UPSTREAM_KEY}\n"
         "general_settings:\n"
         f"  master_key: {LITELLM_MASTER_KEY}\n"
     )
@@ -435,10 +507,8 @@ def summarise(runs: list[Run]) -> dict:
     table = []
     for target, conns in (
         ("upstream", 1),
-        ("auterity", 1),
-        ("litellm", 1),
-        ("auterity", 32),
-        ("litellm", 32),
+        *((name, 1) for name in GATEWAYS),
+        *((name, 32) for name in GATEWAYS),
     ):
         selected = pick(target, conns)
         if not selected:
@@ -461,21 +531,28 @@ def summarise(runs: list[Run]) -> dict:
                 "others_cores_median": _median(r.load.others_cores for r in selected),
             }
         )
-    added = []
-    for round_no in sorted({r.round for r in runs}):
-        up = [r for r in runs if r.round == round_no and r.target == "upstream"]
-        gw = [
-            r for r in runs if r.round == round_no and r.target == "auterity" and r.connections == 1
-        ]
-        if up and gw:
-            added.append(gw[0].p50_ms - up[0].p50_ms)
+    added = {}  # gateway -> c=1 p50 minus the upstream's, per round
+    for name in GATEWAYS:
+        for round_no in sorted({r.round for r in runs}):
+            up = [r for r in runs if r.round == round_no and r.target == "upstream"]
+            gw = [
+                r for r in runs if r.round == round_no and r.target == name and r.connections == 1
+            ]
+            if up and gw:
+                added.setdefault(name, []).append(gw[0].p50_ms - up[0].p50_ms)
     gw32 = _median(r.rps for r in pick("auterity", 32))
-    ll32 = _median(r.rps for r in pick("litellm", 32))
+    ratios = {
+        peer: gw32 / _median(r.rps for r in pick(peer, 32))
+        for peer in GATEWAYS[1:]
+        if pick(peer, 32)
+    }
     return {
         "table": table,
-        "added_latency_p50_ms_per_round": added,
-        "added_latency_p50_ms_median": _median(added),
-        "throughput_ratio_c32": gw32 / ll32 if pick("litellm", 32) else None,
+        "added_latency_p50_ms_per_round": added.get("auterity", []),
+        "added_latency_p50_ms_median": _median(added.get("auterity", [])),
+        "added_latency_p50_ms_median_by_gateway": {k: _median(v) for k, v in added.items()},
+        "throughput_ratio_c32": ratios.get("litellm"),
+        "throughput_ratio_c32_by_peer": ratios,
     }
 
 
@@ -503,9 +580,16 @@ def print_table(summary: dict) -> None:
             f"{summary['added_latency_p50_ms_median']:.3f} ms "
             f"(rounds: {', '.join(f'{a:.3f}' for a in added)}); target <= 2 ms"
         )
-    ratio = summary["throughput_ratio_c32"]
-    if ratio is not None:
-        print(f"throughput at c=32, Auterity / LiteLLM: {ratio:.1f}x; target >= 10x")
+    by_gateway = summary["added_latency_p50_ms_median_by_gateway"]
+    if len(by_gateway) > 1:
+        print(
+            "added latency at c=1, p50, same runs: "
+            + ", ".join(f"{name} {value:.3f} ms" for name, value in by_gateway.items())
+            + "; target: Auterity <= Portkey"
+        )
+    targets = {"litellm": "target >= 10x", "portkey": "target >= 1.5x"}
+    for peer, ratio in summary["throughput_ratio_c32_by_peer"].items():
+        print(f"throughput at c=32, Auterity / {peer}: {ratio:.2f}x; {targets[peer]}")
     print(
         "CPU ms/req: CPU time of the server under test (all its processes) per answered "
         "request; db ms/req: of the PostgreSQL backends serving Auterity.\n"
@@ -577,6 +661,10 @@ def main(argv=None) -> int:
     parser.add_argument("--litellm", default="/work/litellm-venv/bin/litellm")
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument(
+        "--portkey", type=Path, default=PORTKEY_DIR, help="where @portkey-ai/gateway is installed"
+    )
+    parser.add_argument("--no-portkey", action="store_true")
+    parser.add_argument(
         "--app-root",
         type=Path,
         default=ROOT,
@@ -612,17 +700,22 @@ def main(argv=None) -> int:
 
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk nginx")
+    raise_nofile()
     use_litellm = not args.no_litellm
+    use_portkey = not args.no_portkey
     if use_litellm and not Path(args.litellm).exists():
         raise SystemExit(
             f"no LiteLLM at {args.litellm}: python3 -m venv /work/litellm-venv && "
             "/work/litellm-venv/bin/pip install 'litellm[proxy]' (or pass --no-litellm)"
         )
 
-    upstream_port, gateway_port, litellm_port = (args.port_base + i for i in (1, 2, 3))
+    upstream_port, gateway_port, litellm_port, portkey_port = (
+        args.port_base + i for i in (1, 2, 3, 4)
+    )
     upstream = f"http://127.0.0.1:{upstream_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
     litellm = f"http://127.0.0.1:{litellm_port}"
+    portkey = f"http://127.0.0.1:{portkey_port}"
     db_url = f"{args.pg.rstrip('/')}/{args.db_name}"
     admin_url = f"{args.pg.rstrip('/')}/postgres"
     prefix = Path(tempfile.mkdtemp(prefix="auterity-bench-"))
@@ -686,6 +779,18 @@ def main(argv=None) -> int:
             "db": lambda: db_backend_pids(admin_url, args.db_name),
         }
 
+        if use_portkey:
+            print("Portkey gateway: starting (one Node process)", flush=True)
+            portkey_proc = start_portkey(stack, prefix, args.portkey, portkey_port)
+            wait_ready(
+                "portkey",
+                f"{portkey}/v1/chat/completions",
+                portkey_proc,
+                headers={"Authorization": f"Bearer {UPSTREAM_KEY}", **portkey_headers(upstream)},
+                timeout=60,
+            )
+            groups["portkey"] = lambda: children(portkey_proc.pid)
+
         if use_litellm:
             print("LiteLLM proxy: starting (one worker)", flush=True)
             proxy = start_litellm(stack, prefix, args.litellm, litellm_port, upstream)
@@ -702,14 +807,24 @@ def main(argv=None) -> int:
             return LoadMeter(groups)
 
         targets = [
-            ("upstream", f"{upstream}/v1/chat/completions", "none"),
-            ("auterity", f"{gateway}/v1/chat/completions", key),
+            ("upstream", f"{upstream}/v1/chat/completions", "none", None),
+            ("auterity", f"{gateway}/v1/chat/completions", key, None),
         ]
+        if use_portkey:
+            targets.append(
+                (
+                    "portkey",
+                    f"{portkey}/v1/chat/completions",
+                    UPSTREAM_KEY,
+                    portkey_headers(upstream),
+                )
+            )
         if use_litellm:
-            targets.append(("litellm", f"{litellm}/v1/chat/completions", LITELLM_MASTER_KEY))
+            targets.append(("litellm", f"{litellm}/v1/chat/completions", LITELLM_MASTER_KEY, None))
         if args.hold:
             print(
                 f"holding {args.hold:g} s: upstream {upstream}, Auterity {gateway} (key {key}), "
+                f"Portkey {portkey if use_portkey else '-'} (headers {portkey_headers(upstream)}), "
                 f"LiteLLM {litellm if use_litellm else '-'} (key {LITELLM_MASTER_KEY}), "
                 f"web server pid {server.pid}",
                 flush=True,
@@ -717,22 +832,29 @@ def main(argv=None) -> int:
             time.sleep(args.hold)
             return 0
         print("warm-up", flush=True)
-        for name, url, token in targets:
-            wrk(url, 32 if name != "upstream" else 1, args.warmup, key=token)
+        for name, url, token, extra in targets:
+            wrk(url, 32 if name != "upstream" else 1, args.warmup, key=token, headers=extra)
 
         def rows_of(name):
             return (lambda: db_count(db_url)) if name == "auterity" else None
 
         for round_no in range(1, args.rounds + 1):
-            for name, url, token in targets:
-                runs.append(
-                    measure(round_no, name, url, 1, args.duration, token, meter, rows_of(name))
-                )
-            for name, url, token in targets:
-                if name != "upstream":
-                    runs.append(
-                        measure(round_no, name, url, 32, args.duration, token, meter, rows_of(name))
-                    )
+            for conns in (1, 32):
+                for name, url, token, extra in targets:
+                    if conns == 1 or name != "upstream":
+                        runs.append(
+                            measure(
+                                round_no,
+                                name,
+                                url,
+                                conns,
+                                args.duration,
+                                token,
+                                meter,
+                                rows_of(name),
+                                extra,
+                            )
+                        )
 
         if args.profile:
             profile_gateway(

@@ -773,5 +773,6 @@ class MessageStream:
     def render_end(self) -> list[bytes]:
         return [sse("message_stop", {"type": "message_stop"})]
 
-    def render_error(self, status: int, message: str) -> list[bytes]:
+    def render_error(self, status: int, message: str, code: str | None = None) -> list[bytes]:
+        """The error event (Anthropic's carry no code: `code` is the OpenAI renderer's)."""
         return [sse(name, data) for name, data in self.error(status, message)]
