@@ -4,6 +4,9 @@
     result = adapter.chat(request, "gpt-4o")     # ChatResult(.response, .usage)
     with adapter.stream(request, "gpt-4o") as s:  # StreamResult of chat.completion.chunk
         for chunk in s: ...
+    result = await adapter.achat(request, "gpt-4o")   # the same on an event loop (the gateway)
+    async with await adapter.astream(request, "gpt-4o") as s:
+        async for chunk in s: ...
 
 Failures raise ProviderError subclasses (see errors.py) that tell the router whether to
 retry, fall back or give up.
@@ -18,10 +21,13 @@ from typing import Any
 from .anthropic import AnthropicAdapter
 from .azure import AzureOpenAIAdapter
 from .base import (
+    AsyncStreamResult,
     ChatResult,
     EmbeddingsResult,
     ProviderAdapter,
     StreamResult,
+    aclose_sessions,
+    async_session_for,
     close_sessions,
     session_for,
 )
@@ -119,6 +125,7 @@ __all__ = [
     "ADAPTER_CLASSES",
     "ERROR_CLASSES",
     "AnthropicAdapter",
+    "AsyncStreamResult",
     "AuthenticationFailed",
     "AzureOpenAIAdapter",
     "ChatRequest",
@@ -142,7 +149,9 @@ __all__ = [
     "UpstreamServerError",
     "UpstreamTimeout",
     "Usage",
+    "aclose_sessions",
     "adapter_for",
+    "async_session_for",
     "close_sessions",
     "config_help",
     "config_options",

@@ -10,15 +10,25 @@ pool. `Session.request` costs about 1.5 ms of CPU per call here (netrc and CA-bu
 checks, cookie and proxy merging, hooks) against about 0.5 ms for the pool's `urlopen`, and
 the gateway's throughput is bounded by CPU. When the environment sets a proxy for the
 endpoint, calls take the full `Session.request` path so HTTP(S)_PROXY/NO_PROXY keep working.
+
+The gateway's event loop calls the `a`-prefixed methods (`achat`, `astream`, `aembed`,
+`acount_tokens`, `alist_models`) instead: the same request building and response parsing over
+an aiohttp `ClientSession` per endpoint and event loop, whose TCPConnector keeps connections
+alive between calls. A waiting call then costs a coroutine, not a thread. aiohttp rather than
+httpx: measured here against the simulator, aiohttp cost 0.76-0.86 ms of CPU per call at c=1
+and served 822-1,189 calls/s at 1,000 concurrent, httpx 1.12 ms and 86-88 calls/s. The
+synchronous methods stay for Celery's probes and the management commands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.cookiejar
 import json
 import logging
 import os
+import ssl
 import struct
 import threading
 import time
@@ -29,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import requests
 import urllib3
 import urllib3.exceptions
@@ -47,7 +58,7 @@ from .errors import (
     parse_retry_after,
 )
 from .options import Option
-from .sse import SSEEvent, iter_sse
+from .sse import SSEDecoder, SSEEvent, iter_sse
 from .types import (
     ChatRequest,
     EmbeddingsRequest,
@@ -157,6 +168,91 @@ def _forget_sessions_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_sessions_after_fork)
+
+
+# --- pooled connections on an event loop (the gateway) ------------------------------------------
+
+# An aiohttp session belongs to the loop it was made on: one set per running loop. A server
+# worker has one loop for its life; tests and `asyncio.run` callers make others, and a session
+# of a closed loop must never be reused (its connections died with the loop).
+_loop_sessions: dict[asyncio.AbstractEventLoop, dict[tuple[str, str], aiohttp.ClientSession]] = {}
+
+
+def _ssl_context() -> ssl.SSLContext | bool:
+    # The CA bundle the synchronous path (requests) honours, so both verify alike.
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return ssl.create_default_context(cafile=bundle) if bundle else True
+
+
+def _new_async_session(endpoint: ProviderEndpoint) -> aiohttp.ClientSession:
+    # No cap by default: the gateway's concurrency limit (GATEWAY_MAX_CONCURRENT_REQUESTS)
+    # bounds the calls; a provider's `max_connections` option caps its own.
+    limit = int(endpoint.options.get("max_connections") or 0)
+    connector = aiohttp.TCPConnector(
+        limit=limit, limit_per_host=0, ttl_dns_cache=300, ssl=_ssl_context()
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        # One session serves every tenant: no cookie may leak from one call into the next.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        # Proxies from the environment only where one applies (reading them costs per call).
+        trust_env=bool(requests.utils.get_environ_proxies(endpoint.base_url)),
+        auto_decompress=True,
+    )
+
+
+def async_session_for(endpoint: ProviderEndpoint) -> aiohttp.ClientSession:
+    """The running loop's pooled session for `endpoint` (keyed by provider id and base URL)."""
+    loop = asyncio.get_running_loop()
+    sessions = _loop_sessions.get(loop)
+    if sessions is None:
+        for other in [other for other in _loop_sessions if other.is_closed()]:
+            del _loop_sessions[other]
+        sessions = _loop_sessions[loop] = {}
+    key = (endpoint.provider_id, endpoint.base_url)
+    session = sessions.get(key)
+    if session is None or session.closed:
+        session = sessions[key] = _new_async_session(endpoint)
+    return session
+
+
+async def aclose_sessions() -> None:
+    """Close the running loop's sessions (a worker's shutdown, tests). New calls open fresh
+    ones."""
+    sessions = _loop_sessions.pop(asyncio.get_running_loop(), {})
+    for session in sessions.values():
+        await session.close()
+
+
+def _forget_async_sessions_after_fork() -> None:
+    _loop_sessions.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_async_sessions_after_fork)
+
+
+class _AsyncResponse:
+    """An aiohttp response, shaped like `_Response` for the shared parsing."""
+
+    __slots__ = ("headers", "raw", "status_code")
+
+    def __init__(self, raw: aiohttp.ClientResponse):
+        self.status_code = raw.status
+        self.headers = raw.headers
+        self.raw = raw
+
+    async def read_all(self) -> bytes:
+        return await self.raw.read()
+
+    def close(self) -> None:
+        """Give the connection back to the pool when the body was read to the end, else drop
+        it (an unread remainder would be the next call's response)."""
+        raw = self.raw
+        if raw.content.at_eof():
+            raw.release()
+        else:
+            raw.close()
 
 
 class _Response:
@@ -445,27 +541,34 @@ class StreamResult:
         self._started = True
 
     def _pull(self) -> None:
-        translator = self._translator
         try:
-            event = next(self._events, None)
-            if event is None:
-                if not translator.complete:
-                    raise _StreamCut("the upstream stream ended before the response was complete")
-                self._finish()
-                return
-            if translator.done:
-                return  # trailing events after the end marker: drain, ignore
-            self._pending.extend(translator.feed(event))
+            self._take(next(self._events, None))
         except Exception as exc:
-            if self._closed and not isinstance(exc, ProviderError):
-                self._ended = True  # our own close() broke the read: not an upstream failure
-                return
-            if translator.complete and not isinstance(exc, ProviderError | _StreamCut):
-                # The answer was complete (a finish reason arrived); only the tail after it
-                # failed: the usage chunk or end marker, or the drain of the connection.
-                self._finish()
-                return
-            raise self._failure(exc) from None
+            self._pull_failed(exc)
+
+    def _take(self, event: SSEEvent | None) -> None:
+        """One upstream event (None: the body ended) into pending chunks."""
+        translator = self._translator
+        if event is None:
+            if not translator.complete:
+                raise _StreamCut("the upstream stream ended before the response was complete")
+            self._finish()
+            return
+        if translator.done:
+            return  # trailing events after the end marker: drain, ignore
+        self._pending.extend(translator.feed(event))
+
+    def _pull_failed(self, exc: Exception) -> None:
+        """A failed read or event: end quietly, or raise the taxonomy error."""
+        if self._closed and not isinstance(exc, ProviderError):
+            self._ended = True  # our own close() broke the read: not an upstream failure
+            return
+        if self._translator.complete and not isinstance(exc, ProviderError | _StreamCut):
+            # The answer was complete (a finish reason arrived); only the tail after it
+            # failed: the usage chunk or end marker, or the drain of the connection.
+            self._finish()
+            return
+        raise self._failure(exc) from None
 
     def _failure(self, exc: Exception) -> ProviderError:
         provider_id = self._adapter.provider_id
@@ -500,8 +603,82 @@ class StreamResult:
         )
 
 
+class AsyncStreamResult(StreamResult):
+    """StreamResult on the event loop: `async for chunk in result`, `close()` (or
+    `async with`) when the client goes away. The same error contract: `astream()` has read up
+    to the first chunk with content."""
+
+    def __init__(self, adapter: ProviderAdapter, response: _AsyncResponse, translator):
+        self._adapter = adapter
+        self._response = response
+        self._translator = translator
+        self._decoder = SSEDecoder()
+        self._events_ready: deque[SSEEvent] = deque()
+        self._eof = False
+        self._pending = deque()
+        self._started = False
+        self._ended = False
+        self._closed = False
+
+    def __iter__(self):
+        raise TypeError("an AsyncStreamResult is iterated with `async for`")
+
+    def __aiter__(self) -> AsyncStreamResult:
+        return self
+
+    async def __anext__(self) -> dict:
+        while not self._pending:
+            if self._ended or self._closed:
+                raise StopAsyncIteration
+            await self._apull()
+        return self._pending.popleft()
+
+    async def __aenter__(self) -> AsyncStreamResult:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.close()
+
+    async def _aprime(self) -> None:
+        try:
+            while not self._ended and not any(_has_content(c) for c in self._pending):
+                await self._apull()
+        except BaseException:
+            self.close()
+            raise
+        self._started = True
+
+    async def _apull(self) -> None:
+        try:
+            self._take(await self._next_event())
+        except Exception as exc:
+            self._pull_failed(exc)
+
+    async def _next_event(self) -> SSEEvent | None:
+        ready = self._events_ready
+        while not ready:
+            if self._eof:
+                return None
+            # Whatever one socket read produced: small events are never held back.
+            data = await self._response.raw.content.readany()
+            if data:
+                ready.extend(self._decoder.feed(data))
+            else:
+                self._eof = True
+                ready.extend(self._decoder.flush())
+        return ready.popleft()
+
+
 class _StreamCut(Exception):
     pass
+
+
+def _encode(body: dict | None) -> bytes | None:
+    return (
+        None
+        if body is None
+        else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    )
 
 
 def _iter_body(response: _Response) -> Iterator[bytes]:
@@ -548,6 +725,11 @@ class ProviderAdapter:
         self._timeout = (endpoint.connect_timeout, endpoint.timeout)
         self._pool_timeout = urllib3.Timeout(
             connect=endpoint.connect_timeout, read=endpoint.timeout
+        )
+        # The same deadlines on the event loop: connecting, then each read (not the whole
+        # call: a stream may run for minutes while its events keep coming).
+        self._aio_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=endpoint.connect_timeout, sock_read=endpoint.timeout
         )
         # What Session.request would put on the wire: the session's defaults (User-Agent,
         # Accept-Encoding, keep-alive), then ours; merged once here instead of on every call.
@@ -621,11 +803,76 @@ class ProviderAdapter:
 
     def chat(self, request: ChatRequest, model: str = "") -> ChatResult:
         """One non-streaming completion. `model` is the upstream model name."""
+        url, body = self._chat_call(request, model, stream=False)
+        response = self._send("POST", url, body, self._headers)
+        return self._chat_result(self._read_json(response), request)
+
+    async def achat(self, request: ChatRequest, model: str = "") -> ChatResult:
+        """`chat` on the event loop."""
+        url, body = self._chat_call(request, model, stream=False)
+        response = await self._asend("POST", url, body, self._headers)
+        return self._chat_result(await self._aread_json(response), request)
+
+    def stream(self, request: ChatRequest, model: str = "") -> StreamResult:
+        """Start a streaming completion; see StreamResult for the error contract."""
+        url, body = self._chat_call(request, model, stream=True)
+        response = self._send("POST", url, body, self._stream_headers)
+        result = StreamResult(self, response, self.stream_translator(request))
+        result._prime()
+        return result
+
+    async def astream(self, request: ChatRequest, model: str = "") -> AsyncStreamResult:
+        """`stream` on the event loop."""
+        url, body = self._chat_call(request, model, stream=True)
+        response = await self._asend("POST", url, body, self._stream_headers)
+        result = AsyncStreamResult(self, response, self.stream_translator(request))
+        await result._aprime()
+        return result
+
+    def embed(self, request: EmbeddingsRequest, model: str = "") -> EmbeddingsResult:
+        """One embeddings call. `model` is the upstream model name."""
+        url, body = self._embed_call(request, model)
+        response = self._send("POST", url, body, self._headers)
+        return self._embed_result(self._read_json(response), request)
+
+    async def aembed(self, request: EmbeddingsRequest, model: str = "") -> EmbeddingsResult:
+        """`embed` on the event loop."""
+        url, body = self._embed_call(request, model)
+        response = await self._asend("POST", url, body, self._headers)
+        return self._embed_result(await self._aread_json(response), request)
+
+    def count_tokens(self, request: ChatRequest, model: str = "") -> int:
+        """The provider's own count of the prompt tokens of `request` (system prompt, messages
+        and tools), for providers with a token-counting endpoint (`supports_count_tokens`)."""
+        url, body = self._count_tokens_call(request, model)
+        response = self._send("POST", url, body, self._headers)
+        return self._count_tokens_result(self._read_json(response))
+
+    async def acount_tokens(self, request: ChatRequest, model: str = "") -> int:
+        """`count_tokens` on the event loop."""
+        url, body = self._count_tokens_call(request, model)
+        response = await self._asend("POST", url, body, self._headers)
+        return self._count_tokens_result(await self._aread_json(response))
+
+    def list_models(self) -> list[str]:
+        """Model ids from the provider's cheap model-list endpoint (health probes)."""
+        response = self._send("GET", self.models_url(), None, self._get_headers)
+        return self._models_result(self._read_json(response))
+
+    async def alist_models(self) -> list[str]:
+        """`list_models` on the event loop."""
+        response = await self._asend("GET", self.models_url(), None, self._get_headers)
+        return self._models_result(await self._aread_json(response))
+
+    # -- what the sync and async calls share: the request before, the parsing after --------
+
+    def _chat_call(self, request: ChatRequest, model: str, *, stream: bool) -> tuple[str, dict]:
         model = model or request.model
         self.check_request(request, model)
-        body = self.build_body(request, model, stream=False)
-        response = self._send("POST", self.chat_url(model, stream=False), body, self._headers)
-        data = self._read_json(response)
+        body = self.build_body(request, model, stream=stream)
+        return self.chat_url(model, stream=stream), body
+
+    def _chat_result(self, data: dict, request: ChatRequest) -> ChatResult:
         try:
             result = self.parse_response(data, request)
         except ProviderError:
@@ -642,24 +889,13 @@ class ProviderAdapter:
             result["usage"] = usage.to_dict()
         return ChatResult(result, usage)
 
-    def stream(self, request: ChatRequest, model: str = "") -> StreamResult:
-        """Start a streaming completion; see StreamResult for the error contract."""
-        model = model or request.model
-        self.check_request(request, model)
-        body = self.build_body(request, model, stream=True)
-        response = self._send("POST", self.chat_url(model, stream=True), body, self._stream_headers)
-        result = StreamResult(self, response, self.stream_translator(request))
-        result._prime()
-        return result
-
-    def embed(self, request: EmbeddingsRequest, model: str = "") -> EmbeddingsResult:
-        """One embeddings call. `model` is the upstream model name."""
+    def _embed_call(self, request: EmbeddingsRequest, model: str) -> tuple[str, dict]:
         model = model or request.model
         if Capability.EMBEDDINGS not in self.capabilities:
             raise self.invalid(f"{self.provider_type} providers have no embeddings API", "model")
-        body = self.build_embeddings_body(request, model)
-        response = self._send("POST", self.embeddings_url(model), body, self._headers)
-        data = self._read_json(response)
+        return self.embeddings_url(model), self.build_embeddings_body(request, model)
+
+    def _embed_result(self, data: dict, request: EmbeddingsRequest) -> EmbeddingsResult:
         try:
             result = self.parse_embeddings(data, request)
         except ProviderError:
@@ -675,15 +911,13 @@ class ProviderAdapter:
         result["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.total_tokens}
         return EmbeddingsResult(result, usage)
 
-    def count_tokens(self, request: ChatRequest, model: str = "") -> int:
-        """The provider's own count of the prompt tokens of `request` (system prompt, messages
-        and tools), for providers with a token-counting endpoint (`supports_count_tokens`)."""
+    def _count_tokens_call(self, request: ChatRequest, model: str) -> tuple[str, dict]:
         model = model or request.model
         if not self.supports_count_tokens:
             raise self.invalid(f"{self.provider_type} providers have no token-counting API")
-        body = self.build_count_tokens_body(request, model)
-        response = self._send("POST", self.count_tokens_url(model), body, self._headers)
-        data = self._read_json(response)
+        return self.count_tokens_url(model), self.build_count_tokens_body(request, model)
+
+    def _count_tokens_result(self, data: dict) -> int:
         try:
             tokens = self.parse_count_tokens(data)
         except (KeyError, TypeError, ValueError) as exc:
@@ -694,10 +928,7 @@ class ProviderAdapter:
             raise MalformedResponse("token count is not a count", provider_id=self.provider_id)
         return tokens
 
-    def list_models(self) -> list[str]:
-        """Model ids from the provider's cheap model-list endpoint (health probes)."""
-        response = self._send("GET", self.models_url(), None, self._get_headers)
-        data = self._read_json(response)
+    def _models_result(self, data: dict) -> list[str]:
         try:
             return self.parse_models(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -747,9 +978,7 @@ class ProviderAdapter:
         headers: dict[str, str],
     ) -> _Response:
         """Send one request; the body is left unread (the caller reads it, or streams it)."""
-        data = None
-        if body is not None:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = _encode(body)
         transport = _transport_for(self.endpoint)
         try:
             if transport.pool is not None:
@@ -784,6 +1013,44 @@ class ProviderAdapter:
             raise self.error_from_response(response.status_code, response.headers, raw_body)
         return response
 
+    async def _asend(
+        self, method: str, url: str, body: dict | None, headers: dict[str, str]
+    ) -> _AsyncResponse:
+        """`_send` on the event loop."""
+        data = _encode(body)
+        session = async_session_for(self.endpoint)
+        try:
+            raw = await session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._aio_timeout,
+                # Never follow redirects: x-api-key style headers would go to the new host.
+                allow_redirects=False,
+            )
+        except Exception as exc:
+            raise self.transport_error(exc) from None
+        response = _AsyncResponse(raw)
+        if response.status_code >= 300:
+            try:
+                raw_body = await response.read_all()
+            except Exception:
+                raw_body = b""
+            finally:
+                response.close()
+            raise self.error_from_response(response.status_code, response.headers, raw_body)
+        return response
+
+    async def _aread_json(self, response: _AsyncResponse) -> dict:
+        try:
+            raw = await response.read_all()
+        except Exception as exc:
+            raise self.transport_error(exc) from None
+        finally:
+            response.close()
+        return self._parse_json(raw)
+
     def _read_json(self, response: _Response) -> dict:
         try:
             raw = response.read_all()
@@ -791,6 +1058,9 @@ class ProviderAdapter:
             raise self.transport_error(exc) from None
         finally:
             response.close()
+        return self._parse_json(raw)
+
+    def _parse_json(self, raw: bytes) -> dict:
         try:
             data = json.loads(raw)
         except ValueError:
@@ -807,6 +1077,12 @@ class ProviderAdapter:
     def transport_error(self, exc: BaseException) -> ProviderError:
         """Map a requests/urllib3/socket exception to the taxonomy (pre-stream classes)."""
         description = self.redact(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, aiohttp.ClientError) and not isinstance(exc, TimeoutError):
+            # aiohttp's timeouts are TimeoutErrors (below); a body that does not decode is
+            # malformed; everything else (refused, reset, cut) is the connection.
+            if "content-encoding" in str(exc).lower():
+                return MalformedResponse(description, provider_id=self.provider_id)
+            return UpstreamConnectionError(description, provider_id=self.provider_id)
         if isinstance(exc, urllib3.exceptions.NewConnectionError):
             # urllib3 derives "connection refused" from ConnectTimeoutError; it is no timeout.
             return UpstreamConnectionError(description, provider_id=self.provider_id)

@@ -222,15 +222,25 @@ class OpenAIAdapter(ProviderAdapter):
         try:
             return super().stream(request, model)
         except InvalidRequest as exc:
-            if not (
-                self._negotiate_stream_usage
-                and self._stream_usage
-                and "stream_options" in exc.message
-            ):
-                raise
+            self._stream_usage_refused(exc)
+        return super().stream(request, model)
+
+    async def astream(self, request: ChatRequest, model: str = ""):
+        try:
+            return await super().astream(request, model)
+        except InvalidRequest as exc:
+            self._stream_usage_refused(exc)
+        return await super().astream(request, model)
+
+    def _stream_usage_refused(self, exc: InvalidRequest) -> None:
+        """Re-raise `exc` unless it is a server refusing stream_options, which is then left
+        out of this provider's streams from now on."""
+        if not (
+            self._negotiate_stream_usage and self._stream_usage and "stream_options" in exc.message
+        ):
+            raise exc
         logger.info("provider %s rejects stream_options; streaming without", self.provider_id)
         self._stream_usage = False
-        return super().stream(request, model)
 
     def parse_response(self, data: dict, request: ChatRequest) -> dict:
         if "error" in data and "choices" not in data:
