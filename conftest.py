@@ -142,7 +142,7 @@ def demo_catalogue(db, sim):
 @pytest.fixture
 def web_server(tmp_path):
     """Start the production web server in a subprocess (tests/web_server.py): call it with
-    start_web_server's workers/threads and the environment to add; every server started is
+    start_web_server's workers and the environment to add; every server started is
     stopped after the test."""
     from tests.web_server import start_web_server
 

@@ -1,13 +1,18 @@
-"""The production web server: granian serving `auterity.wsgi` (`python -m auterity.server`).
+"""The production web server: granian serving `auterity.asgi` (`python -m auterity.server`).
 
-granian parses HTTP and moves bytes in Rust and runs the WSGI app in a pool of Python threads
-per worker process. On this project's benchmark it added a third of gunicorn gthread's
-latency per request and served about 30 % more requests per second with the same two cores
-(bench/README.md), because gunicorn's own Python (parsing, its event loop, handing each
-request and connection between threads) was a fifth of the gateway's CPU.
+granian parses HTTP and moves bytes in Rust; each worker process runs the ASGI application on
+one uvloop event loop. The gateway spends most of a request waiting on an upstream provider,
+and streams can last minutes, so a waiting call must cost a coroutine, not a thread: with the
+former WSGI threads a worker served at most its thread count (32) at once and the rest
+queued. Now a worker holds up to GATEWAY_MAX_CONCURRENT_REQUESTS calls and streams and answers
+503 + Retry-After past that; granian accepts up to WEB_MAX_CONNECTIONS connections per worker
+(its backpressure counts open connections, idle keep-alive ones included, so it is set well
+above the request limit) and closes a connection whose request headers do not arrive within
+WEB_HEADER_TIMEOUT seconds (which also ends idle keep-alive connections).
 
-The gateway spends most of a request waiting on an upstream provider, and streams can last
-minutes, so each worker runs many threads: a waiting request costs a thread, not a process.
+On SIGHUP (reload) and SIGTERM granian stops accepting, answers the requests in flight (with
+`Connection: close`), streams included, for up to WEB_GRACEFUL_TIMEOUT seconds, then runs the
+application's lifespan shutdown, which drains the request-log writer (auterity/asgi.py).
 Everything is set from the environment or .env (docs/configuration.md); this module imports
 neither Django nor the app (each worker loads them itself, after the fork).
 
@@ -20,6 +25,7 @@ What gunicorn's hooks did is done here and in the app:
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import multiprocessing
 import os
@@ -119,24 +125,30 @@ def server_options(env=None) -> dict:
     """granian's settings from the environment (docs/configuration.md, "Web server")."""
     env = os.environ if env is None else env
     host, port = _bind(env.get("WEB_BIND", "127.0.0.1:8000"))
-    threads = _int(env, "WEB_THREADS", 32)
     return {
-        "target": "auterity.wsgi:application",
-        "interface": "wsgi",
+        "target": "auterity.asgi:application",
+        "interface": "asgi",
+        "loop": "uvloop",
         "address": host,
         "port": port,
         # One process per core: the GIL lets a process use one core.
         "workers": _int(env, "WEB_CONCURRENCY", multiprocessing.cpu_count()),
-        # workers x threads is how many requests and streams run at once; each thread may hold
-        # a database connection, so raising it past PostgreSQL's max_connections needs a pooler.
-        "blocking_threads": threads,
-        # A worker takes no more requests than it has threads; the rest wait in the listen
-        # backlog (or go to the other workers) instead of in a worker's queue.
-        "backpressure": threads,
+        # Connections a worker holds open at once (granian's backpressure counts connections,
+        # idle keep-alive ones too): past it, new ones wait in the listen backlog.
+        "backpressure": _int(env, "WEB_MAX_CONNECTIONS", 10000),
         "backlog": _int(env, "WEB_BACKLOG", 1024, minimum=128),
+        # A client has this long to send a request's headers, on a new connection and between
+        # requests on a kept-alive one: slow or idle clients cannot hold connections forever.
+        "http1_header_read_timeout": _int(env, "WEB_HEADER_TIMEOUT", 15, minimum=1),
         # A worker that dies is replaced; a stopping worker gets this long to finish its
         # requests and write its request-log rows before it is killed.
         "respawn_failed_workers": True,
+        # A reload (SIGHUP) starts each replacement worker, waits this long, then stops the
+        # worker it replaces. granian does not wait for the new worker to be ready: a worker
+        # that takes longer to load the app than this leaves a moment with no worker accepting
+        # (connections refused), so it is well above the app's load time (2-3 s, ~10 s on a
+        # busy machine).
+        "respawn_interval": _int(env, "WEB_RESPAWN_INTERVAL", 15),
         "workers_kill_timeout": _int(env, "WEB_GRACEFUL_TIMEOUT", 60),
         # Replace workers now and then (seconds, or past a memory size in MiB) so a slow leak
         # cannot grow without bound. Off unless set.
@@ -162,8 +174,20 @@ def prepare_metrics_dir(env=None) -> str:
     return path
 
 
+def _raise_open_files_limit() -> None:
+    """Every connection is a file descriptor: allow as many as the system lets this process
+    have (the soft limit is often 1024)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> int:
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -178,6 +202,10 @@ def main() -> int:
     prepare_metrics_dir()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
     options["interface"] = Interfaces(options["interface"])
+    options["loop"] = Loops(options["loop"])
+    header_timeout_s = options.pop("http1_header_read_timeout")
+    options["http1_settings"] = HTTP1Settings(header_read_timeout=min(header_timeout_s, 60) * 1000)
+    _raise_open_files_limit()
     options["log_level"] = LogLevels(options["log_level"])
     options["working_dir"] = ROOT
     Server(**options).serve()

@@ -55,8 +55,6 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.request_context.RequestContextMiddleware",
     "core.api_errors.StoreUnavailableMiddleware",
-    # The gateway's endpoints leave here for GATEWAY_MIDDLEWARE (auterity/fast_path.py).
-    "auterity.fast_path.GatewayFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.api_input.QueryStringCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -73,19 +71,13 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-# What the gateway's endpoints (/v1/..., /api/ai/execute, /api/routing/simulate) run instead of
-# the rest of MIDDLEWARE: they take bearer tokens and answer JSON, so sessions, CSRF, messages,
-# static files and the audit trail have nothing to do there (auterity/fast_path.py). The size
-# limit stays: chat and execute check it themselves (to log the refusal), simulate does not.
-GATEWAY_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "core.api_errors.StoreUnavailableMiddleware",
-    "accounts.middleware.RequestSizeLimitMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
-
 ROOT_URLCONF = "auterity.urls"
-WSGI_APPLICATION = "auterity.wsgi.application"
+# Served by granian's ASGI interface (auterity/server.py); the gateway's paths never reach
+# MIDDLEWARE there (auterity/asgi.py, gateway/app.py). manage.py runserver and the test client
+# use Django's default WSGI handler, which hands the gateway's paths to the same application
+# (gateway/bridge.py).
+ASGI_APPLICATION = "auterity.asgi.application"
+WSGI_APPLICATION = None
 
 TEMPLATES = [
     {
@@ -107,7 +99,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# 0: Django runs an ASGI request's synchronous work on a thread of its own choosing, so a kept
+# connection could outlive the request that opened it unchecked; the gateway's own database
+# work runs on its I/O threads, whose connections stay open (gateway/offload.py).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A database host that stops answering (rather than refusing) must not hold a thread for the
 # operating system's TCP timeout (minutes): connecting gives up after this many seconds.
@@ -329,6 +324,12 @@ if ROUTING_EXPECTED_OUTPUT_DEFAULT < 1 or ROUTING_OUTPUT_ESTIMATES_MIN_SAMPLES <
     )
 # The longest Retry-After the gateway waits out on one target before falling back instead.
 GATEWAY_MAX_RETRY_WAIT_SECONDS = env.float("GATEWAY_MAX_RETRY_WAIT_SECONDS", default=2.0)
+# Requests (calls and streams) one web process serves at once; the next gets 503 with
+# Retry-After at once instead of waiting (docs/deployment.md). /healthz is never refused.
+GATEWAY_MAX_CONCURRENT_REQUESTS = env.int("GATEWAY_MAX_CONCURRENT_REQUESTS", default=4000)
+# Threads per web process for the gateway's blocking steps (rate-limit counters, credential
+# and snapshot loads, usage counters): each holds at most one database connection.
+GATEWAY_BLOCKING_THREADS = env.int("GATEWAY_BLOCKING_THREADS", default=8)
 
 # --- Routing: circuit breakers and live provider health (docs/configuration.md) -------------
 # Per process and provider (routing/engine/breaker.py): the breaker opens after

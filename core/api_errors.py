@@ -84,7 +84,8 @@ def page_not_found(request, exception=None):
 
 class StoreUnavailableMiddleware:
     """Turns a StoreUnavailable that escaped a view into a 503 JSON answer instead of a 500
-    (core/snapshot.py says when it is raised). In MIDDLEWARE and GATEWAY_MIDDLEWARE."""
+    (core/snapshot.py says when it is raised). The gateway application (gateway/app.py) answers
+    the same for its own paths."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -119,7 +119,7 @@ class StrictMultiPartParser(MultiPartParser):
 
 class QueryStringCheckMiddleware:
     """400 JSON for a REST API request whose query string holds a NUL character or a lone
-    surrogate (in MIDDLEWARE; the gateway's paths take GATEWAY_MIDDLEWARE instead)."""
+    surrogate (in MIDDLEWARE, so Django's paths only)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

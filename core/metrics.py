@@ -55,6 +55,12 @@ REQUESTS = Counter(
     "Gateway requests, by outcome (success, error, refused, cancelled) and where they went.",
     ["provider", "model", "policy", "status"],
 )
+GATEWAY_RESPONSES = Counter(
+    "ai_gateway_http_responses_total",
+    "HTTP responses of the gateway application (gateway/app.py; Django's own paths are in "
+    "django_http_*), by route, method and status.",
+    ["route", "method", "status"],
+)
 ERRORS = Counter(
     "ai_routing_errors_total",
     "Gateway requests that failed (status error), by error type and last provider tried.",
@@ -187,6 +193,11 @@ def request_log_rows_shipped(count: int) -> None:
 def request_log_spool_bytes(total: int, limit: int) -> None:
     REQUEST_LOG_SPOOL_BYTES.set(total)
     REQUEST_LOG_SPOOL_USAGE.set(total / limit if limit else 0.0)
+
+
+def gateway_response(route: str, method: str, status: int) -> None:
+    """One response of the gateway application; `route` is a known path or "other"."""
+    _child(GATEWAY_RESPONSES, route, method, str(status)).inc()
 
 
 def request_started() -> None:

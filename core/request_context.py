@@ -84,34 +84,27 @@ def task_finished() -> None:
     _current.set(None)
 
 
-class RequestContextMiddleware:
-    """Give every request an id, log one access line per request when it is done."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        context = RequestContext(
-            request_id=new_request_id(),
-            method=request.method,
-            path=request.path,  # never the query string: some clients put keys there
-            started=time.monotonic(),
-            client_request_id=client_request_id_from(request.headers.get("X-Request-ID")),
-        )
-        _current.set(context)
-        request.request_id = context.request_id
-        request.client_request_id = context.client_request_id
-        response = self.get_response(request)
-        context.status = response.status_code
-        response["X-Request-ID"] = context.request_id
-        if context.client_request_id:
-            response["X-Client-Request-ID"] = context.client_request_id
-        return response
+def request_begin(
+    method: str, path: str, client_header: str | None, request_id: str | None = None
+) -> RequestContext:
+    """A request starts in this context (a thread, or the gateway's task for it): its id
+    (`request_id` when the caller already minted it, else a new one), and the caller's own
+    X-Request-ID (`client_header`) when sane. `path` never has the query string (some clients
+    put keys there)."""
+    context = RequestContext(
+        request_id=request_id or new_request_id(),
+        method=method,
+        path=path,
+        started=time.monotonic(),
+        client_request_id=client_request_id_from(client_header),
+    )
+    _current.set(context)
+    return context
 
 
-def _request_done(sender, **kwargs):
-    """Django sends request_finished from `response.close()`, after the last streamed byte."""
-    context = _current.get()
+def request_end(context: RequestContext | None = None) -> None:
+    """The request's last byte left: its access line, and the context is cleared."""
+    context = context or _current.get()
     if context is None:
         return
     try:
@@ -134,6 +127,29 @@ def _request_done(sender, **kwargs):
             )
     finally:
         _current.set(None)
+
+
+class RequestContextMiddleware:
+    """Give every request an id, log one access line per request when it is done."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        context = request_begin(request.method, request.path, request.headers.get("X-Request-ID"))
+        request.request_id = context.request_id
+        request.client_request_id = context.client_request_id
+        response = self.get_response(request)
+        context.status = response.status_code
+        response["X-Request-ID"] = context.request_id
+        if context.client_request_id:
+            response["X-Client-Request-ID"] = context.client_request_id
+        return response
+
+
+def _request_done(sender, **kwargs):
+    """Django sends request_finished from `response.close()`, after the last streamed byte."""
+    request_end()
 
 
 request_finished.connect(_request_done, dispatch_uid="core.request_context.done")

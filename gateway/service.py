@@ -4,17 +4,22 @@
     -> flags -> catalogue snapshot -> decide
     -> call targets with retry and fallback -> record exactly one request-log row
 
-Views parse HTTP (translating other API formats to the internal ChatRequest,
-gateway/formats/) and call `chat_completion()`, `embeddings_create()` or `count_tokens()`;
-everything with a rule in it is here. Streams follow the same path, except that the row is
-written when the stream ends, breaks, or the client goes away (the generator's `finally`).
+The gateway application (gateway/app.py) parses HTTP (translating other API formats to the
+internal ChatRequest, gateway/formats/) and awaits `chat_completion()`, `embeddings_create()`
+or `count_tokens()`; everything with a rule in it is here. It runs on the event loop: the
+upstream calls are the adapters' async methods, and the steps that read or write a store
+(limits, the inline snapshot loads, the request-log row and usage counters) run on the
+gateway's I/O threads (gateway/offload.py). Streams follow the same path, except that the row
+is written when the stream ends, breaks, or the client goes away (the generator's `finally`,
+or `aclose()`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -54,6 +59,7 @@ from routing.output_estimates import output_estimates_get
 from vocabulary import Capability, ErrorType
 
 from .formats.openai import ChunkStream
+from .offload import run_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +153,7 @@ class GatewayResult:
     request_id: str
     status: int
     body: dict | None = None
-    stream: Iterable[bytes] | None = None
+    stream: _StreamBody | None = None
     decision: Decision | None = None
     target: Target | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -209,7 +215,7 @@ def parse_chat_request(body) -> ChatRequest:
         raise GatewayError(400, exc.message, type="invalid_request_error", param=exc.param) from exc
 
 
-def chat_completion(
+async def chat_completion(
     *,
     principal: Principal,
     request: ChatRequest,
@@ -222,16 +228,16 @@ def chat_completion(
     upstream failures (they become an error result with its log row). A stream's events are
     rendered by `stream_format(request)` (OpenAI's chunks by default,
     gateway/formats/openai.py)."""
-    catalogue, decision, result, log = _routed(
-        principal, request, request_id, headers, endpoint, estimate_input_tokens(request)
+    catalogue, decision, result, log = await run_blocking(
+        _routed, principal, request, request_id, headers, endpoint, estimate_input_tokens(request)
     )
     if request.stream:
         renderer = (stream_format or ChunkStream)(request)
-        return _serve_stream(catalogue, request, decision, result, log, renderer)
-    return _serve(catalogue, request, decision, result, log)
+        return await _serve_stream(catalogue, request, decision, result, log, renderer)
+    return await _serve(catalogue, request, decision, result, log)
 
 
-def embeddings_create(
+async def embeddings_create(
     *,
     principal: Principal,
     request: EmbeddingsRequest,
@@ -242,6 +248,23 @@ def embeddings_create(
     offers with the embeddings capability), retry and fallback, one request-log row with its
     cost. The body is OpenAI's embeddings `list`, its usage with Auterity's `cost`. A chat
     model is refused with a 400 naming `model` (no provider could embed with it)."""
+    catalogue, decision, result, log = await run_blocking(
+        _embeddings_routed, principal, request, request_id, headers
+    )
+
+    def call(adapter, target):
+        return adapter.aembed(request, target.upstream_model)
+
+    _, embedded = await _attempt_or_fail(catalogue, decision, result, log, call)
+    await log.arecord(result, RequestStatus.SUCCESS, 200, embedded.usage)
+    body = embedded.response
+    body["usage"]["cost"] = float(result.cost)
+    result.body = body
+    return result
+
+
+def _embeddings_routed(principal, request: EmbeddingsRequest, request_id: str, headers):
+    """`_routed` for an embeddings request, after refusing a model no provider embeds with."""
     offers = [
         offer for (_, model), offer in catalogue_get().offers.items() if model == request.model
     ]
@@ -254,22 +277,12 @@ def embeddings_create(
             param="model",
             code="model_not_supported",
         )
-    catalogue, decision, result, log = _routed(
+    return _routed(
         principal, request, request_id, headers, "embeddings", estimate_embedding_tokens(request)
     )
 
-    def call(adapter, target):
-        return adapter.embed(request, target.upstream_model)
 
-    _, embedded = _attempt_or_fail(catalogue, decision, result, log, call)
-    log.record(result, RequestStatus.SUCCESS, 200, embedded.usage)
-    body = embedded.response
-    body["usage"]["cost"] = float(result.cost)
-    result.body = body
-    return result
-
-
-def count_tokens(
+async def count_tokens(
     *,
     principal: Principal,
     request: ChatRequest,
@@ -282,14 +295,9 @@ def count_tokens(
     (providers/adapters/tokens.py). Counts towards the caller's request rate; no model runs,
     nothing is billed and no request-log row is written (a row with no output would skew
     the observed output lengths the cost guard reads). Body: `{"input_tokens": N}`."""
-    estimate = estimate_input_tokens(request)
-    rate_limit_headers = admit(principal, request, request_id, "count_tokens", 0)
-    catalogue, _, _, decision = _decide(principal, request, request_id, headers, estimate)
-    result = GatewayResult(request_id=request_id, status=200, decision=decision, cost=Decimal(0))
-    result.rate_limit_headers = rate_limit_headers
-    error = refusal_before_calling(request, decision, catalogue)
-    if error is not None:
-        raise error
+    catalogue, decision, result, estimate = await run_blocking(
+        _count_tokens_decided, principal, request, request_id, headers
+    )
     target = decision.targets[0]
     result.target = target
     tokens, source = estimate, "estimate"
@@ -298,7 +306,8 @@ def count_tokens(
     if adapter is not None and adapter.supports_count_tokens:
         started = time.monotonic()
         try:
-            tokens, source = adapter.count_tokens(request, target.upstream_model), "provider"
+            tokens = await adapter.acount_tokens(request, target.upstream_model)
+            source = "provider"
             outcome, status_code = "ok", None
         except ProviderError as exc:
             logger.warning("token count by %s failed: %s", target.provider_id, exc.message)
@@ -315,6 +324,20 @@ def count_tokens(
     result.rate_limit_headers["X-Auterity-Token-Count"] = source
     result.body = {"input_tokens": tokens}
     return result
+
+
+def _count_tokens_decided(principal, request: ChatRequest, request_id: str, headers):
+    """count_tokens' steps before the count, on an I/O thread: the request rate, the decision,
+    a refusal. Returns (catalogue, decision, result, the gateway's estimate)."""
+    estimate = estimate_input_tokens(request)
+    rate_limit_headers = admit(principal, request, request_id, "count_tokens", 0)
+    catalogue, _, _, decision = _decide(principal, request, request_id, headers, estimate)
+    result = GatewayResult(request_id=request_id, status=200, decision=decision, cost=Decimal(0))
+    result.rate_limit_headers = rate_limit_headers
+    error = refusal_before_calling(request, decision, catalogue)
+    if error is not None:
+        raise error
+    return catalogue, decision, result, estimate
 
 
 def _routed(principal, request, request_id, headers, endpoint: str, input_tokens: int):
@@ -518,11 +541,12 @@ def _falls_back(decision: Decision, error: ProviderError) -> bool:
     return decision.fallback.enabled and error.error_type in decision.fallback.on
 
 
-def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=False):
+async def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=False):
     """Try targets in order with per-target retries; return the first success.
 
-    `call(adapter, target)` does one upstream call. Returns (target, value, attempts) on success
-    or raises the last ProviderError (with `.attempts` attached) when every try failed. With
+    `call(adapter, target)` returns the awaitable of one upstream call. Returns (target,
+    value, attempts) on success or raises the last ProviderError (with `.attempts` attached)
+    when every try failed. With
     `hold_open` (streams) a success stays in flight for the caller to end.
     """
     attempts: list[Attempt] = []
@@ -546,7 +570,11 @@ def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=F
                 break
             t0 = time.monotonic()
             try:
-                value = call(adapter, target)
+                value = await call(adapter, target)
+            except asyncio.CancelledError:
+                # The call was abandoned (the server stopping, the client gone): no outcome.
+                provider_stats.release(target.provider_id)
+                raise
             except ProviderError as exc:
                 elapsed = time.monotonic() - t0
                 provider_stats.end(target.provider_id, elapsed, ok=False, error_type=exc.error_type)
@@ -565,7 +593,7 @@ def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=F
                 wait = _wait_before_retry(exc, decision.retry, try_index, deadline)
                 if wait is None:
                     break
-                time.sleep(wait)
+                await asyncio.sleep(wait)
                 continue
             elapsed = time.monotonic() - t0
             if not hold_open:
@@ -577,15 +605,19 @@ def _attempt_loop(catalogue: Catalogue, decision: Decision, call, *, hold_open=F
     raise error
 
 
-def _attempt_or_fail(catalogue, decision, result: GatewayResult, log, call, *, hold_open=False):
+async def _attempt_or_fail(
+    catalogue, decision, result: GatewayResult, log, call, *, hold_open=False
+):
     """`_attempt_loop`, with the result filled in; when every target failed, the error row is
     written and the client's error raised."""
     try:
-        target, value, attempts = _attempt_loop(catalogue, decision, call, hold_open=hold_open)
+        target, value, attempts = await _attempt_loop(
+            catalogue, decision, call, hold_open=hold_open
+        )
     except ProviderError as exc:
         result.attempts = exc.attempts
         error = _upstream_failure(exc)
-        log.record(
+        await log.arecord(
             result,
             RequestStatus.ERROR,
             error.status,
@@ -600,33 +632,39 @@ def _attempt_or_fail(catalogue, decision, result: GatewayResult, log, call, *, h
     return target, value
 
 
-def _serve(catalogue, request: ChatRequest, decision, result: GatewayResult, log) -> GatewayResult:
-    _, chat = _attempt_or_fail(
-        catalogue, decision, result, log, lambda adapter, t: adapter.chat(request, t.upstream_model)
+async def _serve(
+    catalogue, request: ChatRequest, decision, result: GatewayResult, log
+) -> GatewayResult:
+    _, chat = await _attempt_or_fail(
+        catalogue,
+        decision,
+        result,
+        log,
+        lambda adapter, t: adapter.achat(request, t.upstream_model),
     )
     body = chat.response
-    log.record(result, RequestStatus.SUCCESS, 200, chat.usage)
+    await log.arecord(result, RequestStatus.SUCCESS, 200, chat.usage)
     body.setdefault("usage", chat.usage.to_dict())
     body["usage"]["cost"] = float(result.cost)
     result.body = body
     return result
 
 
-def _serve_stream(
+async def _serve_stream(
     catalogue, request, decision, result: GatewayResult, log, renderer: StreamFormat
 ) -> GatewayResult:
-    target, stream = _attempt_or_fail(
+    target, stream = await _attempt_or_fail(
         catalogue,
         decision,
         result,
         log,
-        lambda adapter, t: adapter.stream(request, t.upstream_model),
+        lambda adapter, t: adapter.astream(request, t.upstream_model),
         hold_open=True,
     )
     opened = time.monotonic()
     finished = []
 
-    def finish(status, error_type: str, message: str) -> None:
+    async def finish(status, error_type: str, message: str) -> None:
         if finished:
             return
         finished.append(status)
@@ -638,64 +676,75 @@ def _serve_stream(
             ok=status != RequestStatus.ERROR,
             error_type=error_type or None,
         )
-        log.record(
-            result,
-            status,
-            200,
-            stream.usage,
-            error_type=error_type,
-            error_message=message,
+        # Shielded: a client that leaves cancels the response, never its row.
+        await asyncio.shield(
+            log.arecord(
+                result,
+                status,
+                200,
+                stream.usage,
+                error_type=error_type,
+                error_message=message,
+            )
         )
 
-    def events() -> Iterator[bytes]:
+    async def events() -> AsyncIterator[bytes]:
         status, error_type, message = RequestStatus.CANCELLED, "client_disconnected", ""
         try:
-            yield from renderer.render_start(stream.id, stream.usage.to_dict())
-            for chunk in stream:
+            for data in renderer.render_start(stream.id, stream.usage.to_dict()):
+                yield data
+            async for chunk in stream:
                 if not chunk.get("choices") and "usage" in chunk:
                     # The usage chunk is the last: price it now so the client sees the cost.
                     cost = price(
                         catalogue.offers.get((target.provider_id, target.model)), stream.usage
                     )
                     chunk["usage"]["cost"] = float(cost)
-                yield from renderer.render_chunk(chunk)
-            yield from renderer.render_closing()
+                for data in renderer.render_chunk(chunk):
+                    yield data
+            for data in renderer.render_closing():
+                yield data
             status, error_type = RequestStatus.SUCCESS, ""
             # Finished before the end marker: the row is queued (committed, with
             # REQUEST_LOG_COMMIT_BEFORE_RESPONSE) by the time a client reads it.
-            finish(status, error_type, message)
-            yield from renderer.render_end()
+            await finish(status, error_type, message)
+            for data in renderer.render_end():
+                yield data
         except ProviderError as exc:
             status, error_type, message = RequestStatus.ERROR, exc.error_type, exc.message
             # The attempt went down as "ok" when the stream opened; the log must say it broke.
             if result.attempts:
                 result.attempts[-1].outcome = exc.error_type
-            finish(status, error_type, message)
-            yield from renderer.render_error(
+            await finish(status, error_type, message)
+            for data in renderer.render_error(
                 502, f"The upstream stream broke: {exc.message}", exc.error_type
-            )
+            ):
+                yield data
         finally:
-            finish(status, error_type, message)
+            await finish(status, error_type, message)
 
     result.stream = _StreamBody(events(), finish)
     return result
 
 
 class _StreamBody:
-    """A stream's SSE body. The server closes it when the response ends or the client leaves;
-    closing a generator that never started skips its `finally`, so `close()` finishes the
-    request itself (once: the generator's own `finally` may already have)."""
+    """A stream's SSE body. The application closes it (`aclose()`) when the response ends or
+    the client leaves; closing a generator that never started skips its `finally`, so
+    `aclose()` finishes the request itself (once: the generator's own `finally` may already
+    have)."""
 
-    def __init__(self, events: Iterator[bytes], finish):
+    def __init__(self, events: AsyncIterator[bytes], finish):
         self._events = events
         self._finish = finish
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
         return self._events
 
-    def close(self) -> None:
-        self._events.close()
-        self._finish(RequestStatus.CANCELLED, "client_disconnected", "")
+    async def aclose(self) -> None:
+        try:
+            await self._events.aclose()
+        finally:
+            await self._finish(RequestStatus.CANCELLED, "client_disconnected", "")
 
 
 def _upstream_failure(exc: ProviderError) -> GatewayError:
@@ -769,6 +818,11 @@ class _LogContext:
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=thinking,
         )
+
+    async def arecord(self, result: GatewayResult, status, http_status, usage: Usage, **kwargs):
+        """`record` on an I/O thread: the usage counters (and, with
+        REQUEST_LOG_COMMIT_BEFORE_RESPONSE, the row's commit) wait on a store."""
+        await run_blocking(self.record, result, status, http_status, usage, **kwargs)
 
     def record(
         self,

@@ -30,7 +30,7 @@ def test_the_schema_fuzzed_finds_no_server_error_and_no_undocumented_answer(
 ):
     admin = django_user_model.objects.create_superuser("fuzz", "fuzz@example.com", "pw-fuzz-123")
     _, key = api_key_create(user=admin, name="fuzz", scopes=["routing:manage", "ai:execute"])
-    server = web_server(workers=1, threads=4, RATE_LIMIT_PER_MINUTE="0", RATE_LIMIT_PER_HOUR="0")
+    server = web_server(workers=1, RATE_LIMIT_PER_MINUTE="0", RATE_LIMIT_PER_HOUR="0")
     st = Path(sys.executable).with_name("st")
     run = subprocess.run(
         [str(st), "run", f"{server.url}/api/schema/?format=json",

@@ -85,7 +85,7 @@ def catalogue_key(simulator_container, django_user_model):
 @pytest.fixture
 def web_container(container_image, app_env, containers, catalogue_key):
     port = free_port()
-    env = {**app_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "8"}
+    env = {**app_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
     web = run_container(container_image, f"auterity-test-web-{port}", "web", env)
     containers.append(web)
     web.url = f"http://127.0.0.1:{port}"

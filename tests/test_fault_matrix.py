@@ -185,7 +185,6 @@ def test_no_answered_request_is_lost_and_no_request_fails_while_stores_fail(
     server = start_web_server(
         tmp_path,
         workers=2,
-        threads=8,
         DATABASE_URL=database_url,
         CACHE_URL=redis.url,
         REQUEST_LOG_SPOOL_DIR=str(tmp_path / "spool"),

@@ -14,6 +14,7 @@ import requests
 from accounts.services import api_key_create
 from analytics.log_writer import request_log_writer
 from analytics.models import RequestLog
+from gateway import bridge
 from gateway import service as gateway
 from routing.decisions import provider_stats
 from tests.streaming_client import read_events_then_leave
@@ -263,12 +264,16 @@ def test_a_stream_closed_before_its_first_event_still_gets_its_row(routed_key, s
     request = ChatRequest.from_openai(
         {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "max_tokens": 50}
     )
-    result = gateway.chat_completion(
-        principal=principal, request=request, request_id="closed-early", headers={}
+    result = bridge.call(
+        gateway.chat_completion,
+        principal=principal,
+        request=request,
+        request_id="closed-early",
+        headers={},
     )
     # when
-    result.stream.close()
-    result.stream.close()  # a second close changes nothing
+    bridge.call(result.stream.aclose)
+    bridge.call(result.stream.aclose)  # a second close changes nothing
     # then: one cancelled row, and the provider's slot is free again
     row = only_row()
     assert (row.request_id, row.status, row.stream) == ("closed-early", "cancelled", True)

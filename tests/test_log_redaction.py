@@ -15,7 +15,7 @@ SECRETS = (
 
 
 def test_keys_in_query_strings_are_redacted_in_the_servers_log(web_server):
-    server = web_server(workers=1, threads=2, LOG_LEVEL="INFO", LOG_ACCESS="true")
+    server = web_server(workers=1, LOG_LEVEL="INFO", LOG_ACCESS="true")
     for url in (
         f"/v1/models?key={SECRETS[0]}",
         f"/api/providers/?api_key={SECRETS[1]}&page=1",

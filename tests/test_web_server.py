@@ -72,7 +72,7 @@ def test_two_workers_counters_add_up_and_a_dead_workers_counts_stay(server, rout
             "anthropic",
             "openai",
         }
-        assert total(samples, "django_http_responses_total_by_status_total", status="200") >= sent
+        assert total(samples, "ai_gateway_http_responses_total", status="200") >= sent
 
     # when one worker dies, the server replaces it; its counts stay, its live gauges go
     dead = next(iter(workers))

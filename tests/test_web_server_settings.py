@@ -16,13 +16,15 @@ from auterity.exposition import drop_dead_workers_live_gauges
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_defaults_serve_the_wsgi_app_with_one_worker_per_core():
+def test_defaults_serve_the_asgi_app_on_uvloop_with_one_worker_per_core():
     options = server.server_options({})
-    assert options["target"] == "auterity.wsgi:application"
-    assert options["interface"] == "wsgi"
+    assert options["target"] == "auterity.asgi:application"
+    assert (options["interface"], options["loop"]) == ("asgi", "uvloop")
     assert (options["address"], options["port"]) == ("127.0.0.1", 8000)
     assert options["workers"] == os.cpu_count()
-    assert options["blocking_threads"] == options["backpressure"] == 32
+    assert options["backpressure"] == 10000
+    assert options["http1_header_read_timeout"] == 15
+    assert options["respawn_interval"] == 15
     assert options["respawn_failed_workers"] is True
     assert options["workers_kill_timeout"] == 60
     assert options["workers_lifetime"] is None and options["workers_max_rss"] is None
@@ -35,7 +37,8 @@ def test_settings_come_from_the_environment():
         {
             "WEB_BIND": "0.0.0.0:9000",
             "WEB_CONCURRENCY": "3",
-            "WEB_THREADS": "8",
+            "WEB_MAX_CONNECTIONS": "800",
+            "WEB_HEADER_TIMEOUT": "5",
             "WEB_GRACEFUL_TIMEOUT": "15",
             "WEB_WORKER_LIFETIME": "3600",
             "WEB_WORKER_MAX_RSS_MB": "512",
@@ -45,7 +48,8 @@ def test_settings_come_from_the_environment():
         }
     )
     assert (options["address"], options["port"]) == ("0.0.0.0", 9000)
-    assert (options["workers"], options["blocking_threads"], options["backpressure"]) == (3, 8, 8)
+    assert (options["workers"], options["backpressure"]) == (3, 800)
+    assert options["http1_header_read_timeout"] == 5
     assert options["workers_kill_timeout"] == 15
     assert (options["workers_lifetime"], options["workers_max_rss"]) == (3600, 512)
     assert options["log_access"] is True
@@ -56,7 +60,10 @@ def test_settings_come_from_the_environment():
 @pytest.mark.parametrize(
     "env, message",
     [
-        ({"WEB_THREADS": "many"}, "WEB_THREADS must be a whole number, got 'many'"),
+        (
+            {"WEB_MAX_CONNECTIONS": "many"},
+            "WEB_MAX_CONNECTIONS must be a whole number, got 'many'",
+        ),
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be at least 1, got 0"),
         ({"WEB_WORKER_LIFETIME": "10"}, "WEB_WORKER_LIFETIME must be at least 60, got 10"),
         ({"WEB_BIND": "8000"}, "WEB_BIND must be host:port, got '8000'"),
@@ -77,13 +84,13 @@ def test_a_bad_setting_stops_the_server_before_it_starts():
     result = subprocess.run(
         [sys.executable, "-m", "auterity.server"],
         cwd=ROOT,
-        env={**os.environ, "WEB_THREADS": "-3"},
+        env={**os.environ, "WEB_MAX_CONNECTIONS": "-3"},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "WEB_THREADS must be at least 1, got -3" in result.stderr
+    assert "WEB_MAX_CONNECTIONS must be at least 1, got -3" in result.stderr
 
 
 def test_the_metrics_directory_starts_empty_of_metric_files_only(tmp_path):

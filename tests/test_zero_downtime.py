@@ -179,7 +179,7 @@ def colours(tmp_path, demo_catalogue, sim):
     started = {}
     for colour, root in (("blue", ROOT), ("green", another_build(tmp_path))):
         (tmp_path / colour).mkdir()
-        started[colour] = start_web_server(tmp_path / colour, workers=2, threads=8, root=root)
+        started[colour] = start_web_server(tmp_path / colour, workers=2, root=root)
     yield started
     for server in started.values():
         server.stop()

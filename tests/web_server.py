@@ -53,12 +53,6 @@ class WebServer:
                 counts[pid] = count
         return counts
 
-    def responses_per_worker(self, view: str) -> dict[int, float]:
-        """Worker pid -> responses of the view named `view` it answered (if any)."""
-        return self.counts_per_worker(
-            "django_http_responses_total_by_status_view_method", view=view
-        )
-
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -70,9 +64,7 @@ class WebServer:
             return self.process.wait()
 
 
-def start_web_server(
-    tmp_path: Path, *, workers: int = 2, threads: int = 4, root: Path = ROOT, **env
-) -> WebServer:
+def start_web_server(tmp_path: Path, *, workers: int = 2, root: Path = ROOT, **env) -> WebServer:
     """Start the server and return once every worker has loaded the app and /healthz answers.
     `env` adds to or overrides the environment (e.g. CACHE_URL); `root` is the checkout it
     serves (another build of the code, for the blue/green tests)."""
@@ -82,7 +74,6 @@ def start_web_server(
     full_env = subprocess_env(
         WEB_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY=str(workers),
-        WEB_THREADS=str(threads),
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         **{"LOG_LEVEL": "WARNING", **env},
     )
