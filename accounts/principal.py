@@ -5,6 +5,8 @@ same few keys thousands of times a second, so resolved principals are kept in-pr
 `PRINCIPAL_CACHE_SECONDS`. Revoking a key therefore takes effect within that many seconds
 (documented in docs/security.md). While the database is unreachable a key already seen keeps
 its last good principal (PRINCIPAL_STALE_MAX_SECONDS at most); a key never seen gets a 503.
+Each server process loads every active key when it starts (`principals_warm`), so "seen"
+covers the keys that existed then, not only those this process happened to serve.
 """
 
 import contextlib
@@ -13,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.snapshot import OutageLog, StoreUnavailable, refresher
@@ -71,8 +75,10 @@ def user_scopes(user) -> frozenset[str]:
     return frozenset(scopes)
 
 
-def _user_fields(user) -> dict:
-    groups = list(user.groups.values_list("pk", "name"))
+def _user_fields(user, groups: list[tuple[int, str]] | None = None) -> dict:
+    """`groups` as (pk, name) pairs when the caller loaded them already."""
+    if groups is None:
+        groups = list(user.groups.values_list("pk", "name"))
     return {
         "user_id": user.pk,
         "username": user.get_username(),
@@ -87,14 +93,16 @@ def principal_for_user(user) -> Principal:
     return Principal(scopes=user_scopes(user), **_user_fields(user))
 
 
-def principal_for_api_key(api_key: ApiKey) -> Principal:
+def principal_for_api_key(
+    api_key: ApiKey, groups: list[tuple[int, str]] | None = None
+) -> Principal:
     return Principal(
         scopes=expand_scopes(api_key.scopes),
         api_key_id=api_key.pk,
         api_key_name=api_key.name,
         team=api_key.team,
         limits=KeyLimits.from_api_key(api_key),
-        **_user_fields(api_key.user),
+        **_user_fields(api_key.user, groups),
     )
 
 
@@ -212,6 +220,23 @@ class _PrincipalCache:
             self._entries[digest] = _Entry(principal, now, ttl, valid_s, load)
         return principal
 
+    def preload(self, answers: list[tuple[str, Principal, float | None]], load) -> int:
+        """Enter `(key digest, principal, seconds it may be trusted or None)` answers loaded
+        in bulk, as if each had just been resolved by `load`; entries already held are kept
+        (they may be newer). Returns how many were added."""
+        now = time.monotonic()
+        added = 0
+        with self._lock:
+            for digest, principal, valid_s in answers:
+                if digest in self._entries:
+                    continue
+                ttl = settings.PRINCIPAL_CACHE_SECONDS
+                if valid_s is not None:
+                    ttl = min(ttl, valid_s)
+                self._entries[digest] = _Entry(principal, now, ttl, valid_s, load)
+                added += 1
+        return added
+
     def _reload_quietly(self, raw_token: str, load) -> None:
         """peek()'s background reload; a failure keeps the entry (reported once per outage)."""
         with contextlib.suppress(StoreUnavailable):
@@ -235,6 +260,45 @@ def _load_api_key(raw_key: str) -> tuple[Principal | None, float | None]:
 
 
 principal_cache = _PrincipalCache()
+
+
+def principals_warm() -> int:
+    """Load every active API key's principal into this process's cache (two queries: the
+    keys with their users, then those users' groups), most recently used first and at most
+    PRINCIPAL_PRELOAD_MAX, so that through a database outage a worker serves every key that
+    existed when it started, not only the ones it happened to see (a client reconnecting to
+    another worker, a worker started fresh). Called once per server process at start
+    (auterity/asgi.py). Returns how many keys it added; StoreUnavailable when the database
+    cannot answer."""
+    now = timezone.now()
+    try:
+        keys = list(
+            ApiKey.objects.select_related("user")
+            .filter(revoked_at__isnull=True, user__is_active=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by(F("last_used_at").desc(nulls_last=True), "-pk")[
+                : settings.PRINCIPAL_PRELOAD_MAX
+            ]
+        )
+        memberships = get_user_model().groups.through.objects.filter(
+            user_id__in={key.user_id for key in keys}
+        )
+        groups: dict[int, list[tuple[int, str]]] = {}
+        for user_id, group_id, name in memberships.values_list(
+            "user_id", "group_id", "group__name"
+        ):
+            groups.setdefault(user_id, []).append((group_id, name))
+    except DatabaseError as exc:
+        raise StoreUnavailable("the API keys", exc) from exc
+    answers = [
+        (
+            key.hashed_key,
+            principal_for_api_key(key, groups.get(key.user_id, [])),
+            (key.expires_at - now).total_seconds() if key.expires_at else None,
+        )
+        for key in keys
+    ]
+    return principal_cache.preload(answers, _load_api_key)
 
 
 def principal_from_api_key(raw_key: str) -> Principal | None:

@@ -22,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auterity.settings")
 django_application = get_asgi_application()
 
 # Imported once Django is set up (the app's modules import models).
+from accounts.principal import principals_warm  # noqa: E402
 from analytics.log_writer import request_log_writer  # noqa: E402
 from core.snapshot import StoreUnavailable  # noqa: E402
 from gateway import app as gateway_app  # noqa: E402
@@ -39,7 +40,7 @@ def warm_up() -> None:
     (core/snapshot.py), before the first request; if a store is down now, the first requests
     try again and get a clear 503 until it is back."""
     tokens.warm_up()
-    for warm in (catalogue_warm, flags_warm):
+    for warm in (catalogue_warm, flags_warm, principals_warm):
         try:
             warm()
         except StoreUnavailable as exc:

@@ -240,6 +240,9 @@ PRINCIPAL_CACHE_SECONDS = env.float("PRINCIPAL_CACHE_SECONDS", default=5.0)
 # answer for up to this long after it was loaded (never past its own expiry); longer outages
 # refuse it with 503, as they do keys never seen (docs/deployment.md, "Outages").
 PRINCIPAL_STALE_MAX_SECONDS = env.float("PRINCIPAL_STALE_MAX_SECONDS", default=3600.0)
+# How many API keys (most recently used first) each server process loads at start, so that
+# through a database outage it serves keys it has not seen yet (accounts/principal.py).
+PRINCIPAL_PRELOAD_MAX = env.int("PRINCIPAL_PRELOAD_MAX", default=5000)
 
 # --- Hot-path snapshots (core/snapshot.py) --------------------------------------------------
 # background: a thread per process reloads the catalogue, flags and stale principals, so no

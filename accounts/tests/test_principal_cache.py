@@ -159,3 +159,55 @@ def test_peek_answers_from_memory_and_reloads_a_stale_entry_in_the_background(se
         time.sleep(0.01)
     assert main_thread not in loaded_in
     assert database.calls > calls
+
+
+@pytest.mark.django_db
+def test_a_process_starting_loads_every_active_key_so_an_outage_refuses_none_it_never_saw(
+    django_user_model, django_assert_num_queries, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from accounts import principal as module
+    from accounts.services import api_key_create
+
+    # given keys this process has never resolved: two active, one revoked, one expired
+    user = django_user_model.objects.create_user("warm", password="x")
+    user.groups.add(Group.objects.get_or_create(name="enterprise")[0])
+    _, first = api_key_create(user=user, name="first", scopes=["ai:execute"])
+    _, second = api_key_create(user=user, name="second", scopes=["routing:manage"])
+    revoked, revoked_raw = api_key_create(user=user, name="revoked", scopes=["ai:execute"])
+    revoked.revoked_at = timezone.now()
+    revoked.save()
+    _, expired_raw = api_key_create(
+        user=user, name="old", scopes=["ai:execute"], expires_at=timezone.now() - timedelta(1)
+    )
+    cache = _PrincipalCache()
+    monkeypatch.setattr(module, "principal_cache", cache)
+
+    # when the process warms up: two queries whatever the number of keys
+    with django_assert_num_queries(2):
+        assert module.principals_warm() == 2
+
+    # then the active keys answer from memory (no database needed), with their groups and
+    # scopes, and the others are not there to answer
+    with django_assert_num_queries(0):
+        assert cache.peek(first).groups == frozenset({"enterprise"})
+        assert cache.peek(second).scopes == frozenset({"routing:manage", "routing:view"})
+        assert cache.peek(revoked_raw) is MISS
+        assert cache.peek(expired_raw) is MISS
+    # and a second warm-up keeps what the process resolved since (it may be newer)
+    assert module.principals_warm() == 0
+
+
+def test_warming_up_with_the_database_down_is_a_store_outage(monkeypatch):
+    from accounts import principal as module
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(module.ApiKey.objects, "select_related", down)
+    with pytest.raises(StoreUnavailable):
+        module.principals_warm()
