@@ -215,3 +215,48 @@ def test_sighup_under_keep_alive_load_fails_no_request(web_server, demo_catalogu
         f"{len(failed)} of {len(outcomes)} failed: {sorted(set(failed))[:5]}\n"
         + server.log_text()[-3000:]
     )
+
+
+def test_a_django_request_stuck_on_the_database_does_not_hold_up_the_others(
+    web_server, demo_catalogue, django_user_model
+):
+    # The admin, the REST API, /readyz and /metrics are Django's synchronous views (Django's
+    # ASGI handler gives each request a thread of its own). Were they run one at a time per
+    # worker, one slow analytics query would hold up the orchestrator's probes and every scrape.
+    import psycopg
+    from django.db import connection
+
+    from accounts.services import api_key_create
+
+    if connection.vendor != "postgresql":
+        pytest.skip("holds a PostgreSQL table lock")
+    user = django_user_model.objects.create_user("lead-reader", password="pw-123456")
+    _, key = api_key_create(user=user, name="reader", scopes=["routing:view"])
+    server = web_server(workers=1, **UNLIMITED)
+    headers = {"Authorization": f"Bearer {key}"}
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as blocker:
+        # given an analytics request waiting on a locked request_log (a long migration, say)
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE request_log IN ACCESS EXCLUSIVE MODE")
+        stuck = ThreadPoolExecutor(max_workers=1)
+        summary = stuck.submit(
+            requests.get,
+            f"{server.url}/api/routing/analytics/summary/",
+            headers=headers,
+            timeout=60,
+        )
+        time.sleep(1.0)
+        assert not summary.done(), "the summary did not read the locked table"
+        # when the probes, a scrape and another API request come in meanwhile
+        started = time.monotonic()
+        ready = requests.get(f"{server.url}/readyz", timeout=20)
+        metrics = requests.get(f"{server.url}/metrics", timeout=20)
+        policies = requests.get(f"{server.url}/api/routing/policies/", headers=headers, timeout=20)
+        waited = time.monotonic() - started
+        # then they are answered, not queued behind it (20 s would be the lock's length)
+        assert (ready.status_code, metrics.status_code, policies.status_code) == (200, 200, 200)
+        assert waited < 10, f"answered only after {waited:.1f} s"
+        assert not summary.done()
+        blocker.execute("ROLLBACK")
+    assert summary.result().status_code == 200
+    stuck.shutdown()
